@@ -1,0 +1,143 @@
+package caddyfiles_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/caddy-gradual/gradual/caddymodule"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/adapt with the current output")
+
+const separator = "----------"
+
+// TestAdapt checks each golden file in testdata/adapt: a Caddyfile, a line
+// of ten dashes, then either the JSON that `caddy adapt` must print or
+// `error: ` and the exact error it must fail with.
+func TestAdapt(t *testing.T) {
+	files, err := filepath.Glob("testdata/adapt/*.caddyfiletest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no golden files found")
+	}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".caddyfiletest"), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			input, want, ok := strings.Cut(string(raw), "\n"+separator+"\n")
+			if !ok {
+				t.Fatalf("%s: no %s line", file, separator)
+			}
+			input += "\n"
+			want = strings.TrimSpace(want)
+
+			if strings.HasPrefix(want, "error: ") || (*update && strings.HasPrefix(want, "error")) {
+				got := adaptError(input)
+				if *update {
+					writeGolden(t, file, input, "error: "+got)
+					return
+				}
+				if got != strings.TrimPrefix(want, "error: ") {
+					t.Errorf("adapt error\n got: %s\nwant: %s", got, strings.TrimPrefix(want, "error: "))
+				}
+				return
+			}
+
+			if *update {
+				out, _, err := adapt(input)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var pretty bytes.Buffer
+				if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+					t.Fatal(err)
+				}
+				writeGolden(t, file, input, pretty.String())
+				return
+			}
+			if !caddytest.CompareAdapt(t, file, input, "caddyfile", want) {
+				t.Error("adapted JSON differs from the golden file")
+			}
+			out, _, err := adapt(input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			validate(t, out)
+		})
+	}
+}
+
+// TestExamples checks that every example Caddyfile users may copy adapts
+// without warnings and provisions: versions load, deployments are valid.
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob("*.Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no example Caddyfiles found")
+	}
+	for _, file := range files {
+		t.Run(file, func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, warnings, err := adapt(string(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range warnings {
+				t.Errorf("warning: %s:%d: %s", w.File, w.Line, w.Message)
+			}
+			validate(t, out)
+		})
+	}
+}
+
+func adapt(input string) ([]byte, []caddyconfig.Warning, error) {
+	return caddyconfig.GetAdapter("caddyfile").Adapt([]byte(input), map[string]any{"filename": "Caddyfile"})
+}
+
+func adaptError(input string) string {
+	if _, _, err := adapt(input); err != nil {
+		return err.Error()
+	}
+	return "<none>"
+}
+
+// validate provisions the adapted config without starting servers, as
+// `caddy validate` does.
+func validate(t *testing.T, cfgJSON []byte) {
+	t.Helper()
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Validate(&cfg); err != nil {
+		t.Errorf("config does not provision: %v", err)
+	}
+}
+
+func writeGolden(t *testing.T, file, input, output string) {
+	t.Helper()
+	content := strings.TrimSuffix(input, "\n") + "\n" + separator + "\n" + output + "\n"
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

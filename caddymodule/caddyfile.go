@@ -1,0 +1,312 @@
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/splitter"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("gradual", parseCaddyfile)
+	// gradual answers requests itself, like reverse_proxy; running just
+	// before it lets a site fall through from one to the other.
+	httpcaddyfile.RegisterDirectiveOrder("gradual", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	g := new(Gradual)
+	if err := g.unmarshal(h.Dispenser, &h); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	gradual [<matcher>] <worker> {
+//		version <id> {
+//			upstream [<addresses...>] [{
+//				<reverse_proxy options>
+//			}]
+//			tag     <tag>
+//			message <message>
+//		}
+//		deploy          <id>[@<percent>%] ...
+//		affinity        <expression>
+//		affinity_cookie <name> [<max_age>]
+//		overrides       on|off
+//		override_header <header name>
+//		override_from   <cidr|ip> ...
+//	}
+//
+// `version` may be repeated, once per version ID; every other subdirective
+// may appear at most once. A lone `deploy <id>` means 100%.
+func (g *Gradual) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return g.unmarshal(d, nil)
+}
+
+// unmarshal parses the directive. helper is nil when called through
+// UnmarshalCaddyfile; it is needed only for reverse_proxy's handle_response
+// blocks inside an upstream.
+func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) error {
+	d.Next() // directive name
+	start := d.Token()
+	if !d.NextArg() {
+		return d.Errf("a worker name is required: gradual <worker> { ... }")
+	}
+	g.Worker = d.Val()
+	if err := affinity.ValidateWorkerName(g.Worker); err != nil {
+		return d.WrapErr(err)
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+
+	seen := make(map[string]bool)
+	var deployTok caddyfile.Token
+	for d.NextBlock(0) {
+		sub := d.Val()
+		if sub != "version" {
+			if seen[sub] {
+				return d.Errf("subdirective %s given more than once", sub)
+			}
+			seen[sub] = true
+		}
+		switch sub {
+		case "version":
+			tok := d.Token()
+			v, err := parseVersion(d, helper)
+			if err != nil {
+				return err
+			}
+			for _, other := range g.Versions {
+				if other.ID == v.ID {
+					return errAt(tok, fmt.Errorf("version %s defined more than once", v.ID))
+				}
+			}
+			g.Versions = append(g.Versions, v)
+
+		case "deploy":
+			deployTok = d.Token()
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			entries, err := parseDeploy(args)
+			if err != nil {
+				return d.WrapErr(err)
+			}
+			g.Deploy = entries
+
+		case "affinity":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			g.Affinity = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+
+		case "affinity_cookie":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			c := &AffinityCookie{Name: args[0]}
+			if len(args) == 2 {
+				dur, err := caddy.ParseDuration(args[1])
+				if err != nil {
+					return d.Errf("affinity_cookie: bad max_age %q: %v", args[1], err)
+				}
+				if dur < 0 {
+					return d.Errf("affinity_cookie: max_age must not be negative")
+				}
+				c.MaxAge = caddy.Duration(dur)
+			}
+			if err := (affinity.Cookie{Name: c.Name}).Validate(); err != nil {
+				return d.WrapErr(err)
+			}
+			g.AffinityCookie = c
+
+		case "overrides":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			var on bool
+			switch d.Val() {
+			case "on":
+				on = true
+			case "off":
+			default:
+				return d.Errf("overrides: expected on or off, got %q", d.Val())
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			g.Overrides = &on
+
+		case "override_header":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			g.OverrideHeader = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			if !httpguts.ValidHeaderFieldName(g.OverrideHeader) {
+				return d.Errf("override_header: %q is not a valid header name", g.OverrideHeader)
+			}
+
+		case "override_from":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := affinity.ParsePrefixes(args); err != nil {
+				return d.Errf("override_from: %v", err)
+			}
+			g.OverrideFrom = args
+
+		default:
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header or override_from)", sub)
+		}
+	}
+
+	if len(g.Versions) == 0 {
+		return errAt(start, fmt.Errorf("worker %s: at least one version is required", g.Worker))
+	}
+	if _, err := buildSplit(g.Versions, g.Deploy); err != nil {
+		if deployTok.Text == "" {
+			return errAt(start, err)
+		}
+		return errAt(deployTok, err)
+	}
+	return nil
+}
+
+// errAt attributes err to the file and line of an earlier token, for
+// problems only found once the whole block has been read.
+func errAt(tok caddyfile.Token, err error) error {
+	d := caddyfile.NewDispenser([]caddyfile.Token{tok})
+	d.Next()
+	return d.WrapErr(err)
+}
+
+// parseVersion parses a version block; d is on the "version" token.
+func parseVersion(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Version, error) {
+	start := d.Token()
+	if !d.NextArg() {
+		return nil, d.Errf("version: an ID is required")
+	}
+	v := &Version{ID: d.Val()}
+	if err := splitter.ValidateID(v.ID); err != nil {
+		return nil, d.WrapErr(err)
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	seen := make(map[string]bool)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if seen[sub] {
+			return nil, d.Errf("version %s: %s given more than once", v.ID, sub)
+		}
+		seen[sub] = true
+		switch sub {
+		case "upstream":
+			raw, err := parseUpstream(d, helper)
+			if err != nil {
+				return nil, err
+			}
+			v.Upstream = raw
+		case "tag", "message":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			if sub == "tag" {
+				v.Tag = d.Val()
+			} else {
+				v.Message = d.Val()
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("version %s: unknown subdirective %q (expected upstream, tag or message)", v.ID, sub)
+		}
+	}
+	if v.Upstream == nil {
+		return nil, errAt(start, fmt.Errorf("version %s: an upstream is required", v.ID))
+	}
+	return v, nil
+}
+
+// parseUpstream hands the upstream line and its block to reverse_proxy's own
+// parser, so an upstream version takes every reverse_proxy option (health
+// checks, header_up, transport, load balancing) with the same syntax and
+// error messages.
+func parseUpstream(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) ([]byte, error) {
+	start := d.Token()
+	seg := d.NextSegment()
+	if helper == nil {
+		// handle_response blocks are routes, which only the HTTP Caddyfile
+		// adapter (through its helper) can parse.
+		for _, tok := range seg {
+			if tok.Text == "handle_response" {
+				return nil, errAt(start, errors.New("upstream: handle_response needs the Caddyfile adapter"))
+			}
+		}
+	}
+	rp := new(reverseproxy.Handler)
+	if err := rp.UnmarshalCaddyfile(caddyfile.NewDispenser(seg)); err != nil {
+		return nil, err
+	}
+	if helper != nil {
+		if err := rp.FinalizeUnmarshalCaddyfile(*helper); err != nil {
+			return nil, err
+		}
+	}
+	if len(rp.Upstreams) == 0 && rp.DynamicUpstreamsRaw == nil {
+		return nil, d.Errf("upstream: at least one upstream address is required")
+	}
+	var warnings []caddyconfig.Warning
+	raw := caddyconfig.JSONModuleObject(rp, "handler", "reverse_proxy", &warnings)
+	if len(warnings) > 0 {
+		return nil, d.Errf("upstream: %s", warnings[0].Message)
+	}
+	return raw, nil
+}
+
+// parseDeploy parses `<id>[@<percent>%] ...`.
+func parseDeploy(args []string) ([]DeployEntry, error) {
+	if len(args) == 1 && !strings.Contains(args[0], "@") {
+		return []DeployEntry{{VersionID: args[0], Percentage: 100}}, nil
+	}
+	entries := make([]DeployEntry, 0, len(args))
+	for _, arg := range args {
+		id, pct, ok := strings.Cut(arg, "@")
+		if !ok {
+			return nil, fmt.Errorf("deploy: %q: expected <version id>@<percent>%%", arg)
+		}
+		w, err := splitter.ParsePercent(pct)
+		if err != nil {
+			return nil, fmt.Errorf("deploy: version %s: %w", id, err)
+		}
+		entries = append(entries, DeployEntry{VersionID: id, Percentage: w.Percent()})
+	}
+	return entries, nil
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*Gradual)(nil)

@@ -1,0 +1,426 @@
+// Package caddymodule is the Caddy side of caddy-gradual: the
+// http.handlers.gradual module, its Caddyfile directive and its glue to
+// Caddy's logs and placeholders. It is the only package of the project
+// that imports Caddy.
+package caddymodule
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/splitter"
+)
+
+func init() {
+	caddy.RegisterModule(new(Gradual))
+}
+
+// Gradual serves several versions of one worker behind one route and splits
+// traffic between them by percentage. Each request is served by exactly one
+// version, chosen in this order: the override header (when a tester names a
+// defined version), the affinity key (sticky: the same key always reaches
+// the same version for a given deployment), else at random by the
+// deployment's percentages.
+type Gradual struct {
+	// Worker is the worker's name. It is the key testers use in the override
+	// header (`shop="<version id>"`), so it must be a valid RFC 8941 key:
+	// lowercase letters, digits, "_", "-", "." and "*", starting with a
+	// letter or "*". Required.
+	Worker string `json:"worker"`
+
+	// Versions are the versions of the worker that can serve requests.
+	// A version not named in Deploy is "uploaded, not deployed": it gets no
+	// normal traffic but testers can reach it with the override header.
+	Versions []*Version `json:"versions,omitempty"`
+
+	// Deploy splits traffic between versions. Percentages have at most two
+	// decimals, may be 0 and must add up to 100. May be omitted when there
+	// is exactly one version, which then serves 100%.
+	Deploy []DeployEntry `json:"deploy,omitempty"`
+
+	// Affinity is an expression, usually a placeholder such as
+	// `{http.request.cookie.session}`, whose value is the affinity key of a
+	// request that has no `Cloudflare-Workers-Version-Key` header. An empty
+	// value means no key.
+	Affinity string `json:"affinity,omitempty"`
+
+	// AffinityCookie, when set, gives every request without a key a fresh
+	// random key, routes it by that key and sets it as a cookie on the
+	// response, so that each browser sticks to one version.
+	AffinityCookie *AffinityCookie `json:"affinity_cookie,omitempty"`
+
+	// Overrides enables the override header. Default: true.
+	Overrides *bool `json:"overrides,omitempty"`
+
+	// OverrideHeader is the name of the override request header.
+	// Default: `Cloudflare-Workers-Version-Overrides`.
+	OverrideHeader string `json:"override_header,omitempty"`
+
+	// OverrideFrom limits the override header to clients in these networks
+	// (CIDRs or single IPs). The client IP is Caddy's, so it honours the
+	// server's trusted_proxies. Default: any client.
+	OverrideFrom []string `json:"override_from,omitempty"`
+
+	versions map[string]*version
+	split    atomic.Pointer[deployment]
+
+	overridesOn    bool
+	overrideHeader string
+	overrideFrom   affinity.Prefixes
+	keys           affinity.Source
+	cookie         *affinity.Cookie
+	workerVal      any
+	logger         *zap.Logger
+}
+
+// Version is one version of the worker.
+type Version struct {
+	// ID identifies the version: 1 to 64 characters of A-Z, a-z, 0-9, ".",
+	// "_" and "-". UUIDs are recommended. Required.
+	ID string `json:"id"`
+
+	// Tag is a short label, such as a release name or a git tag.
+	Tag string `json:"tag,omitempty"`
+
+	// Message describes the version, like a commit message.
+	Message string `json:"message,omitempty"`
+
+	// Upstream is the HTTP handler that serves this version: a
+	// `reverse_proxy` handler (module `http.handlers.reverse_proxy`), with
+	// all of its options. The Caddyfile's `upstream` subdirective produces
+	// it. Required.
+	Upstream json.RawMessage `json:"upstream,omitempty" caddy:"namespace=http.handlers inline_key=handler"`
+}
+
+// DeployEntry gives one version its share of the traffic. Its shape is the
+// one Cloudflare's deployments API uses.
+type DeployEntry struct {
+	// VersionID names a version defined in Versions.
+	VersionID string `json:"version_id"`
+
+	// Percentage is the share of traffic, from 0 to 100 with at most two
+	// decimals.
+	Percentage float64 `json:"percentage"`
+}
+
+// AffinityCookie configures the cookie that carries a minted affinity key.
+type AffinityCookie struct {
+	// Name is the cookie's name. Required.
+	Name string `json:"name"`
+
+	// MaxAge is the cookie's lifetime. Default: 0, a session cookie.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+}
+
+// version is the runtime form of a Version.
+type version struct {
+	id, tag string
+	// The placeholder values are boxed once here so that setting them on
+	// each request does not allocate.
+	idVal, tagVal any
+	// logFields adds worker, worker_version and worker_version_tag to the
+	// access log entry.
+	logFields zap.Field
+	handler   caddyhttp.MiddlewareHandler
+}
+
+// accessLogFields is what a version adds to access log entries.
+type accessLogFields struct{ worker, id, tag string }
+
+// MarshalLogObject implements zapcore.ObjectMarshaler.
+func (f *accessLogFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("worker", f.worker)
+	enc.AddString("worker_version", f.id)
+	enc.AddString("worker_version_tag", f.tag)
+	return nil
+}
+
+// deployment is the active split: split.Entry(i) is served by versions[i].
+type deployment struct {
+	split    *splitter.Deployment
+	versions []*version
+}
+
+// selection says how a request's version was chosen.
+type selection uint8
+
+const (
+	selectedOverride selection = iota
+	selectedAffinity
+	selectedRandom
+)
+
+// selectionVals holds the selection names, boxed once for placeholders.
+var selectionVals = [...]any{"override", "affinity", "random"}
+
+// CaddyModule returns the Caddy module information.
+func (*Gradual) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.gradual",
+		New: func() caddy.Module { return new(Gradual) },
+	}
+}
+
+// Provision checks the configuration, loads each version's handler and
+// builds the traffic split.
+func (g *Gradual) Provision(ctx caddy.Context) error {
+	g.logger = ctx.Logger()
+	if err := g.checkConfig(); err != nil {
+		return err
+	}
+
+	g.overridesOn = g.Overrides == nil || *g.Overrides
+	g.overrideHeader = affinity.DefaultOverrideHeader
+	if g.OverrideHeader != "" {
+		g.overrideHeader = http.CanonicalHeaderKey(g.OverrideHeader)
+	}
+	prefixes, err := affinity.ParsePrefixes(g.OverrideFrom)
+	if err != nil {
+		return fmt.Errorf("override_from: %w", err)
+	}
+	g.overrideFrom = prefixes
+
+	if g.Affinity != "" {
+		expr := g.Affinity
+		g.keys.Expression = func(r *http.Request) string {
+			repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+			return repl.ReplaceAll(expr, "")
+		}
+	}
+	if c := g.AffinityCookie; c != nil {
+		g.cookie = &affinity.Cookie{Name: c.Name, MaxAge: time.Duration(c.MaxAge)}
+		g.keys.Cookie = g.cookie
+	}
+	g.workerVal = g.Worker
+
+	g.versions = make(map[string]*version, len(g.Versions))
+	for _, v := range g.Versions {
+		mod, err := ctx.LoadModule(v, "Upstream")
+		if err != nil {
+			return fmt.Errorf("version %s: loading upstream handler: %w", v.ID, err)
+		}
+		h, ok := mod.(caddyhttp.MiddlewareHandler)
+		if !ok {
+			return fmt.Errorf("version %s: module %T is not an HTTP handler", v.ID, mod)
+		}
+		g.versions[v.ID] = &version{
+			id: v.ID, tag: v.Tag, idVal: v.ID, tagVal: v.Tag, handler: h,
+			// The key only names the field for ExtraLogFields.Set: an
+			// inline marshaler's fields go to the top level of the entry.
+			logFields: zap.Field{Key: "gradual", Type: zapcore.InlineMarshalerType,
+				Interface: &accessLogFields{worker: g.Worker, id: v.ID, tag: v.Tag}},
+		}
+	}
+
+	dep, err := g.newDeployment(g.Deploy)
+	if err != nil {
+		return err
+	}
+	g.split.Store(dep)
+	return nil
+}
+
+// checkConfig reports the first problem with the configuration that can be
+// found without loading modules. The Caddyfile parser runs the same checks,
+// so the JSON and Caddyfile paths accept exactly the same configurations.
+func (g *Gradual) checkConfig() error {
+	if err := affinity.ValidateWorkerName(g.Worker); err != nil {
+		return fmt.Errorf("worker name: %w", err)
+	}
+	if len(g.Versions) == 0 {
+		return fmt.Errorf("worker %s: at least one version is required", g.Worker)
+	}
+	seen := make(map[string]bool, len(g.Versions))
+	for _, v := range g.Versions {
+		if v == nil {
+			return errors.New("version: null entry")
+		}
+		if err := splitter.ValidateID(v.ID); err != nil {
+			return fmt.Errorf("version: %w", err)
+		}
+		if seen[v.ID] {
+			return fmt.Errorf("version %s: defined more than once", v.ID)
+		}
+		seen[v.ID] = true
+		if len(v.Upstream) == 0 {
+			return fmt.Errorf("version %s: an upstream is required", v.ID)
+		}
+	}
+	if _, err := buildSplit(g.Versions, g.Deploy); err != nil {
+		return err
+	}
+	if g.OverrideHeader != "" && !httpguts.ValidHeaderFieldName(g.OverrideHeader) {
+		return fmt.Errorf("override_header: %q is not a valid header name", g.OverrideHeader)
+	}
+	if _, err := affinity.ParsePrefixes(g.OverrideFrom); err != nil {
+		return fmt.Errorf("override_from: %w", err)
+	}
+	if c := g.AffinityCookie; c != nil {
+		if c.MaxAge < 0 {
+			return errors.New("affinity_cookie: max_age must not be negative")
+		}
+		if err := (affinity.Cookie{Name: c.Name}).Validate(); err != nil {
+			return fmt.Errorf("affinity_cookie: %w", err)
+		}
+	}
+	return nil
+}
+
+// buildSplit checks a deployment against the defined versions and builds
+// the split.
+func buildSplit(versions []*Version, deploy []DeployEntry) (*splitter.Deployment, error) {
+	if len(deploy) == 0 {
+		if len(versions) != 1 {
+			return nil, fmt.Errorf("deploy: required when there is more than one version (%d defined)", len(versions))
+		}
+		deploy = []DeployEntry{{VersionID: versions[0].ID, Percentage: 100}}
+	}
+	defined := make(map[string]bool, len(versions))
+	for _, v := range versions {
+		defined[v.ID] = true
+	}
+	entries := make([]splitter.Entry, 0, len(deploy))
+	for _, e := range deploy {
+		if !defined[e.VersionID] {
+			return nil, fmt.Errorf("deploy: unknown version %q", e.VersionID)
+		}
+		w, err := splitter.PercentFromFloat(e.Percentage)
+		if err != nil {
+			return nil, fmt.Errorf("deploy: version %s: %w", e.VersionID, err)
+		}
+		entries = append(entries, splitter.Entry{ID: e.VersionID, Weight: w})
+	}
+	split, err := splitter.New(entries)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	return split, nil
+}
+
+// newDeployment builds the runtime split for deploy from provisioned
+// versions.
+func (g *Gradual) newDeployment(deploy []DeployEntry) (*deployment, error) {
+	split, err := buildSplit(g.Versions, deploy)
+	if err != nil {
+		return nil, err
+	}
+	dep := &deployment{split: split, versions: make([]*version, split.Len())}
+	for i := range dep.versions {
+		dep.versions[i] = g.versions[split.Entry(i).ID]
+	}
+	return dep, nil
+}
+
+// Validate checks the provisioned handler.
+func (g *Gradual) Validate() error {
+	if g.split.Load() == nil {
+		return errors.New("gradual: not provisioned")
+	}
+	return nil
+}
+
+// ServeHTTP chooses the request's version, tags the request with it and
+// hands it to that version's handler.
+func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	v, sel := g.choose(w, r)
+
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.gradual.worker", g.workerVal)
+	repl.Set("http.gradual.version_id", v.idVal)
+	repl.Set("http.gradual.version_tag", v.tagVal)
+	repl.Set("http.gradual.selection", selectionVals[sel])
+
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		// One inline field instead of three: each Set clears Caddy's
+		// per-request handler cache, which allocates.
+		extra.Set(v.logFields)
+	}
+
+	return v.handler.ServeHTTP(w, r, next)
+}
+
+// choose picks the version for r as SPEC §3 orders it: override, affinity,
+// random. When it mints an affinity key it sets the cookie on w.
+func (g *Gradual) choose(w http.ResponseWriter, r *http.Request) (*version, selection) {
+	if v := g.override(r); v != nil {
+		return v, selectedOverride
+	}
+	dep := g.split.Load()
+	key, origin := g.keys.Key(r)
+	if origin == affinity.OriginNone && g.cookie != nil {
+		key = affinity.NewKey()
+		g.cookie.SetCookie(w.Header(), key, r.TLS != nil)
+		origin = affinity.OriginCookie
+	}
+	if origin != affinity.OriginNone {
+		return dep.versions[dep.split.PickKey(key)], selectedAffinity
+	}
+	return dep.versions[dep.split.PickRandom()], selectedRandom
+}
+
+// override returns the version that r's override header names for this
+// worker, or nil. A malformed header or an unknown version is not an error:
+// the request is routed as if the header were absent.
+func (g *Gradual) override(r *http.Request) *version {
+	if !g.overridesOn {
+		return nil
+	}
+	// The name is canonical already: indexing skips Values' canonicalising.
+	values := r.Header[g.overrideHeader]
+	if len(values) == 0 {
+		return nil
+	}
+	if len(g.overrideFrom) > 0 && !g.overrideAllowed(r) {
+		g.debug("ignoring override header from a client outside override_from", r)
+		return nil
+	}
+	id, err := affinity.Override(values, g.Worker)
+	if err != nil {
+		g.debug("ignoring malformed override header", r, zap.Error(err))
+		return nil
+	}
+	if id == "" {
+		return nil
+	}
+	v := g.versions[id]
+	if v == nil {
+		g.debug("ignoring override for unknown version", r, zap.String("version_id", id))
+	}
+	return v
+}
+
+// overrideAllowed reports whether the client may use the override header.
+func (g *Gradual) overrideAllowed(r *http.Request) bool {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	return g.overrideFrom.Contains(addr)
+}
+
+func (g *Gradual) debug(msg string, r *http.Request, fields ...zap.Field) {
+	if ce := g.logger.Check(zapcore.DebugLevel, msg); ce != nil {
+		ce.Write(append(fields, zap.String("worker", g.Worker), zap.Strings("override", r.Header.Values(g.overrideHeader)))...)
+	}
+}
+
+// Interface guards
+var (
+	_ caddy.Module                = (*Gradual)(nil)
+	_ caddy.Provisioner           = (*Gradual)(nil)
+	_ caddy.Validator             = (*Gradual)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Gradual)(nil)
+)

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Throughput of gradual against plain reverse_proxy, in one run.
+#
+# Builds Caddy with the plugin, starts two upstreams in one Caddy process and,
+# in a second Caddy process, two sites in front of them: plain reverse_proxy
+# (round robin over both upstreams) and gradual with one version per upstream
+# at 50/50. The same load generator (wrk) hits both sites in alternating
+# rounds, so drift on the machine affects both alike, and the script prints
+# the median requests/s, p99 latency and the throughput ratio gradual/plain.
+#
+# Usage: integration/bench/proxy.sh [seconds-per-round] [rounds]
+# Needs wrk (Debian: apt-get install wrk). Everything binds to 127.0.0.1.
+set -euo pipefail
+
+secs=${1:-5}
+rounds=${2:-5}
+conns=${CONNS:-32}
+threads=${THREADS:-1}
+
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+up1=$(port) up2=$(port) plain=$(port) grad=$(port) admin1=$(port) admin2=$(port)
+
+echo "building caddy with the plugin..."
+(cd "$root" && go build -o "$work/caddy" ./cmd/caddy)
+
+cat >"$work/upstreams.Caddyfile" <<CF
+{
+	admin 127.0.0.1:$admin1
+	default_bind 127.0.0.1
+	log {
+		level ERROR
+	}
+}
+:$up1 {
+	respond "hello from upstream 1"
+}
+:$up2 {
+	respond "hello from upstream 2"
+}
+CF
+
+cat >"$work/proxies.Caddyfile" <<CF
+{
+	admin 127.0.0.1:$admin2
+	default_bind 127.0.0.1
+	log {
+		level ERROR
+	}
+}
+:$plain {
+	reverse_proxy 127.0.0.1:$up1 127.0.0.1:$up2 {
+		lb_policy round_robin
+	}
+}
+:$grad {
+	gradual bench {
+		version v1 {
+			upstream 127.0.0.1:$up1
+		}
+		version v2 {
+			upstream 127.0.0.1:$up2
+		}
+		deploy v1@50% v2@50%
+	}
+}
+CF
+
+"$work/caddy" run --config "$work/upstreams.Caddyfile" >"$work/up.log" 2>&1 &
+pids+=($!)
+"$work/caddy" run --config "$work/proxies.Caddyfile" >"$work/proxy.log" 2>&1 &
+pids+=($!)
+
+for p in $plain $grad; do
+	for _ in $(seq 100); do
+		curl -fs "http://127.0.0.1:$p/" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	curl -fs "http://127.0.0.1:$p/" >/dev/null || { echo "site on port $p did not come up" >&2; cat "$work"/*.log >&2; exit 1; }
+done
+
+# run prints "<requests/s> <p99 in ms>" for one wrk round against port $1.
+run() {
+	local out rps p99
+	out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$1/")
+	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+		echo "errors during the run against port $1:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
+	echo "$rps $p99"
+}
+
+echo "warming up..."
+wrk -t"$threads" -c"$conns" -d2s "http://127.0.0.1:$plain/" >/dev/null
+wrk -t"$threads" -c"$conns" -d2s "http://127.0.0.1:$grad/" >/dev/null
+
+printf '%-6s %-22s %-22s\n' round "reverse_proxy req/s (p99 ms)" "gradual req/s (p99 ms)"
+: >"$work/plain" ; : >"$work/grad"
+for r in $(seq "$rounds"); do
+	read -r prps pp99 < <(run "$plain")
+	read -r grps gp99 < <(run "$grad")
+	echo "$prps $pp99" >>"$work/plain"
+	echo "$grps $gp99" >>"$work/grad"
+	printf '%-6s %-22s %-22s\n' "$r" "$prps ($pp99)" "$grps ($gp99)"
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+prps=$(cut -d' ' -f1 "$work/plain" | median)
+grps=$(cut -d' ' -f1 "$work/grad" | median)
+pp99=$(cut -d' ' -f2 "$work/plain" | median)
+gp99=$(cut -d' ' -f2 "$work/grad" | median)
+ratio=$(awk -v g="$grps" -v p="$prps" 'BEGIN {printf "%.3f", g/p}')
+echo
+echo "median reverse_proxy: $prps req/s, p99 ${pp99} ms"
+echo "median gradual:       $grps req/s, p99 ${gp99} ms"
+echo "throughput ratio gradual/reverse_proxy: $ratio (goal >= 0.95)"
+awk -v r="$ratio" 'BEGIN {exit !(r >= 0.95)}' && echo "goal met" || echo "goal NOT met"

@@ -1,0 +1,156 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/caddy-gradual/gradual/caddymodule"
+)
+
+// The tests in this package share one in-process Caddy (Caddy's config is
+// process-wide), started once in TestMain with only an admin endpoint on a
+// free loopback port. Each test loads its own Caddyfile through the admin
+// API, exactly as an operator would, and talks to it over real HTTP.
+var adminAddr string
+
+func TestMain(m *testing.M) {
+	adminAddr = freeAddr()
+	cfg := fmt.Sprintf(`{"admin":{"listen":%q},"logging":{"logs":{"default":{"level":"ERROR"}}}}`, adminAddr)
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		fmt.Fprintln(os.Stderr, "starting caddy:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := caddy.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping caddy:", err)
+	}
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago. The kernel does not hand the same ephemeral port out again at once,
+// so the small window between Close and Caddy's Listen is safe enough.
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// loadCaddyfile replaces the running config with caddyfile, which is
+// prefixed with the global options every test needs.
+func loadCaddyfile(t testing.TB, caddyfile string) {
+	t.Helper()
+	if err := postCaddyfile(caddyfile); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func postCaddyfile(caddyfile string) error {
+	full := fmt.Sprintf("{\n\tadmin %s\n\tauto_https off\n\tgrace_period 5s\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n%s", adminAddr, caddyfile)
+	req, err := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/load", strings.NewReader(full))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/caddyfile")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("loading config: %s: %s", resp.Status, body)
+	}
+	return nil
+}
+
+// upstream is a real HTTP server on loopback that answers with its name
+// and counts the requests it saw.
+type upstream struct {
+	name string
+	srv  *httptest.Server
+
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func newUpstream(t testing.TB, name string) *upstream {
+	t.Helper()
+	u := &upstream{name: name}
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.headers = append(u.headers, r.Header.Clone())
+		u.mu.Unlock()
+		w.Header().Set("X-Upstream", name)
+		io.WriteString(w, name)
+	}))
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// addr is the upstream's dial address.
+func (u *upstream) addr() string { return strings.TrimPrefix(u.srv.URL, "http://") }
+
+// seen returns the request headers the upstream received so far.
+func (u *upstream) seen() []http.Header {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]http.Header(nil), u.headers...)
+}
+
+// client does not keep cookies and does not follow redirects, so each test
+// controls exactly what is sent.
+var client = &http.Client{
+	Timeout: 10 * time.Second,
+	Transport: &http.Transport{
+		MaxIdleConnsPerHost: 64,
+	},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// get sends a GET to url with the given headers and returns the status and
+// body.
+func get(t testing.TB, url string, header http.Header) (*http.Response, string) {
+	t.Helper()
+	resp, body, err := tryGet(url, header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, body
+}
+
+func tryGet(url string, header http.Header) (*http.Response, string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, resp.Body); err != nil {
+		return nil, "", err
+	}
+	return resp, buf.String(), nil
+}
