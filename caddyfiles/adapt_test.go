@@ -85,7 +85,10 @@ func TestAdapt(t *testing.T) {
 // TestExamples checks that every example Caddyfile users may copy adapts
 // without warnings and provisions: versions load, deployments are valid.
 func TestExamples(t *testing.T) {
-	files, err := filepath.Glob("*.Caddyfile")
+	// Script paths in the examples are relative to the repository root,
+	// where the README runs them from.
+	t.Chdir("..")
+	files, err := filepath.Glob("caddyfiles/*.Caddyfile")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/caddy-gradual/gradual/affinity"
 	"github.com/caddy-gradual/gradual/splitter"
+	"github.com/caddy-gradual/gradual/workerhost"
 )
 
 func init() {
@@ -36,11 +38,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //
 //	gradual [<matcher>] <worker> {
 //		version <id> {
+//			script <path.js|path.ts>
+//			# or
 //			upstream [<addresses...>] [{
 //				<reverse_proxy options>
 //			}]
 //			tag     <tag>
 //			message <message>
+//			var     <NAME> <value>
 //		}
 //		deploy          <id>[@<percent>%] ...
 //		affinity        <expression>
@@ -48,10 +53,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		overrides       on|off
 //		override_header <header name>
 //		override_from   <cidr|ip> ...
+//		cpu_limit       <duration>
 //	}
 //
-// `version` may be repeated, once per version ID; every other subdirective
-// may appear at most once. A lone `deploy <id>` means 100%.
+// `version` may be repeated, once per version ID, and `var` once per name;
+// every other subdirective may appear at most once. A lone `deploy <id>`
+// means 100%. A script is bundled and compiled while the Caddyfile is
+// parsed, so `caddy adapt` reports its errors with the script's file and
+// line.
 func (g *Gradual) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return g.unmarshal(d, nil)
 }
@@ -168,6 +177,19 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 				return d.Errf("override_header: %q is not a valid header name", g.OverrideHeader)
 			}
 
+		case "cpu_limit":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return d.Errf("cpu_limit: want a positive duration such as 50ms, got %q", d.Val())
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			g.CPULimit = caddy.Duration(dur)
+
 		case "override_from":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -179,7 +201,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.OverrideFrom = args
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header or override_from)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from or cpu_limit)", sub)
 		}
 	}
 
@@ -217,13 +239,38 @@ func parseVersion(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Versio
 		return nil, d.ArgErr()
 	}
 	seen := make(map[string]bool)
+	var scriptTok caddyfile.Token
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		sub := d.Val()
-		if seen[sub] {
+		if seen[sub] && sub != "var" {
 			return nil, d.Errf("version %s: %s given more than once", v.ID, sub)
 		}
 		seen[sub] = true
 		switch sub {
+		case "script":
+			scriptTok = d.Token()
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			v.Script = d.Val()
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+		case "var":
+			var name, value string
+			if !d.Args(&name, &value) || d.NextArg() {
+				return nil, d.Errf("version %s: var takes a name and a value", v.ID)
+			}
+			if _, dup := v.Vars[name]; dup {
+				return nil, d.Errf("version %s: var %s given more than once", v.ID, name)
+			}
+			if err := checkVar(name, value); err != nil {
+				return nil, d.Errf("version %s: %v", v.ID, err)
+			}
+			if v.Vars == nil {
+				v.Vars = make(map[string]string)
+			}
+			v.Vars[name] = value
 		case "upstream":
 			raw, err := parseUpstream(d, helper)
 			if err != nil {
@@ -243,11 +290,25 @@ func parseVersion(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Versio
 				return nil, d.ArgErr()
 			}
 		default:
-			return nil, d.Errf("version %s: unknown subdirective %q (expected upstream, tag or message)", v.ID, sub)
+			return nil, d.Errf("version %s: unknown subdirective %q (expected script, upstream, tag, message or var)", v.ID, sub)
 		}
 	}
-	if v.Upstream == nil {
-		return nil, errAt(start, fmt.Errorf("version %s: an upstream is required", v.ID))
+	switch {
+	case v.Upstream == nil && v.Script == "":
+		return nil, errAt(start, fmt.Errorf("version %s: a script or an upstream is required", v.ID))
+	case v.Upstream != nil && v.Script != "":
+		return nil, errAt(scriptTok, fmt.Errorf("version %s: script and upstream cannot both be given", v.ID))
+	case v.Upstream != nil && len(v.Vars) > 0:
+		return nil, errAt(start, fmt.Errorf("version %s: var is for script versions", v.ID))
+	case v.Script != "":
+		if fi, err := os.Stat(v.Script); err != nil || fi.IsDir() {
+			return nil, errAt(scriptTok, fmt.Errorf("version %s: script %s: no such file (paths are relative to Caddy's working directory)", v.ID, v.Script))
+		}
+		// Compiling here puts script errors in `caddy adapt`; the result
+		// is cached, so provisioning does not compile again.
+		if _, err := workerhost.Compile(workerhost.Config{Entry: v.Script}); err != nil {
+			return nil, errAt(scriptTok, fmt.Errorf("version %s: %w", v.ID, err))
+		}
 	}
 	return v, nil
 }

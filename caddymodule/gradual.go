@@ -5,22 +5,27 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"go.opentelemetry.io/otel/attribute"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
 	"github.com/caddy-gradual/gradual/splitter"
+	"github.com/caddy-gradual/gradual/workerhost"
 )
 
 func init() {
@@ -68,13 +73,18 @@ type Gradual struct {
 	// Default: `Cloudflare-Workers-Version-Overrides`.
 	OverrideHeader string `json:"override_header,omitempty"`
 
+	// CPULimit bounds the JavaScript execution time of one request to a
+	// script version; past it the request gets 503. Default: 50ms.
+	CPULimit caddy.Duration `json:"cpu_limit,omitempty"`
+
 	// OverrideFrom limits the override header to clients in these networks
 	// (CIDRs or single IPs). The client IP is Caddy's, so it honours the
 	// server's trusted_proxies. Default: any client.
 	OverrideFrom []string `json:"override_from,omitempty"`
 
-	versions map[string]*version
-	split    atomic.Pointer[deployment]
+	// set is what requests read: the versions and the active deployment,
+	// swapped as a whole.
+	set atomic.Pointer[versionSet]
 
 	overridesOn    bool
 	overrideHeader string
@@ -83,6 +93,32 @@ type Gradual struct {
 	cookie         *affinity.Cookie
 	workerVal      any
 	logger         *zap.Logger
+
+	// state is shared with other configs' handlers of the same worker.
+	state *workerState
+	// ctx is the config's context, for loading uploaded versions.
+	ctx caddy.Context
+
+	// mu guards the fields below, changed by live deployments.
+	mu sync.Mutex
+	// config are the config's versions; uploads those loaded from the
+	// admin API, by ID.
+	config  []*version
+	uploads map[string]*upload
+	closed  bool
+}
+
+// versionSet is an immutable snapshot of a handler's versions and active
+// deployment.
+type versionSet struct {
+	byID map[string]*version
+	dep  *deployment
+}
+
+// upload is an uploaded version loaded by this handler.
+type upload struct {
+	v      *version
+	cancel context.CancelFunc // unloads its modules
 }
 
 // Version is one version of the worker.
@@ -97,11 +133,27 @@ type Version struct {
 	// Message describes the version, like a commit message.
 	Message string `json:"message,omitempty"`
 
+	// Script is the path of the version's entry JavaScript or TypeScript
+	// file (ES module or service-worker syntax), relative to Caddy's
+	// working directory. Relative imports and packages in a node_modules
+	// folder beside it are bundled in. Exactly one of Script and Upstream
+	// is required.
+	Script string `json:"script,omitempty"`
+
 	// Upstream is the HTTP handler that serves this version: a
 	// `reverse_proxy` handler (module `http.handlers.reverse_proxy`), with
 	// all of its options. The Caddyfile's `upstream` subdirective produces
-	// it. Required.
+	// it. Exactly one of Script and Upstream is required.
 	Upstream json.RawMessage `json:"upstream,omitempty" caddy:"namespace=http.handlers inline_key=handler"`
+
+	// Vars are plain-text bindings a script version reads as env.NAME.
+	Vars map[string]string `json:"vars,omitempty"`
+
+	// source is the inline script of an uploaded version; createdOn its
+	// upload time; uploaded marks versions from the admin API.
+	source    string
+	createdOn time.Time
+	uploaded  bool
 }
 
 // DeployEntry gives one version its share of the traffic. Its shape is the
@@ -124,16 +176,28 @@ type AffinityCookie struct {
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
 }
 
-// version is the runtime form of a Version.
+// version is the runtime form of a Version. Everything a request needs to
+// tag itself is built here once, so that tagging allocates nothing.
 type version struct {
-	id, tag string
-	// The placeholder values are boxed once here so that setting them on
-	// each request does not allocate.
+	id, tag, message string
+	kind             string // "upstream" or "script"
+	createdOn        time.Time
+	// The placeholder values, boxed once.
 	idVal, tagVal any
 	// logFields adds worker, worker_version and worker_version_tag to the
 	// access log entry.
 	logFields zap.Field
-	handler   caddyhttp.MiddlewareHandler
+	// spanAttrs are the span attributes for each selection.
+	spanAttrs [len(selectionNames)][]attribute.KeyValue
+	backend   backend
+	metrics   *versionMetrics
+	stats     *versionStats
+	// uploaded marks versions from the admin API; upstreams are the
+	// addresses of an upstream version; release gives back a script's
+	// worker.
+	uploaded  bool
+	upstreams []string
+	release   func()
 }
 
 // accessLogFields is what a version adds to access log entries.
@@ -161,6 +225,8 @@ const (
 	selectedAffinity
 	selectedRandom
 )
+
+var selectionNames = [...]string{"override", "affinity", "random"}
 
 // selectionVals holds the selection names, boxed once for placeholders.
 var selectionVals = [...]any{"override", "affinity", "random"}
@@ -205,30 +271,186 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 	}
 	g.workerVal = g.Worker
 
-	g.versions = make(map[string]*version, len(g.Versions))
-	for _, v := range g.Versions {
-		mod, err := ctx.LoadModule(v, "Upstream")
-		if err != nil {
-			return fmt.Errorf("version %s: loading upstream handler: %w", v.ID, err)
-		}
-		h, ok := mod.(caddyhttp.MiddlewareHandler)
-		if !ok {
-			return fmt.Errorf("version %s: module %T is not an HTTP handler", v.ID, mod)
-		}
-		g.versions[v.ID] = &version{
-			id: v.ID, tag: v.Tag, idVal: v.ID, tagVal: v.Tag, handler: h,
-			// The key only names the field for ExtraLogFields.Set: an
-			// inline marshaler's fields go to the top level of the entry.
-			logFields: zap.Field{Key: "gradual", Type: zapcore.InlineMarshalerType,
-				Interface: &accessLogFields{worker: g.Worker, id: v.ID, tag: v.Tag}},
-		}
+	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
-
-	dep, err := g.newDeployment(g.Deploy)
-	if err != nil {
+	g.ctx = ctx
+	g.state = acquireWorker(g.Worker)
+	g.uploads = make(map[string]*upload)
+	for _, v := range g.Versions {
+		rv, err := g.loadVersion(ctx, v)
+		if err != nil {
+			g.releaseVersions(g.config)
+			return fmt.Errorf("version %s: %w", v.ID, err)
+		}
+		g.config = append(g.config, rv)
+	}
+	if _, err := g.newDeployment(g.config, configEntries(g)); err != nil {
 		return err
 	}
-	g.split.Store(dep)
+	st := g.state.syncConfig(configStorage(ctx), g)
+	g.apply(st)
+	g.state.attach(g)
+	return nil
+}
+
+// loadVersion loads a version's backend and its share of the worker's
+// stats.
+func (g *Gradual) loadVersion(ctx caddy.Context, v *Version) (*version, error) {
+	created := v.createdOn
+	if created.IsZero() {
+		created = g.state.firstSeen(v.ID)
+	}
+	var (
+		b         backend
+		release   func()
+		kind      = "upstream"
+		upstreams []string
+		err       error
+	)
+	if v.Script != "" || v.source != "" {
+		kind = "script"
+		b, release, err = g.loadScript(v, created)
+	} else {
+		b, upstreams, err = g.loadBackend(ctx, v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &version{
+		id: v.ID, tag: v.Tag, message: v.Message, kind: kind, createdOn: created,
+		uploaded: v.uploaded, upstreams: upstreams, release: release,
+		idVal: v.ID, tagVal: v.Tag,
+		// The key only names the field for ExtraLogFields.Set: an
+		// inline marshaler's fields go to the top level of the entry.
+		logFields: zap.Field{Key: "gradual", Type: zapcore.InlineMarshalerType,
+			Interface: &accessLogFields{worker: g.Worker, id: v.ID, tag: v.Tag}},
+		spanAttrs: spanAttrs(g.Worker, v.ID, v.Tag),
+		backend:   b,
+		metrics:   newVersionMetrics(g.Worker, v.ID),
+		stats:     g.state.retainVersion(v.ID),
+	}, nil
+}
+
+// releaseVersions gives back the versions' share of the worker's stats,
+// and their script workers.
+func (g *Gradual) releaseVersions(vs []*version) {
+	for _, v := range vs {
+		g.state.releaseVersion(v.id)
+		if v.release != nil {
+			v.release()
+		}
+	}
+}
+
+// apply brings the handler up to the stored live state: it loads uploaded
+// versions it does not have yet, unloads evicted ones, and installs the
+// active deployment. A nil st means the config alone.
+func (g *Gradual) apply(st *storedState) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	byID := make(map[string]*version, len(g.config)+len(g.uploads))
+	for _, v := range g.config {
+		byID[v.id] = v
+	}
+	keep := make(map[string]bool)
+	if st != nil {
+		for _, sv := range st.Versions {
+			keep[sv.ID] = true
+			if byID[sv.ID] != nil {
+				continue // a config version of the same ID wins
+			}
+			up := g.uploads[sv.ID]
+			if up == nil {
+				vctx, cancel := caddy.NewContext(g.ctx)
+				rv, err := g.loadVersion(vctx, sv.version())
+				if err != nil {
+					cancel()
+					g.logger.Error("cannot load uploaded version", zap.String("version_id", sv.ID), zap.Error(err))
+					continue
+				}
+				up = &upload{v: rv, cancel: cancel}
+				g.uploads[sv.ID] = up
+			}
+			byID[sv.ID] = up.v
+		}
+	}
+	for id, up := range g.uploads {
+		if !keep[id] {
+			delete(g.uploads, id)
+			// Requests that reached it by override may still run.
+			time.AfterFunc(time.Minute, func() {
+				up.cancel()
+				g.releaseVersions([]*version{up.v})
+			})
+		}
+	}
+	entries := g.activeEntries(st)
+	dep, err := g.newDeployment(mapValues(byID), entries)
+	if err != nil {
+		g.logger.Error("cannot install the live deployment; serving the config's", zap.Error(err))
+		if dep, err = g.newDeployment(g.config, configEntries(g)); err != nil {
+			return
+		}
+	}
+	g.set.Store(&versionSet{byID: byID, dep: dep})
+	for id := range byID {
+		var pct float64
+		if i := dep.split.Index(id); i >= 0 {
+			pct = dep.split.Entry(i).Weight.Percent()
+		}
+		gradualMetrics.percent.WithLabelValues(g.Worker, id).Set(pct)
+	}
+}
+
+func mapValues(m map[string]*version) []*version {
+	out := make([]*version, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// loadBackend loads the handler of an upstream version, and the addresses
+// it proxies to, for the admin API.
+func (g *Gradual) loadBackend(ctx caddy.Context, v *Version) (backend, []string, error) {
+	mod, err := ctx.LoadModule(v, "Upstream")
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading upstream handler: %w", err)
+	}
+	h, ok := mod.(caddyhttp.MiddlewareHandler)
+	if !ok {
+		return nil, nil, fmt.Errorf("module %T is not an HTTP handler", mod)
+	}
+	var upstreams []string
+	if rp, ok := h.(*reverseproxy.Handler); ok {
+		for _, u := range rp.Upstreams {
+			upstreams = append(upstreams, u.Dial)
+		}
+	}
+	return upstreamBackend{h}, upstreams, nil
+}
+
+// Cleanup releases the worker's shared state.
+func (g *Gradual) Cleanup() error {
+	if g.state == nil {
+		return nil
+	}
+	g.state.detach(g)
+	g.mu.Lock()
+	g.closed = true
+	for _, up := range g.uploads {
+		up.cancel()
+		g.releaseVersions([]*version{up.v})
+	}
+	g.uploads = nil
+	g.releaseVersions(g.config)
+	g.mu.Unlock()
+	releaseWorker(g.Worker)
+	g.state = nil
 	return nil
 }
 
@@ -254,8 +476,16 @@ func (g *Gradual) checkConfig() error {
 			return fmt.Errorf("version %s: defined more than once", v.ID)
 		}
 		seen[v.ID] = true
-		if len(v.Upstream) == 0 {
-			return fmt.Errorf("version %s: an upstream is required", v.ID)
+		if (len(v.Upstream) == 0) == (v.Script == "" && v.source == "") {
+			return fmt.Errorf("version %s: exactly one of script and upstream is required", v.ID)
+		}
+		if len(v.Upstream) > 0 && len(v.Vars) > 0 {
+			return fmt.Errorf("version %s: vars are for script versions", v.ID)
+		}
+		for name, value := range v.Vars {
+			if err := checkVar(name, value); err != nil {
+				return fmt.Errorf("version %s: %w", v.ID, err)
+			}
 		}
 	}
 	if _, err := buildSplit(g.Versions, g.Deploy); err != nil {
@@ -266,6 +496,9 @@ func (g *Gradual) checkConfig() error {
 	}
 	if _, err := affinity.ParsePrefixes(g.OverrideFrom); err != nil {
 		return fmt.Errorf("override_from: %w", err)
+	}
+	if g.CPULimit < 0 {
+		return errors.New("cpu_limit must not be negative")
 	}
 	if c := g.AffinityCookie; c != nil {
 		if c.MaxAge < 0 {
@@ -309,31 +542,37 @@ func buildSplit(versions []*Version, deploy []DeployEntry) (*splitter.Deployment
 	return split, nil
 }
 
-// newDeployment builds the runtime split for deploy from provisioned
-// versions.
-func (g *Gradual) newDeployment(deploy []DeployEntry) (*deployment, error) {
-	split, err := buildSplit(g.Versions, deploy)
+// newDeployment builds the runtime split of entries over versions.
+func (g *Gradual) newDeployment(versions []*version, entries []DeployEntry) (*deployment, error) {
+	defined := make([]*Version, len(versions))
+	byID := make(map[string]*version, len(versions))
+	for i, v := range versions {
+		defined[i] = &Version{ID: v.id}
+		byID[v.id] = v
+	}
+	split, err := buildSplit(defined, entries)
 	if err != nil {
 		return nil, err
 	}
 	dep := &deployment{split: split, versions: make([]*version, split.Len())}
 	for i := range dep.versions {
-		dep.versions[i] = g.versions[split.Entry(i).ID]
+		dep.versions[i] = byID[split.Entry(i).ID]
 	}
 	return dep, nil
 }
 
 // Validate checks the provisioned handler.
 func (g *Gradual) Validate() error {
-	if g.split.Load() == nil {
+	if g.set.Load() == nil {
 		return errors.New("gradual: not provisioned")
 	}
 	return nil
 }
 
-// ServeHTTP chooses the request's version, tags the request with it and
-// hands it to that version's handler.
+// ServeHTTP chooses the request's version, tags the request with it, hands
+// it to that version and records how it went.
 func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	start := now()
 	v, sel := g.choose(w, r)
 
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
@@ -341,14 +580,43 @@ func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	repl.Set("http.gradual.version_id", v.idVal)
 	repl.Set("http.gradual.version_tag", v.tagVal)
 	repl.Set("http.gradual.selection", selectionVals[sel])
-
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		// One inline field instead of three: each Set clears Caddy's
 		// per-request handler cache, which allocates.
 		extra.Set(v.logFields)
 	}
+	r, span := startSpans(r, g.Worker, v.spanAttrs[sel])
 
-	return v.handler.ServeHTTP(w, r, next)
+	sw := getStatusWriter(w)
+	res, err := v.backend.serve(sw, r, next)
+	status := sw.status
+	putStatusWriter(sw)
+	if status == 0 {
+		if herr, ok := err.(caddyhttp.HandlerError); ok && herr.StatusCode != 0 {
+			status = herr.StatusCode
+		} else if err == nil {
+			status = http.StatusOK
+		}
+	}
+	res.Status = status
+	end := now()
+	res.WallTime = end.Sub(start)
+
+	exception := isException(res.Outcome)
+	v.metrics.observe(status, res.WallTime.Seconds(), exception)
+	v.stats.record(end, res.WallTime, exception || status >= 500)
+	endSpan(span, status, res.Outcome, err)
+	if g.state.tail.active() {
+		if ev := newTailEvent(g.Worker, v, sel, r, start, res); ev != nil {
+			g.state.tail.publish(v.id, ev)
+		}
+	}
+	if errors.Is(err, workerhost.ErrResponseAborted) {
+		// The body was cut short after the status went out: abort the
+		// connection so the client cannot take it for a whole response.
+		panic(http.ErrAbortHandler)
+	}
+	return err
 }
 
 // choose picks the version for r as SPEC §3 orders it: override, affinity,
@@ -357,7 +625,7 @@ func (g *Gradual) choose(w http.ResponseWriter, r *http.Request) (*version, sele
 	if v := g.override(r); v != nil {
 		return v, selectedOverride
 	}
-	dep := g.split.Load()
+	dep := g.set.Load().dep
 	key, origin := g.keys.Key(r)
 	if origin == affinity.OriginNone && g.cookie != nil {
 		key = affinity.NewKey()
@@ -394,7 +662,7 @@ func (g *Gradual) override(r *http.Request) *version {
 	if id == "" {
 		return nil
 	}
-	v := g.versions[id]
+	v := g.set.Load().byID[id]
 	if v == nil {
 		g.debug("ignoring override for unknown version", r, zap.String("version_id", id))
 	}
@@ -422,5 +690,6 @@ var (
 	_ caddy.Module                = (*Gradual)(nil)
 	_ caddy.Provisioner           = (*Gradual)(nil)
 	_ caddy.Validator             = (*Gradual)(nil)
+	_ caddy.CleanerUpper          = (*Gradual)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Gradual)(nil)
 )

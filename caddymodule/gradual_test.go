@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-gradual/gradual/splitter"
 )
@@ -20,6 +22,18 @@ import (
 // these tests exercise the real module loading without a network.
 func staticVersion(id, tag string) *Version {
 	return &Version{ID: id, Tag: tag, Upstream: json.RawMessage(fmt.Sprintf(`{"handler":"static_response","body":%q}`, id))}
+}
+
+// TestMain gives the unit tests' handlers a storage for live deployments.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gradual-unit")
+	if err != nil {
+		panic(err)
+	}
+	configStorage = func(caddy.Context) certmagic.Storage { return &certmagic.FileStorage{Path: dir} }
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func provision(t testing.TB, g *Gradual) {
@@ -211,7 +225,7 @@ func TestCheckConfig(t *testing.T) {
 		{"null version", &Gradual{Worker: "shop", Versions: []*Version{nil}}, "null entry"},
 		{"bad id", &Gradual{Worker: "shop", Versions: []*Version{v("a b")}}, "invalid version ID"},
 		{"duplicate version", &Gradual{Worker: "shop", Versions: []*Version{v("a"), v("a")}, Deploy: []DeployEntry{{"a", 100}}}, "defined more than once"},
-		{"no upstream", &Gradual{Worker: "shop", Versions: []*Version{{ID: "a"}}}, "an upstream is required"},
+		{"no upstream", &Gradual{Worker: "shop", Versions: []*Version{{ID: "a"}}}, "exactly one of script and upstream"},
 		{"no deploy", &Gradual{Worker: "shop", Versions: []*Version{v("a"), v("b")}}, "deploy: required"},
 		{"unknown deploy id", &Gradual{Worker: "shop", Versions: []*Version{v("a")}, Deploy: []DeployEntry{{"z", 100}}}, `unknown version "z"`},
 		{"sum", &Gradual{Worker: "shop", Versions: []*Version{v("a"), v("b")}, Deploy: []DeployEntry{{"a", 60}, {"b", 30}}}, "add up to 90%"},
@@ -394,8 +408,8 @@ func BenchmarkServeHTTP(b *testing.B) {
 			g := &Gradual{Worker: "shop", Versions: []*Version{staticVersion("v1", "t1"), staticVersion("v2", "t2")},
 				Deploy: []DeployEntry{{"v1", 90}, {"v2", 10}}}
 			provision(b, g)
-			for _, v := range g.versions {
-				v.handler = nopHandler{}
+			for _, v := range g.set.Load().byID {
+				v.backend = upstreamBackend{nopHandler{}}
 			}
 			r, _ := request(bc.header, "127.0.0.1")
 			w := httptest.NewRecorder()

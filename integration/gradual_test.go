@@ -428,7 +428,7 @@ func servedBy(t *testing.T, addr string, n int) map[string]string {
 func TestBadConfigRejected(t *testing.T) {
 	a := newUpstream(t, "a")
 	addr := freeAddr()
-	err := postCaddyfile(site(addr, versionBlock("v1", "a", a)+"\t\tdeploy v1@50%\n"))
+	err := postCaddyfile(storageFor(t), site(addr, versionBlock("v1", "a", a)+"\t\tdeploy v1@50%\n"))
 	if err == nil || !strings.Contains(err.Error(), "percentages add up to 50%, not 100%") {
 		t.Fatalf("bad deploy accepted or unclear error: %v", err)
 	}

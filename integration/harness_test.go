@@ -24,9 +24,29 @@ import (
 // process-wide), started once in TestMain with only an admin endpoint on a
 // free loopback port. Each test loads its own Caddyfile through the admin
 // API, exactly as an operator would, and talks to it over real HTTP.
-var adminAddr string
+var (
+	adminAddr string
+	otlp      *otlpReceiver
+)
 
 func TestMain(m *testing.M) {
+	// Caddy's tracing module builds its exporter from the standard OTEL
+	// variables, once per process: point it at the test's receiver, over
+	// OTLP/HTTP, exporting without the default 5s delay.
+	var err error
+	if otlp, err = startOTLPReceiver(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting the OTLP receiver:", err)
+		os.Exit(1)
+	}
+	for k, v := range map[string]string{
+		"OTEL_TRACES_EXPORTER":        "otlp",
+		"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.url,
+		"OTEL_BSP_SCHEDULE_DELAY":     "50",
+	} {
+		os.Setenv(k, v)
+	}
+
 	adminAddr = freeAddr()
 	cfg := fmt.Sprintf(`{"admin":{"listen":%q},"logging":{"logs":{"default":{"level":"ERROR"}}}}`, adminAddr)
 	if err := caddy.Load([]byte(cfg), true); err != nil {
@@ -54,15 +74,28 @@ func freeAddr() string {
 
 // loadCaddyfile replaces the running config with caddyfile, which is
 // prefixed with the global options every test needs.
+// Each test gets a storage folder of its own, so live deployments stored
+// by one test cannot leak into another, or into the user's Caddy storage.
 func loadCaddyfile(t testing.TB, caddyfile string) {
 	t.Helper()
-	if err := postCaddyfile(caddyfile); err != nil {
+	if err := postCaddyfile(storageFor(t), caddyfile); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func postCaddyfile(caddyfile string) error {
-	full := fmt.Sprintf("{\n\tadmin %s\n\tauto_https off\n\tgrace_period 5s\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n%s", adminAddr, caddyfile)
+var storages sync.Map // test name → storage folder
+
+func storageFor(t testing.TB) string {
+	if dir, ok := storages.Load(t.Name()); ok {
+		return dir.(string)
+	}
+	dir := t.TempDir()
+	storages.Store(t.Name(), dir)
+	return dir
+}
+
+func postCaddyfile(storage, caddyfile string) error {
+	full := fmt.Sprintf("{\n\tadmin %s\n\tauto_https off\n\tgrace_period 5s\n\tstorage file_system %s\n\tlog {\n\t\tlevel ERROR\n\t}\n}\n%s", adminAddr, storage, caddyfile)
 	req, err := http.NewRequest(http.MethodPost, "http://"+adminAddr+"/load", strings.NewReader(full))
 	if err != nil {
 		return err

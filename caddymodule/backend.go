@@ -1,0 +1,198 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-gradual/gradual/workerhost"
+)
+
+// backend serves the requests routed to one version: an upstream handler
+// or a worker script. The Result says how it went, for metrics, stats, the
+// tail and spans; Status and WallTime are filled in by the caller.
+type backend interface {
+	serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (workerhost.Result, error)
+}
+
+// upstreamBackend proxies with Caddy's reverse_proxy handler (or any HTTP
+// handler module the JSON config names).
+type upstreamBackend struct {
+	h caddyhttp.MiddlewareHandler
+}
+
+func (b upstreamBackend) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (workerhost.Result, error) {
+	span := startUpstreamSpan(r)
+	sw, _ := w.(*statusWriter)
+	err := b.h.ServeHTTP(w, r, next)
+	res := workerhost.Result{Outcome: workerhost.OutcomeOK}
+	var status int
+	if sw != nil {
+		status = sw.status
+	}
+	if err != nil {
+		var herr caddyhttp.HandlerError
+		if errors.As(err, &herr) && status == 0 {
+			status = herr.StatusCode
+		}
+		switch {
+		case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
+			res.Outcome = workerhost.OutcomeCanceled
+		default:
+			res.Outcome = workerhost.OutcomeException
+			res.Exceptions = []workerhost.Exception{{Name: "ProxyError", Message: err.Error(), Time: now()}}
+		}
+	}
+	endUpstreamSpan(span, r, status, err)
+	return res, err
+}
+
+// statusWriter remembers the status code a version wrote. It is pooled:
+// one per request would be the only allocation of the handler's own.
+type statusWriter struct {
+	caddyhttp.ResponseWriterWrapper
+	status int
+}
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
+func getStatusWriter(w http.ResponseWriter) *statusWriter {
+	sw := statusWriters.Get().(*statusWriter)
+	sw.ResponseWriter = w
+	sw.status = 0
+	return sw
+}
+
+func putStatusWriter(sw *statusWriter) {
+	sw.ResponseWriter = nil
+	statusWriters.Put(sw)
+}
+
+// WriteHeader records the final status (or 101 for an upgrade) and passes
+// it on; informational 1xx responses are passed on only.
+func (sw *statusWriter) WriteHeader(code int) {
+	if sw.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		sw.status = code
+	}
+	sw.ResponseWriter.WriteHeader(code)
+}
+
+// Write implies a 200 status when none was written.
+func (sw *statusWriter) Write(b []byte) (int, error) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	return sw.ResponseWriter.Write(b)
+}
+
+// scriptBackend runs a worker script in the goja worker host.
+type scriptBackend struct {
+	w *workerhost.Worker
+}
+
+func (b scriptBackend) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (workerhost.Result, error) {
+	res, err := b.w.Serve(w, r)
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.Is(err, workerhost.ErrPassThrough):
+		// The script asked for it: the next handler in the route answers.
+		return res, next.ServeHTTP(w, r)
+	case errors.Is(err, workerhost.ErrResponseAborted):
+		return res, err
+	default:
+		// Serve has answered the client itself (503 when overloaded or
+		// closed); there is nothing for Caddy to write.
+		return res, nil
+	}
+}
+
+// isException reports whether an outcome counts as an exception of the
+// version, in metrics and error rates.
+func isException(outcome string) bool {
+	switch outcome {
+	case workerhost.OutcomeException, workerhost.OutcomeExceededCPU, workerhost.OutcomeNoResponse:
+		return true
+	}
+	return false
+}
+
+// scripts shares running workers across config reloads: a version whose
+// program and settings did not change keeps its warm runtime pool.
+var scripts = caddy.NewUsagePool()
+
+// scriptWorker lets the pool close a worker when no config uses it.
+type scriptWorker struct{ *workerhost.Worker }
+
+// Destruct implements caddy.Destructor.
+func (w scriptWorker) Destruct() error { return w.Close() }
+
+// fetchRoundTripper carries every worker's fetch() requests, traced when
+// the incoming request is.
+var fetchRoundTripper = newFetchTransport(workerhost.NewTransport())
+
+// scriptConfig is the worker host configuration of a script version.
+func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config {
+	cfg := workerhost.Config{
+		Worker:    g.Worker,
+		VersionID: v.ID,
+		Tag:       v.Tag,
+		Timestamp: created,
+		Entry:     v.Script,
+		Source:    v.source,
+		Vars:      v.Vars,
+		CPULimit:  time.Duration(g.CPULimit),
+		Logger:    g.logger,
+		Transport: fetchRoundTripper,
+	}
+	if v.source != "" {
+		cfg.Entry = "version-" + v.ID + ".js"
+	}
+	return cfg
+}
+
+// loadScript starts (or shares) the worker of a script version; release
+// gives it back.
+func (g *Gradual) loadScript(v *Version, created time.Time) (b backend, release func(), err error) {
+	cfg := g.scriptConfig(v, created)
+	prog, err := workerhost.Compile(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := scriptKey(cfg, prog.Hash())
+	val, _, err := scripts.LoadOrNew(key, func() (caddy.Destructor, error) {
+		w, err := workerhost.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return scriptWorker{w}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return scriptBackend{val.(scriptWorker).Worker}, func() { _, _ = scripts.Delete(key) }, nil
+}
+
+// scriptKey identifies a worker by everything that shapes it.
+func scriptKey(cfg workerhost.Config, programHash string) string {
+	h := sha256.New()
+	vars := make([]string, 0, len(cfg.Vars))
+	for k, v := range cfg.Vars {
+		vars = append(vars, strconv.Quote(k)+"="+strconv.Quote(v))
+	}
+	sort.Strings(vars)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s", programHash, cfg.Worker, cfg.VersionID, cfg.Tag,
+		cfg.Timestamp.UTC().Format(time.RFC3339Nano), cfg.CPULimit, strings.Join(vars, "\x00"))
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,99 @@
+package workerhost
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const helloJSON = `export default { fetch(request) { return Response.json({ hello: "world" }) } }`
+
+func BenchmarkServeHelloJSON(b *testing.B) {
+	w := newInline(b, helloJSON, func(c *Config) { c.PoolSize = runtime.GOMAXPROCS(0) })
+	r := httptest.NewRequest("GET", "http://example.com/", nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			rec := httptest.NewRecorder()
+			if _, err := w.Serve(rec, r); err != nil || rec.Code != 200 {
+				b.Fatalf("%d %v", rec.Code, err)
+			}
+		}
+	})
+}
+
+// bundle1MB writes an entry importing a module of about 1 MB of code.
+func bundle1MB(b *testing.B) string {
+	dir := b.TempDir()
+	var sb strings.Builder
+	for i := 0; sb.Len() < 1<<20; i++ {
+		fmt.Fprintf(&sb, "export function f%d(a, b) { const xs = [a, b, %d]; return xs.map((x) => x * 2).filter((x) => x > %d).reduce((s, x) => s + x, 0) + `f%d`.length; }\n", i, i, i%7, i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "big.js"), []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return dir
+}
+
+// BenchmarkCompile1MB bundles and compiles a 1 MB script; the entry
+// changes every iteration so that the cache never answers.
+func BenchmarkCompile1MB(b *testing.B) {
+	dir := bundle1MB(b)
+	entry := filepath.Join(dir, "main.js")
+	b.SetBytes(1 << 20)
+	b.ReportAllocs()
+	for i := range b.N {
+		src := fmt.Sprintf("import * as big from './big.js';\nexport default { fetch() { return new Response(String(Object.keys(big).length + %d)) } }", i)
+		if err := os.WriteFile(entry, []byte(src), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Compile(Config{Entry: entry}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCompileCached measures a Compile answered by the cache.
+func BenchmarkCompileCached(b *testing.B) {
+	dir := bundle1MB(b)
+	entry := filepath.Join(dir, "main.js")
+	if err := os.WriteFile(entry, []byte("import * as big from './big.js';\nexport default { fetch() { return new Response(String(Object.keys(big).length)) } }"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := Compile(Config{Entry: entry}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Compile(Config{Entry: entry}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRuntimeMemory reports the heap held by one pooled runtime of
+// the hello-world worker, and the time to create it.
+func BenchmarkRuntimeMemory(b *testing.B) {
+	w := newInline(b, helloJSON)
+	var before, after runtime.MemStats
+	rts := make([]*jsRuntime, 0, b.N)
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.ReportAllocs()
+	for range b.N {
+		rt, err := newRuntime(w)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rts = append(rts, rt)
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-bytes/runtime")
+	runtime.KeepAlive(rts)
+}

@@ -1,0 +1,417 @@
+package workerhost
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
+	"github.com/evanw/esbuild/pkg/api"
+	"github.com/go-sourcemap/sourcemap"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// CacheSize is the number of compiled programs kept by Compile. A compiled
+// program of a 1 MB bundle holds tens of megabytes, so the bound is small.
+const CacheSize = 32
+
+// bundleOptionsVersion is part of every cache key. Change it whenever the
+// esbuild options below change, so that no program built with the old
+// options is served from the cache.
+const bundleOptionsVersion = "gradual-bundle-v1 es2017 iife neutral workerd,worker,browser"
+
+// entryGlobal is the global variable that receives the entry module's
+// exports, where the host looks for `export default { fetch }`.
+const entryGlobal = "__gradual_entry"
+
+// Program is a bundled and compiled worker script. It is immutable and may
+// be run by any number of runtimes at once.
+type Program struct {
+	prog   *goja.Program
+	name   string
+	hash   string
+	inputs []string
+	size   int
+}
+
+// Hash returns the hex sha256 of the program's sources and bundle options.
+// Equal hashes mean equal programs.
+func (p *Program) Hash() string { return p.hash }
+
+// Inputs returns the source files that went into the bundle, as esbuild
+// names them (relative to the working directory where possible).
+func (p *Program) Inputs() []string { return slices.Clone(p.inputs) }
+
+// Size returns the size in bytes of the bundled JavaScript.
+func (p *Program) Size() int { return p.size }
+
+// programCache holds compiled programs by content key and, for file
+// entries, the list of files the last bundle of each entry read, so that a
+// later Compile can hash those files and find the program without bundling.
+type programCache struct {
+	programs *lru.Cache[string, *Program]
+	inputs   *lru.Cache[string, []string]
+}
+
+var cache = newProgramCache(CacheSize)
+
+func newProgramCache(size int) *programCache {
+	programs, err := lru.New[string, *Program](size)
+	if err != nil {
+		panic(err)
+	}
+	inputs, err := lru.New[string, []string](size * 4)
+	if err != nil {
+		panic(err)
+	}
+	return &programCache{programs: programs, inputs: inputs}
+}
+
+// cacheStats counts cache hits and misses, for tests and benchmarks.
+var cacheStats struct {
+	sync.Mutex
+	hits, misses int
+}
+
+func countCache(hit bool) {
+	cacheStats.Lock()
+	if hit {
+		cacheStats.hits++
+	} else {
+		cacheStats.misses++
+	}
+	cacheStats.Unlock()
+}
+
+// Compile bundles the script described by cfg with esbuild and compiles it
+// for goja. Results are cached in a bounded LRU keyed by the sha256 of all
+// sources and the bundle options, so compiling an unchanged script again
+// skips both steps. Errors name the script path, line and column.
+//
+// Only cfg.Entry and cfg.Source are used. With Source set, the script must
+// be self-contained: it may import only node:buffer, never files.
+func Compile(cfg Config) (*Program, error) {
+	name := cfg.Entry
+	if cfg.Source != "" {
+		if name == "" {
+			name = "worker.js"
+		}
+		key := contentKey(name, []keyedInput{{name: name, data: []byte(cfg.Source)}}, true)
+		if p, ok := cache.programs.Get(key); ok {
+			countCache(true)
+			return p, nil
+		}
+		countCache(false)
+		p, err := build(name, cfg.Source, nil)
+		if err != nil {
+			return nil, err
+		}
+		p.hash = key
+		cache.programs.Add(key, p)
+		return p, nil
+	}
+	if name == "" {
+		return nil, errors.New("workerhost: neither Entry nor Source is set")
+	}
+	abs, err := filepath.Abs(name)
+	if err != nil {
+		return nil, fmt.Errorf("workerhost: %s: %w", name, err)
+	}
+	if files, ok := cache.inputs.Get(abs); ok {
+		if inputs, err := readInputs(files); err == nil {
+			if p, ok := cache.programs.Get(contentKey(name, inputs, false)); ok {
+				countCache(true)
+				return p, nil
+			}
+		}
+	}
+	countCache(false)
+	rec := &recorder{}
+	p, err := build(name, "", rec)
+	if err != nil {
+		return nil, err
+	}
+	inputs := rec.sorted()
+	files := make([]string, len(inputs))
+	for i, in := range inputs {
+		files[i] = in.name
+	}
+	// Resolution also depends on package.json and tsconfig.json files, which
+	// esbuild reads without going through the loader; hash those that sit
+	// beside the inputs so an edit to them invalidates the program.
+	files = append(files, resolutionFiles(files)...)
+	all, err := readInputs(files)
+	if err != nil {
+		return nil, fmt.Errorf("workerhost: %s: %w", name, err)
+	}
+	// Hash what esbuild actually loaded, not what is on disk now, so that a
+	// file edited during the build cannot be cached under its new content.
+	for i := range inputs {
+		all[i] = inputs[i]
+	}
+	p.hash = contentKey(name, all, false)
+	cache.inputs.Add(abs, files)
+	cache.programs.Add(p.hash, p)
+	return p, nil
+}
+
+type keyedInput struct {
+	name string
+	data []byte
+}
+
+// recorder keeps the contents of every file esbuild loads during a build.
+type recorder struct {
+	mu    sync.Mutex
+	files []keyedInput
+}
+
+func (r *recorder) add(name string, data []byte) {
+	r.mu.Lock()
+	r.files = append(r.files, keyedInput{name: name, data: data})
+	r.mu.Unlock()
+}
+
+func (r *recorder) sorted() []keyedInput {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	slices.SortFunc(r.files, func(a, b keyedInput) int { return strings.Compare(a.name, b.name) })
+	return r.files
+}
+
+func readInputs(files []string) ([]keyedInput, error) {
+	out := make([]keyedInput, 0, len(files))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if errors.Is(err, os.ErrNotExist) {
+			// A resolution file that does not exist is part of the key as
+			// an absence: keep a marker so that creating it changes the key.
+			out = append(out, keyedInput{name: f, data: nil})
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, keyedInput{name: f, data: data})
+	}
+	return out, nil
+}
+
+func resolutionFiles(inputs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, in := range inputs {
+		dir := filepath.Dir(in)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		for _, f := range []string{"package.json", "tsconfig.json", "jsconfig.json"} {
+			p := filepath.Join(dir, f)
+			if _, err := os.Stat(p); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func contentKey(name string, inputs []keyedInput, inline bool) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%t\x00", bundleOptionsVersion, name, inline)
+	for _, in := range inputs {
+		fmt.Fprintf(h, "%s\x00%d\x00", in.name, len(in.data))
+		h.Write(in.data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// loaderFor returns the esbuild loader for a file, following esbuild's own
+// defaults for the extensions a worker may import.
+func loaderFor(path string) api.Loader {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".ts", ".mts", ".cts":
+		return api.LoaderTS
+	case ".tsx":
+		return api.LoaderTSX
+	case ".jsx":
+		return api.LoaderJSX
+	case ".json":
+		return api.LoaderJSON
+	case ".txt", ".html":
+		return api.LoaderText
+	case ".wasm", ".bin":
+		return api.LoaderBinary
+	default:
+		return api.LoaderJS
+	}
+}
+
+// nodeModules are the nodejs_compat modules a script may import; each is
+// served from a global the host installs.
+var nodeModules = map[string]string{
+	"buffer": "const B = globalThis.Buffer; export { B as Buffer }; export default { Buffer: B };",
+}
+
+// hostPlugin serves node: modules from host globals, refuses every other
+// node: module and, for inline sources, every import of a file, and records
+// the contents of the files it loads for the cache key.
+func hostPlugin(rec *recorder) api.Plugin {
+	return api.Plugin{
+		Name: "gradual-host",
+		Setup: func(b api.PluginBuild) {
+			b.OnResolve(api.OnResolveOptions{Filter: `^(node:)?buffer$`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+				return api.OnResolveResult{Path: strings.TrimPrefix(args.Path, "node:"), Namespace: "gradual-node"}, nil
+			})
+			b.OnResolve(api.OnResolveOptions{Filter: `^node:`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+				return api.OnResolveResult{}, fmt.Errorf("module %q is not available to workers (only node:buffer is)", args.Path)
+			})
+			b.OnLoad(api.OnLoadOptions{Filter: `.*`, Namespace: "gradual-node"}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
+				src := nodeModules[args.Path]
+				return api.OnLoadResult{Contents: &src, Loader: api.LoaderJS}, nil
+			})
+			if rec == nil {
+				b.OnResolve(api.OnResolveOptions{Filter: `.*`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+					return api.OnResolveResult{}, fmt.Errorf("cannot import %q: an uploaded script must be self-contained", args.Path)
+				})
+				return
+			}
+			b.OnLoad(api.OnLoadOptions{Filter: `.*`, Namespace: "file"}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
+				data, err := os.ReadFile(args.Path)
+				if err != nil {
+					return api.OnLoadResult{}, err
+				}
+				rec.add(args.Path, data)
+				src := string(data)
+				return api.OnLoadResult{Contents: &src, Loader: loaderFor(args.Path)}, nil
+			})
+		},
+	}
+}
+
+// build runs esbuild and goja.Parse/CompileAST. With rec nil, source is the
+// inline script and name its virtual file name.
+func build(name, source string, rec *recorder) (*Program, error) {
+	opts := api.BuildOptions{
+		Bundle:         true,
+		Write:          false,
+		Format:         api.FormatIIFE,
+		GlobalName:     entryGlobal,
+		Platform:       api.PlatformNeutral,
+		MainFields:     []string{"browser", "module", "main"},
+		Conditions:     []string{"workerd", "worker", "browser"},
+		Target:         api.ES2017,
+		Sourcemap:      api.SourceMapExternal,
+		SourcesContent: api.SourcesContentExclude,
+		LogLevel:       api.LogLevelSilent,
+		Define:         map[string]string{"process.env.NODE_ENV": `"production"`},
+		Plugins:        []api.Plugin{hostPlugin(rec)},
+	}
+	if rec == nil {
+		opts.Stdin = &api.StdinOptions{Contents: source, Sourcefile: name, Loader: loaderFor(name)}
+		opts.Outdir = "/"
+	} else {
+		abs, err := filepath.Abs(name)
+		if err != nil {
+			return nil, err
+		}
+		opts.EntryPoints = []string{abs}
+		opts.Outdir = filepath.Dir(abs)
+	}
+	res := api.Build(opts)
+	if len(res.Errors) > 0 {
+		return nil, bundleError(name, res.Errors)
+	}
+	var js, srcMap []byte
+	for _, f := range res.OutputFiles {
+		if strings.HasSuffix(f.Path, ".map") {
+			srcMap = f.Contents
+		} else {
+			js = f.Contents
+		}
+	}
+	if js == nil {
+		return nil, fmt.Errorf("workerhost: %s: esbuild produced no output", name)
+	}
+	code := string(js) + "\n//# sourceMappingURL=" + filepath.Base(name) + ".map\n"
+	// The loader hands goja the map from memory: goja must never read map
+	// files from disk on its own.
+	ast, err := goja.Parse(name, code, parser.WithSourceMapLoader(func(string) ([]byte, error) { return srcMap, nil }))
+	if err != nil {
+		return nil, parseError(name, code, srcMap)
+	}
+	prog, err := goja.CompileAST(ast, false)
+	if err != nil {
+		return nil, fmt.Errorf("workerhost: %s: %w", name, err)
+	}
+	p := &Program{prog: prog, name: name, size: len(js)}
+	if rec != nil {
+		for _, in := range rec.sorted() {
+			p.inputs = append(p.inputs, in.name)
+		}
+	} else {
+		p.inputs = []string{name}
+	}
+	return p, nil
+}
+
+// CompileError is a bundling or compile error of a worker script.
+type CompileError struct {
+	// Script is the entry the error was found while compiling.
+	Script string
+	// Messages are the individual errors, each "file:line:col: text".
+	Messages []string
+}
+
+func (e *CompileError) Error() string {
+	if len(e.Messages) == 1 {
+		return "workerhost: " + e.Messages[0]
+	}
+	return fmt.Sprintf("workerhost: %s: %d errors: %s", e.Script, len(e.Messages), strings.Join(e.Messages, "; "))
+}
+
+func bundleError(name string, msgs []api.Message) error {
+	e := &CompileError{Script: name}
+	for _, m := range msgs {
+		if m.Location == nil {
+			e.Messages = append(e.Messages, name+": "+m.Text)
+			continue
+		}
+		file := m.Location.File
+		if file == "<stdin>" || file == "" {
+			file = name
+		}
+		e.Messages = append(e.Messages, fmt.Sprintf("%s:%d:%d: %s", file, m.Location.Line, m.Location.Column+1, m.Text))
+	}
+	return e
+}
+
+// parseError re-parses code to get goja's structured errors, and maps
+// their positions in the bundle back to the original sources.
+func parseError(name, code string, srcMap []byte) error {
+	_, err := parser.ParseFile(nil, name, code, 0, parser.WithDisableSourceMaps)
+	e := &CompileError{Script: name}
+	list, ok := err.(parser.ErrorList)
+	if !ok || len(list) == 0 {
+		e.Messages = []string{fmt.Sprintf("%s: %v", name, err)}
+		return e
+	}
+	sm, _ := sourcemap.Parse(name, srcMap)
+	for _, pe := range list {
+		file, line, col := name, pe.Position.Line, pe.Position.Column
+		if sm != nil {
+			if src, _, l, c, ok := sm.Source(line, col-1); ok {
+				file, line, col = filepath.Join(filepath.Dir(name), src), l, c+1
+			}
+		}
+		e.Messages = append(e.Messages, fmt.Sprintf("%s:%d:%d: %s", file, line, col, pe.Message))
+	}
+	return e
+}

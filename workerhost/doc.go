@@ -1,0 +1,118 @@
+// Package workerhost runs Cloudflare-style Workers in goja.
+//
+// Compile bundles a worker script with esbuild (in-process) and compiles it
+// for goja; New creates a Worker, a pool of goja runtimes that have each run
+// the script's top-level code; Worker.Serve runs the script's fetch handler
+// for one HTTP request. The package imports neither Caddy nor any other
+// package of this module.
+//
+// # Scripts
+//
+// The entry file may be JavaScript or TypeScript (.ts, .tsx, .jsx) and use
+// ES modules: relative imports, JSON imports, and npm packages resolved from
+// node_modules folders beside the script (conditions workerd, worker,
+// browser; main fields browser, module, main), as Wrangler does. Both
+// `export default { fetch(request, env, ctx) }` and the service-worker form
+// `addEventListener("fetch", e => e.respondWith(...))` work. Code is lowered
+// to ES2017 (async generators and for-await included). node:buffer is the
+// only nodejs_compat module; importing any other node: module fails the
+// build. process.env.NODE_ENV is "production". An inline Source (an upload)
+// must be self-contained: it may import node:buffer but no file.
+//
+// Compile errors name the script path, line and column. Source maps stay in
+// memory and are handed to goja's parser, so exception stacks name the
+// original file and line; goja never reads map files itself.
+//
+// Compiled programs are cached in an LRU of CacheSize (32) entries keyed by
+// the sha256 of every loaded source file, the package.json, tsconfig.json
+// and jsconfig.json files beside them, and the bundle options. Compiling an
+// unchanged script again only re-reads and hashes its files.
+//
+// # Globals
+//
+//   - Request, Response (json, redirect, error, clone), Headers (with
+//     getSetCookie), body readers text, json, arrayBuffer, bytes, blob and
+//     formData (urlencoded and multipart), request.cf (an empty object).
+//     Incoming request headers and fetch response headers are immutable, as
+//     in Workers: copy with new Response(res.body, res) to change them.
+//   - fetch: outbound HTTP through Config.Transport, with the request's
+//     context values (for tracing) but not its cancellation, so that
+//     ctx.waitUntil work may fetch after the response. It sends only the
+//     headers the script set (no Go User-Agent, Accept-Encoding or Referer),
+//     accepts and ignores cf: {...}, supports redirect follow (up to 20),
+//     manual and error, and AbortSignal. Response bodies are buffered, up to
+//     MaxBodyBytes.
+//   - URL and URLSearchParams (goja_nodejs/url, with URL.canParse), Buffer
+//     (goja_nodejs/buffer, plus isBuffer, isEncoding, byteLength, concat).
+//   - console (log, info, debug, warn, error, trace, assert, dir, table,
+//     time, timeEnd), TextEncoder, TextDecoder (UTF-8 only, with stream and
+//     fatal), atob, btoa, structuredClone, queueMicrotask, performance.now.
+//   - crypto.randomUUID, crypto.getRandomValues, crypto.subtle: digest
+//     (SHA-1, SHA-256, SHA-384, SHA-512, MD5), importKey (raw and jwk, HMAC
+//     only), exportKey (raw), sign and verify (HMAC), timingSafeEqual.
+//   - setTimeout, setInterval, clearTimeout, clearInterval; AbortController,
+//     AbortSignal (abort, timeout, any); Event, EventTarget, DOMException;
+//     Blob, File, FormData.
+//   - ReadableStream (default readers, tee, pipeTo, pipeThrough, async
+//     iteration, from), WritableStream, TransformStream, TextEncoderStream,
+//     TextDecoderStream, CountQueuingStrategy, ByteLengthQueuingStrategy.
+//     Readers pull lazily; the writable side has no backpressure: a write
+//     resolves once its chunk is transformed.
+//
+// Scripts get no require, process, filesystem or environment access, and,
+// as in Workers, eval, new Function and the other function constructors
+// throw EvalError. fetch, timers and ctx methods throw in the global scope,
+// outside a request, as in workerd.
+//
+// # env and ctx
+//
+// env holds Config.Vars and CF_VERSION_METADATA {id, tag, timestamp}, the
+// timestamp in RFC 3339. ctx.waitUntil(promise) keeps the runtime working
+// after the response until the promise settles, within WaitUntilTimeout;
+// ctx.passThroughOnException() makes Serve return ErrPassThrough, having
+// written nothing, when the handler then throws.
+//
+// # Requests and failures
+//
+// Each request holds one runtime from start to end, including while it
+// awaits fetch and while its ctx.waitUntil work runs. The runtime's event
+// loop runs on the goroutine of the request, so promises only settle there.
+// Responses get a Content-Length for the body actually sent (header values
+// set by the script are replaced); streamed bodies are sent chunked and
+// flushed chunk by chunk.
+//
+//   - Uncaught exception: 500 "worker threw an exception", logged with its
+//     source-mapped stack and fields worker, version_id, version_tag.
+//   - JavaScript time over CPULimit: 503; the runtime is interrupted and
+//     reused. goja cannot recover an interrupt that lands while it runs
+//     promise jobs; a health probe detects that and replaces the runtime.
+//     The limit counts wall-clock time spent in JavaScript (including GC
+//     pauses), not thread CPU time, and cannot stop a long native call such
+//     as a huge regular expression match.
+//   - No Response (undefined, a non-Response value, or a promise that can
+//     never settle): 500 "worker did not return a Response".
+//   - Request body over MaxBodyBytes, read by the script: 413.
+//   - No free runtime within QueueTimeout, or a closed worker: 503.
+//   - Client gone: the running JavaScript is interrupted and the outcome is
+//     "canceled". (request.signal is a signal that never aborts.)
+//   - A streamed body that fails after the status was sent: Serve returns
+//     ErrResponseAborted so the caller can abort the connection.
+//   - Unhandled promise rejections are logged, not swallowed.
+//   - Recursion is bounded (4096 frames); JavaScript heap use is not.
+//
+// # Limits and defaults
+//
+//	CPULimit          50ms per request, including ctx.waitUntil work
+//	PoolSize          max(4, 2×GOMAXPROCS) runtimes, created by New
+//	QueueTimeout      5s wait for a free runtime
+//	WaitUntilTimeout  30s for ctx.waitUntil work after the response
+//	MaxBodyBytes      32 MiB for buffered request and fetch response bodies
+//	StartupCPULimit   2s for a script's top-level code
+//	CacheSize         32 compiled programs
+//	Close             waits up to 5s, then cancels what still runs
+//
+// console output goes to Config.Logger at the matching zap level (log and
+// info at info), with fields worker, version_id, version_tag and console
+// (the console method's level); at most 256 lines of at most 16 KiB each
+// per request are also returned in Result.Logs.
+package workerhost

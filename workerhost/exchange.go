@@ -1,0 +1,553 @@
+package workerhost
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+	"go.uber.org/zap"
+)
+
+const (
+	maxLogLines   = 256
+	maxLogMessage = 16 << 10
+)
+
+var (
+	errStalled = errors.New("the script will never generate a response: its promise cannot settle")
+	errTimeout = errors.New("ctx.waitUntil work did not finish in time")
+)
+
+// exchange is the state of one request on one runtime: its event loop,
+// timers, outbound fetches and what Serve reports.
+type exchange struct {
+	rt  *jsRuntime
+	w   *Worker
+	req *http.Request
+	// ctx lives until the exchange ends, including ctx.waitUntil work;
+	// it keeps the request's values (trace spans) but not its deadline.
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   func() bool // stops the client-cancel callback
+
+	budget time.Duration
+	cpu    time.Duration
+
+	// queue holds jobs posted by other goroutines; pending counts the
+	// operations (timers, fetches, body reads) that will post one.
+	mu      sync.Mutex
+	queue   []func() error
+	closed  bool
+	wake    chan struct{}
+	pending int
+
+	timers    map[int64]*jsTimer
+	nextTimer int64
+	fetches   map[int64]*fetchOp
+	nextFetch int64
+	body      requestBody
+
+	waitUntil   []*goja.Promise
+	passThrough bool
+	// unregistered means the worker was closed before the exchange began;
+	// failed that the exchange ended on a fatal error.
+	unregistered bool
+	failed       bool
+	// canceled and responded are guarded by rt.mu.
+	canceled   bool
+	responded  bool
+	rejections []*goja.Promise
+	logs       []LogLine
+	exceptions []Exception
+}
+
+type jsTimer struct {
+	t        *time.Timer
+	fn       goja.Callable
+	args     []goja.Value
+	interval time.Duration
+	repeat   bool
+	canceled bool
+}
+
+func newExchange(rt *jsRuntime, r *http.Request) *exchange {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ex := &exchange{
+		rt: rt, w: rt.w, req: r, ctx: ctx, cancel: cancel,
+		budget:  rt.w.cfg.CPULimit,
+		wake:    make(chan struct{}, 1),
+		timers:  map[int64]*jsTimer{},
+		fetches: map[int64]*fetchOp{},
+	}
+	rt.ex = ex
+	rt.mu.Lock()
+	rt.owner = ex
+	rt.mu.Unlock()
+	ex.stop = context.AfterFunc(r.Context(), func() {
+		rt.cancelExchange(ex)
+		ex.signal()
+	})
+	return ex
+}
+
+// post queues fn to run on the exchange's goroutine; it is dropped once
+// the exchange has ended.
+func (ex *exchange) post(fn func() error) {
+	ex.mu.Lock()
+	if ex.closed {
+		ex.mu.Unlock()
+		return
+	}
+	ex.queue = append(ex.queue, fn)
+	ex.mu.Unlock()
+	ex.signal()
+}
+
+func (ex *exchange) signal() {
+	select {
+	case ex.wake <- struct{}{}:
+	default:
+	}
+}
+
+// go runs fn on a goroutine tracked by the worker, so Close can wait for it.
+func (ex *exchange) goTask(fn func()) {
+	ex.w.tasks.Add(1)
+	go func() {
+		defer ex.w.tasks.Done()
+		fn()
+	}()
+}
+
+// run is the event loop: it runs queued jobs until done reports true. It
+// fails with a *fatalError, errStalled when nothing could make done true
+// any more, or errTimeout at the deadline.
+func (ex *exchange) run(done func() bool, deadline <-chan time.Time) error {
+	for {
+		for {
+			ex.mu.Lock()
+			jobs := ex.queue
+			ex.queue = nil
+			ex.mu.Unlock()
+			if len(jobs) == 0 {
+				break
+			}
+			for _, job := range jobs {
+				if err := job(); err != nil {
+					return err
+				}
+			}
+		}
+		if done() {
+			return nil
+		}
+		if ex.isCanceled() {
+			return &fatalError{errCanceled}
+		}
+		if ex.pending == 0 {
+			return errStalled
+		}
+		select {
+		case <-ex.wake:
+		case <-deadline:
+			return errTimeout
+		}
+	}
+}
+
+func (ex *exchange) isCanceled() bool {
+	ex.rt.mu.Lock()
+	defer ex.rt.mu.Unlock()
+	return ex.canceled
+}
+
+// settle runs the loop until p is no longer pending.
+func (ex *exchange) settle(p *goja.Promise) error {
+	return ex.run(func() bool { return p.State() != goja.PromiseStatePending }, nil)
+}
+
+// callback runs a JavaScript callback from a job. An exception it throws
+// is reported as uncaught without ending the exchange.
+func (ex *exchange) callback(fn goja.Callable, args ...goja.Value) error {
+	_, err := ex.rt.call(fn, args...)
+	var jsErr *goja.Exception
+	if errors.As(err, &jsErr) {
+		ex.addException(newException(jsErr))
+		return nil
+	}
+	return err
+}
+
+func (ex *exchange) addException(e Exception) {
+	ex.exceptions = append(ex.exceptions, e)
+	ex.w.logException(e, "uncaught exception")
+}
+
+func (ex *exchange) forgetRejection(p *goja.Promise) {
+	for i, q := range ex.rejections {
+		if q == p {
+			ex.rejections = append(ex.rejections[:i], ex.rejections[i+1:]...)
+			return
+		}
+	}
+}
+
+// rejection turns a rejected promise that Go consumes into an Exception.
+func (ex *exchange) rejection(p *goja.Promise) Exception {
+	ex.forgetRejection(p)
+	v := p.Result()
+	e := Exception{Name: "Error", Time: time.Now()}
+	if o, ok := v.(*goja.Object); ok {
+		if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+			e.Name = n.String()
+		}
+		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+			e.Message = m.String()
+		}
+		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
+			e.Stack = s.String()
+		}
+	} else if v != nil {
+		e.Message = v.String()
+	}
+	if e.Stack == "" {
+		e.Stack = e.Name + ": " + e.Message
+	}
+	return e
+}
+
+func (ex *exchange) log(level, msg string) {
+	if len(msg) > maxLogMessage {
+		msg = msg[:maxLogMessage] + "…"
+	}
+	lvl := zap.InfoLevel
+	switch level {
+	case "debug":
+		lvl = zap.DebugLevel
+	case "warn":
+		lvl = zap.WarnLevel
+	case "error":
+		lvl = zap.ErrorLevel
+	}
+	if ce := ex.w.logger.Check(lvl, msg); ce != nil {
+		ce.Write(zap.String("console", level))
+	}
+	if len(ex.logs) < maxLogLines {
+		ex.logs = append(ex.logs, LogLine{Level: level, Message: msg, Time: time.Now()})
+	}
+}
+
+// serve dispatches the request to the script and writes its response.
+func (ex *exchange) serve(rw http.ResponseWriter) (Result, error) {
+	res, err := ex.serveInner(rw)
+	res.CPUTime = ex.cpu
+	// The response is complete: a client that leaves now no longer
+	// cancels the ctx.waitUntil work.
+	ex.stop()
+	ex.rt.mu.Lock()
+	ex.responded = true
+	ex.canceled = false
+	ex.rt.mu.Unlock()
+	res.Logs = append([]LogLine(nil), ex.logs...)
+	res.Exceptions = append([]Exception(nil), ex.exceptions...)
+	return res, err
+}
+
+func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
+	if !ex.w.register(ex, ex.cancel) {
+		ex.unregistered = true
+		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
+		return Result{Outcome: OutcomeOverloaded, Status: http.StatusServiceUnavailable}, ErrClosed
+	}
+	rt := ex.rt
+	r := ex.req
+	vm := rt.vm
+
+	pv, err := rt.call(rt.dispatch,
+		vm.ToValue(r.Method), vm.ToValue(requestURL(r)), headersToJS(vm, r.Header),
+		vm.ToValue(r.Body != nil && r.Body != http.NoBody))
+	if err != nil {
+		return ex.fail(rw, err)
+	}
+	p, ok := pv.Export().(*goja.Promise)
+	if !ok {
+		return ex.fail(rw, errStalled)
+	}
+	if err := ex.settle(p); err != nil {
+		return ex.fail(rw, err)
+	}
+	if p.State() == goja.PromiseStateRejected {
+		ex.addException(ex.rejection(p))
+		return ex.failException(rw)
+	}
+	desc, err := rt.call(rt.response, p.Result())
+	if err != nil {
+		return ex.fail(rw, err)
+	}
+	if goja.IsNull(desc) {
+		return ex.respondError(rw, OutcomeNoResponse, http.StatusInternalServerError, "worker did not return a Response")
+	}
+	d := desc.ToObject(vm)
+	status := int(d.Get("0").ToInteger())
+	flat := d.Get("1").ToObject(vm)
+	kind := d.Get("2").ToInteger()
+	body := d.Get("3")
+
+	h := rw.Header()
+	n := int(flat.Get("length").ToInteger())
+	for i := 0; i+1 < n; i += 2 {
+		name := flat.Get(strconv.Itoa(i)).String()
+		switch name {
+		case "content-length", "transfer-encoding", "connection", "keep-alive":
+			// The host frames the body it actually sends.
+			continue
+		}
+		key := http.CanonicalHeaderKey(name)
+		h[key] = append(h[key], flat.Get(strconv.Itoa(i+1)).String())
+	}
+	res := Result{Outcome: OutcomeOK, Status: status}
+	switch kind {
+	case 0:
+		if bodyAllowed(status) {
+			h.Set("Content-Length", "0")
+		}
+		rw.WriteHeader(status)
+	case 1:
+		var b []byte
+		var s string
+		isString := false
+		switch v := body.Export().(type) {
+		case []byte:
+			b = v
+		default:
+			s, isString = body.String(), true
+		}
+		size := len(b)
+		if isString {
+			size = len(s)
+		}
+		if bodyAllowed(status) {
+			h.Set("Content-Length", strconv.Itoa(size))
+		}
+		rw.WriteHeader(status)
+		if isString {
+			_, err = rw.Write([]byte(s))
+		} else {
+			_, err = rw.Write(b)
+		}
+		if err != nil {
+			res.Outcome = OutcomeCanceled
+		}
+	case 2:
+		return ex.stream(rw, status, body)
+	}
+	return res, nil
+}
+
+// stream sends a ReadableStream body chunk by chunk, flushing each.
+func (ex *exchange) stream(rw http.ResponseWriter, status int, reader goja.Value) (Result, error) {
+	rt := ex.rt
+	res := Result{Outcome: OutcomeOK, Status: status}
+	rw.WriteHeader(status)
+	rc := http.NewResponseController(rw)
+	_ = rc.Flush()
+	for {
+		pv, err := rt.call(rt.read, reader)
+		if err == nil {
+			p := pv.Export().(*goja.Promise)
+			if err = ex.settle(p); err == nil && p.State() == goja.PromiseStateRejected {
+				ex.addException(ex.rejection(p))
+				res.Outcome = OutcomeException
+				return res, ErrResponseAborted
+			}
+			if err == nil {
+				chunk := p.Result()
+				if goja.IsNull(chunk) {
+					return res, nil
+				}
+				if b, ok := chunk.Export().([]byte); ok {
+					_, err = rw.Write(b)
+				} else {
+					_, err = rw.Write([]byte(chunk.String()))
+				}
+				if err != nil {
+					_, _ = rt.call(rt.cancelRead, reader, rt.vm.ToValue("client disconnected"))
+					res.Outcome = OutcomeCanceled
+					return res, nil
+				}
+				_ = rc.Flush()
+				continue
+			}
+		}
+		res.Outcome = outcomeOf(err)
+		ex.failed = true
+		var jsErr *goja.Exception
+		if errors.As(err, &jsErr) {
+			ex.addException(newException(jsErr))
+		} else if res.Outcome != OutcomeCanceled {
+			ex.w.logger.Error("streamed response failed", zap.Error(err))
+		}
+		if res.Outcome == OutcomeCanceled {
+			return res, nil
+		}
+		return res, ErrResponseAborted
+	}
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case errors.Is(err, errCPULimit):
+		return OutcomeExceededCPU
+	case errors.Is(err, errCanceled):
+		return OutcomeCanceled
+	case errors.Is(err, errStalled):
+		return OutcomeNoResponse
+	default:
+		return OutcomeException
+	}
+}
+
+// fail answers a request whose handler did not produce a Response.
+func (ex *exchange) fail(rw http.ResponseWriter, err error) (Result, error) {
+	var jsErr *goja.Exception
+	if errors.As(err, &jsErr) {
+		ex.addException(newException(jsErr))
+		return ex.failException(rw)
+	}
+	ex.failed = true
+	switch outcomeOf(err) {
+	case OutcomeExceededCPU:
+		ex.w.logger.Warn("worker exceeded its CPU time limit", zap.Duration("cpu_limit", ex.w.cfg.CPULimit))
+		return ex.respondError(rw, OutcomeExceededCPU, http.StatusServiceUnavailable, "worker exceeded its CPU time limit")
+	case OutcomeCanceled:
+		return Result{Outcome: OutcomeCanceled}, nil
+	case OutcomeNoResponse:
+		ex.w.logger.Error("worker did not return a Response", zap.Error(err))
+		return ex.respondError(rw, OutcomeNoResponse, http.StatusInternalServerError, "worker did not return a Response")
+	}
+	ex.w.logger.Error("worker failed", zap.Error(err))
+	return ex.respondError(rw, OutcomeException, http.StatusInternalServerError, "worker failed")
+}
+
+func (ex *exchange) failException(rw http.ResponseWriter) (Result, error) {
+	if ex.body.tooLarge {
+		return ex.respondError(rw, OutcomeException, http.StatusRequestEntityTooLarge, "request body too large")
+	}
+	if ex.passThrough {
+		return Result{Outcome: OutcomeException}, ErrPassThrough
+	}
+	return ex.respondError(rw, OutcomeException, http.StatusInternalServerError, "worker threw an exception")
+}
+
+func (ex *exchange) respondError(rw http.ResponseWriter, outcome string, status int, msg string) (Result, error) {
+	http.Error(rw, msg, status)
+	return Result{Outcome: outcome, Status: status}, nil
+}
+
+func (ex *exchange) needsWaitUntil() bool {
+	return !ex.unregistered && !ex.failed && !ex.rt.broken && len(ex.waitUntil) > 0
+}
+
+// finishWaitUntil runs the loop until every ctx.waitUntil promise has
+// settled, within WaitUntilTimeout and what is left of the CPU budget.
+func (ex *exchange) finishWaitUntil() {
+	t := time.NewTimer(ex.w.cfg.WaitUntilTimeout)
+	defer t.Stop()
+	err := ex.run(func() bool {
+		for _, p := range ex.waitUntil {
+			if p.State() == goja.PromiseStatePending {
+				return false
+			}
+		}
+		return true
+	}, t.C)
+	for _, p := range ex.waitUntil {
+		if p.State() == goja.PromiseStateRejected {
+			ex.addException(ex.rejection(p))
+		}
+	}
+	if err != nil {
+		var jsErr *goja.Exception
+		if errors.As(err, &jsErr) {
+			ex.addException(newException(jsErr))
+		} else {
+			ex.w.logger.Warn("ctx.waitUntil work abandoned", zap.Error(err))
+		}
+	}
+}
+
+// close ends the exchange: timers stop, fetches and body reads are
+// canceled, unhandled rejections are reported, and the runtime goes back
+// to the pool.
+func (ex *exchange) close() {
+	ex.mu.Lock()
+	ex.closed = true
+	ex.queue = nil
+	ex.mu.Unlock()
+	ex.stop()
+	ex.cancel()
+	for _, t := range ex.timers {
+		t.t.Stop()
+	}
+	for _, p := range ex.rejections {
+		if p.State() == goja.PromiseStateRejected {
+			e := ex.rejection(p)
+			e.Message = "Uncaught (in promise) " + e.Message
+			ex.w.logException(e, "unhandled promise rejection")
+		}
+	}
+	rt := ex.rt
+	rt.ex = nil
+	rt.mu.Lock()
+	rt.owner = nil
+	rt.fired = nil
+	rt.mu.Unlock()
+	rt.vm.ClearInterrupt()
+	if rt.interrupted && !rt.broken {
+		rt.interrupted = false
+		rt.broken = !rt.healthy()
+	}
+	if !ex.unregistered {
+		ex.w.unregister(ex)
+	}
+	ex.w.release(rt)
+}
+
+// requestURL is the absolute URL of r, as the script sees it.
+func requestURL(r *http.Request) string {
+	if r.URL.IsAbs() {
+		return r.URL.String()
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	var b strings.Builder
+	b.Grow(len(scheme) + 3 + len(r.Host) + len(r.URL.RequestURI()))
+	b.WriteString(scheme)
+	b.WriteString("://")
+	b.WriteString(r.Host)
+	b.WriteString(r.URL.RequestURI())
+	return b.String()
+}
+
+// headersToJS flattens h into [name, value, ...] with lower-case names.
+func headersToJS(vm *goja.Runtime, h http.Header) goja.Value {
+	flat := make([]any, 0, 2*len(h))
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		for _, v := range vs {
+			flat = append(flat, lk, v)
+		}
+	}
+	return vm.NewArray(flat...)
+}

@@ -1,0 +1,174 @@
+package workerhost
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+// maxRedirects is the number of redirects fetch follows, as in workerd.
+const maxRedirects = 20
+
+// fetchOp is an outbound request in flight.
+type fetchOp struct {
+	cancel  context.CancelFunc
+	aborted bool
+}
+
+// fetchResult is what the fetch goroutine hands back to the loop.
+type fetchResult struct {
+	status     int
+	statusText string
+	header     http.Header
+	body       []byte
+	url        string
+	redirected bool
+	err        error
+}
+
+// hostFetch starts an outbound request and returns its id; the callback
+// (err, [status, statusText, flatHeaders, body, url, redirected]) runs on
+// the loop when it completes.
+func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
+	ex := rt.requestOnly("fetch()")
+	method := c.Argument(0).String()
+	target := c.Argument(1).String()
+	cb, ok := goja.AssertFunction(c.Argument(5))
+	if !ok {
+		rt.throwType("fetch: missing callback")
+	}
+	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+		rt.throwType("Fetch API cannot load: %s", target)
+	}
+	var body io.Reader
+	switch v := c.Argument(3).Export().(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(bytes.Clone(v))
+	case string:
+		body = strings.NewReader(v)
+	default:
+		body = strings.NewReader(c.Argument(3).String())
+	}
+	fctx, cancel := context.WithCancel(ex.ctx)
+	req, err := http.NewRequestWithContext(fctx, method, target, body)
+	if err != nil {
+		cancel()
+		rt.throwType("Fetch API cannot load: %s: %v", target, err)
+	}
+	// Only the headers the script set are sent: a present but empty
+	// User-Agent keeps net/http from adding its own.
+	req.Header["User-Agent"] = nil
+	if flat, ok := c.Argument(2).(*goja.Object); ok {
+		n := int(flat.Get("length").ToInteger())
+		for i := 0; i+1 < n; i += 2 {
+			name := flat.Get(strconv.Itoa(i)).String()
+			value := flat.Get(strconv.Itoa(i + 1)).String()
+			switch name {
+			case "host", "content-length", "transfer-encoding", "connection":
+				// The transport frames the request and addresses it by URL.
+				continue
+			}
+			key := http.CanonicalHeaderKey(name)
+			if key == "User-Agent" {
+				req.Header[key] = []string{value}
+				continue
+			}
+			req.Header[key] = append(req.Header[key], value)
+		}
+	}
+	redirect := c.Argument(4).String()
+	_, scriptReferer := req.Header["Referer"]
+	client := &http.Client{
+		Transport: ex.w.transport,
+		CheckRedirect: func(r *http.Request, via []*http.Request) error {
+			switch {
+			case redirect == "manual":
+				return http.ErrUseLastResponse
+			case redirect == "error":
+				return errors.New("redirect mode is set to error")
+			case len(via) >= maxRedirects:
+				return errors.New("too many redirects")
+			}
+			if !scriptReferer {
+				r.Header.Del("Referer")
+			}
+			return nil
+		},
+	}
+	ex.nextFetch++
+	id := ex.nextFetch
+	op := &fetchOp{cancel: cancel}
+	ex.fetches[id] = op
+	ex.pending++
+	limit := ex.w.cfg.MaxBodyBytes
+	ex.goTask(func() {
+		res := doFetch(client, req, limit)
+		cancel()
+		ex.post(func() error {
+			ex.pending--
+			delete(ex.fetches, id)
+			return ex.fetchDone(cb, op, res)
+		})
+	})
+	return rt.vm.ToValue(id)
+}
+
+func doFetch(client *http.Client, req *http.Request, limit int64) fetchResult {
+	resp, err := client.Do(req)
+	if err != nil {
+		return fetchResult{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return fetchResult{err: err}
+	}
+	if int64(len(body)) > limit {
+		return fetchResult{err: fmt.Errorf("response body is larger than %d bytes", limit)}
+	}
+	return fetchResult{
+		status:     resp.StatusCode,
+		statusText: strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))),
+		header:     resp.Header,
+		body:       body,
+		url:        resp.Request.URL.String(),
+		redirected: resp.Request.URL.String() != req.URL.String(),
+	}
+}
+
+func (ex *exchange) fetchDone(cb goja.Callable, op *fetchOp, res fetchResult) error {
+	rt := ex.rt
+	vm := rt.vm
+	if res.err != nil {
+		msg := "Network connection lost: " + res.err.Error()
+		if op.aborted {
+			msg = "abort"
+		}
+		return ex.callback(cb, vm.ToValue(msg), goja.Undefined())
+	}
+	var body goja.Value = goja.Null()
+	if len(res.body) > 0 {
+		body = rt.bytes(res.body)
+	}
+	desc := vm.NewArray(res.status, res.statusText, headersToJS(vm, res.header), body, res.url, res.redirected)
+	return ex.callback(cb, goja.Null(), desc)
+}
+
+func (rt *jsRuntime) hostAbortFetch(c goja.FunctionCall) goja.Value {
+	if rt.ex == nil {
+		return goja.Undefined()
+	}
+	if op, ok := rt.ex.fetches[c.Argument(0).ToInteger()]; ok {
+		op.aborted = true
+		op.cancel()
+	}
+	return goja.Undefined()
+}

@@ -1,0 +1,48 @@
+package workerhost
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// newInline starts a worker running src, with small pools to keep tests fast.
+func newInline(t testing.TB, src string, opts ...func(*Config)) *Worker {
+	t.Helper()
+	cfg := Config{Worker: "test", VersionID: "v1", Tag: "t1", Entry: "worker.js", Source: src, PoolSize: 1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+// do serves one request and returns the recorded response and result.
+func do(t testing.TB, w *Worker, method, url, body string, hdr ...string) (*http.Response, string, Result, error) {
+	t.Helper()
+	var rb io.Reader
+	if body != "" {
+		rb = strings.NewReader(body)
+	}
+	r := httptest.NewRequest(method, url, rb)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Add(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	res, err := w.Serve(rec, r)
+	resp := rec.Result()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b), res, err
+}

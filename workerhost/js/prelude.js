@@ -1,0 +1,981 @@
+// The Web platform APIs of the worker host that are simplest to write in
+// JavaScript. It runs once per runtime, before the worker script, and is
+// called with `host`, the runtime's native Go functions. It returns the
+// functions the Go side calls per request.
+(function (host, global) {
+  "use strict";
+
+  const kState = Symbol("state");
+  const kGuard = Symbol("guard");
+  const kNative = Symbol("native body");
+  const utf8 = { encode: (s) => new Uint8Array(host.encodeUTF8(s)) };
+
+  function define(name, value) {
+    Object.defineProperty(global, name, { value, writable: true, configurable: true, enumerable: false });
+  }
+
+  // ---- DOMException, Event, EventTarget ---------------------------------
+
+  const domCodes = {
+    IndexSizeError: 1, NotFoundError: 8, NotSupportedError: 9, InvalidStateError: 11, SyntaxError: 12,
+    InvalidAccessError: 15, TimeoutError: 23, DataCloneError: 25, AbortError: 20, InvalidCharacterError: 5,
+  };
+  class DOMException extends Error {
+    constructor(message = "", name = "Error") {
+      super(String(message));
+      Object.defineProperty(this, "name", { value: String(name), configurable: true, writable: true });
+    }
+    get code() { return domCodes[this.name] || 0; }
+  }
+
+  class Event {
+    constructor(type, init = {}) {
+      this.type = String(type);
+      this.bubbles = !!init.bubbles;
+      this.cancelable = !!init.cancelable;
+      this.defaultPrevented = false;
+      this.timeStamp = Date.now();
+      this.target = null;
+      this.currentTarget = null;
+      this[kState] = { stop: false };
+    }
+    preventDefault() { if (this.cancelable) this.defaultPrevented = true; }
+    stopImmediatePropagation() { this[kState].stop = true; }
+    stopPropagation() {}
+  }
+
+  class EventTarget {
+    constructor() { this[kGuard] = new Map(); }
+    addEventListener(type, listener, options) {
+      if (listener == null) return;
+      const once = typeof options === "object" && options !== null && !!options.once;
+      const list = this[kGuard].get(type) || [];
+      if (list.some((l) => l.listener === listener)) return;
+      list.push({ listener, once });
+      this[kGuard].set(type, list);
+      if (typeof options === "object" && options !== null && options.signal) {
+        options.signal.addEventListener("abort", () => this.removeEventListener(type, listener));
+      }
+    }
+    removeEventListener(type, listener) {
+      const list = this[kGuard].get(type);
+      if (!list) return;
+      const i = list.findIndex((l) => l.listener === listener);
+      if (i >= 0) list.splice(i, 1);
+    }
+    dispatchEvent(event) {
+      event.target = this;
+      event.currentTarget = this;
+      const list = (this[kGuard].get(event.type) || []).slice();
+      const handler = this["on" + event.type];
+      if (typeof handler === "function") list.unshift({ listener: handler, once: false });
+      for (const l of list) {
+        if (l.once) this.removeEventListener(event.type, l.listener);
+        if (typeof l.listener === "function") l.listener.call(this, event);
+        else if (l.listener && typeof l.listener.handleEvent === "function") l.listener.handleEvent(event);
+        if (event[kState].stop) break;
+      }
+      return !event.defaultPrevented;
+    }
+  }
+
+  // ---- AbortController, AbortSignal ------------------------------------
+
+  class AbortSignal extends EventTarget {
+    constructor(key) {
+      if (key !== kState) throw new TypeError("Illegal constructor");
+      super();
+      this.aborted = false;
+      this.reason = undefined;
+      this.onabort = null;
+    }
+    throwIfAborted() { if (this.aborted) throw this.reason; }
+    static abort(reason) {
+      const s = new AbortSignal(kState);
+      abortSignal(s, reason);
+      return s;
+    }
+    static timeout(ms) {
+      const s = new AbortSignal(kState);
+      setTimeout(() => abortSignal(s, new DOMException("The operation was aborted due to timeout", "TimeoutError")), ms);
+      return s;
+    }
+    static any(signals) {
+      const s = new AbortSignal(kState);
+      for (const o of signals) {
+        if (o.aborted) { abortSignal(s, o.reason); return s; }
+      }
+      for (const o of signals) o.addEventListener("abort", () => abortSignal(s, o.reason));
+      return s;
+    }
+  }
+  function abortSignal(s, reason) {
+    if (s.aborted) return;
+    s.aborted = true;
+    s.reason = reason === undefined ? new DOMException("The operation was aborted", "AbortError") : reason;
+    s.dispatchEvent(new Event("abort"));
+  }
+  class AbortController {
+    constructor() { this.signal = new AbortSignal(kState); }
+    abort(reason) { abortSignal(this.signal, reason); }
+  }
+
+  // ---- bytes helpers -------------------------------------------------------
+
+  function isBufferSource(v) { return v instanceof ArrayBuffer || ArrayBuffer.isView(v); }
+  // viewBytes returns a Uint8Array over the same memory as v.
+  function viewBytes(v) {
+    if (v instanceof ArrayBuffer) return new Uint8Array(v);
+    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    throw new TypeError("Expected an ArrayBuffer or ArrayBufferView");
+  }
+  function copyBytes(v) { return viewBytes(v).slice(); }
+  function concatBytes(chunks, total) {
+    const out = new Uint8Array(total);
+    let off = 0;
+    for (const c of chunks) { out.set(c, off); off += c.length; }
+    return out;
+  }
+  function toBytes(x) { return typeof x === "string" ? utf8.encode(x) : x; }
+  function toText(x) { return typeof x === "string" ? x : host.decodeUTF8(x, false, false)[0]; }
+
+  // ---- TextEncoder, TextDecoder, atob, btoa --------------------------------
+
+  class TextEncoder {
+    get encoding() { return "utf-8"; }
+    encode(input = "") { return utf8.encode(String(input)); }
+    encodeInto(input, dest) {
+      const s = String(input);
+      let read = 0, written = 0;
+      for (const ch of s) {
+        const b = utf8.encode(ch);
+        if (written + b.length > dest.length) break;
+        dest.set(b, written);
+        written += b.length;
+        read += ch.length;
+      }
+      return { read, written };
+    }
+  }
+  class TextDecoder {
+    constructor(label = "utf-8", options = {}) {
+      const l = String(label).trim().toLowerCase();
+      if (l !== "utf-8" && l !== "utf8" && l !== "unicode-1-1-utf-8") {
+        throw new RangeError(`The "${label}" encoding is not supported`);
+      }
+      this[kState] = { fatal: !!options.fatal, ignoreBOM: !!options.ignoreBOM, pending: null, started: false };
+    }
+    get encoding() { return "utf-8"; }
+    get fatal() { return this[kState].fatal; }
+    get ignoreBOM() { return this[kState].ignoreBOM; }
+    decode(input, options = {}) {
+      const st = this[kState];
+      let bytes = input === undefined ? new Uint8Array(0) : viewBytes(input);
+      if (st.pending) { bytes = concatBytes([st.pending, bytes], st.pending.length + bytes.length); st.pending = null; }
+      const stream = !!options.stream;
+      const r = host.decodeUTF8(bytes, st.fatal, stream);
+      let s = r[0];
+      if (r[1] > 0) st.pending = bytes.slice(bytes.length - r[1]);
+      if (!st.started && !st.ignoreBOM && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+      st.started = stream && (st.started || s.length > 0);
+      return s;
+    }
+  }
+
+  // ---- structuredClone -----------------------------------------------------
+
+  function structuredClone(value) {
+    const seen = new Map();
+    const fail = (what) => { throw new DOMException(`${what} could not be cloned.`, "DataCloneError"); };
+    function clone(v) {
+      if (typeof v === "function") fail(`function ${v.name || "anonymous"}`);
+      if (typeof v === "symbol") fail(String(v));
+      if (v === null || typeof v !== "object") return v;
+      if (seen.has(v)) return seen.get(v);
+      let out;
+      if (Array.isArray(v)) {
+        out = new Array(v.length);
+        seen.set(v, out);
+        for (let i = 0; i < v.length; i++) if (i in v) out[i] = clone(v[i]);
+        return out;
+      }
+      if (v instanceof Date) out = new Date(v.getTime());
+      else if (v instanceof RegExp) out = new RegExp(v.source, v.flags);
+      else if (v instanceof ArrayBuffer) out = v.slice(0);
+      else if (ArrayBuffer.isView(v)) {
+        const C = v.constructor;
+        const buf = clone(v.buffer);
+        out = v instanceof DataView ? new DataView(buf, v.byteOffset, v.byteLength) : new C(buf, v.byteOffset, v.length);
+      } else if (v instanceof Map) {
+        out = new Map();
+        seen.set(v, out);
+        for (const [k, x] of v) out.set(clone(k), clone(x));
+        return out;
+      } else if (v instanceof Set) {
+        out = new Set();
+        seen.set(v, out);
+        for (const x of v) out.add(clone(x));
+        return out;
+      } else if (v instanceof Error) {
+        const C = { EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError }[v.name] || Error;
+        out = new C(v.message);
+        out.stack = v.stack;
+      } else if (v instanceof Boolean || v instanceof Number || v instanceof String) {
+        out = Object(v.valueOf());
+      } else if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet || v instanceof Request || v instanceof Response) {
+        fail(`#<${v.constructor.name}>`);
+      } else {
+        out = {};
+        seen.set(v, out);
+        for (const k of Object.keys(v)) out[k] = clone(v[k]);
+        return out;
+      }
+      seen.set(v, out);
+      return out;
+    }
+    if (arguments.length === 0) throw new TypeError("structuredClone requires a value");
+    return clone(value);
+  }
+
+  // ---- console -------------------------------------------------------------
+
+  function inspect(v, depth, seen) {
+    switch (typeof v) {
+      case "string": return depth === 0 ? v : JSON.stringify(v);
+      case "function": return `[Function: ${v.name || "(anonymous)"}]`;
+      case "symbol": case "bigint": case "number": case "boolean": case "undefined": return String(v);
+    }
+    if (v === null) return "null";
+    if (v instanceof Error) return v.stack || `${v.name}: ${v.message}`;
+    if (seen.has(v)) return "[Circular]";
+    if (depth > 3) return Array.isArray(v) ? "[Array]" : "[Object]";
+    seen.add(v);
+    try {
+      if (Array.isArray(v)) return "[ " + v.map((x) => inspect(x, depth + 1, seen)).join(", ") + " ]";
+      if (v instanceof Date) return v.toISOString();
+      if (v instanceof RegExp) return String(v);
+      if (v instanceof Map) return `Map(${v.size}) { ` + [...v].map(([k, x]) => `${inspect(k, depth + 1, seen)} => ${inspect(x, depth + 1, seen)}`).join(", ") + " }";
+      if (v instanceof Set) return `Set(${v.size}) { ` + [...v].map((x) => inspect(x, depth + 1, seen)).join(", ") + " }";
+      if (ArrayBuffer.isView(v)) return `${v.constructor.name}(${v.length}) [ ${Array.prototype.slice.call(v, 0, 50).join(", ")} ]`;
+      if (v instanceof Headers) return "Headers " + inspect(Object.fromEntries(v), depth, seen);
+      const name = v.constructor && v.constructor !== Object ? v.constructor.name + " " : "";
+      const keys = Object.keys(v);
+      if (keys.length === 0) return name + "{}";
+      return name + "{ " + keys.map((k) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${inspect(v[k], depth + 1, seen)}`).join(", ") + " }";
+    } finally {
+      seen.delete(v);
+    }
+  }
+  function format(args) {
+    let out = "";
+    let i = 0;
+    if (typeof args[0] === "string" && args[0].indexOf("%") >= 0) {
+      i = 1;
+      out = args[0].replace(/%[sdifjoOc%]/g, (m) => {
+        if (m === "%%") return "%";
+        if (i >= args.length) return m;
+        const a = args[i++];
+        switch (m) {
+          case "%s": return typeof a === "string" ? a : inspect(a, 1, new Set());
+          case "%d": case "%i": return String(m === "%i" ? Math.trunc(Number(a)) : Number(a));
+          case "%f": return String(parseFloat(a));
+          case "%j": try { return JSON.stringify(a); } catch (e) { return "[Circular]"; }
+          case "%c": return "";
+          default: return inspect(a, 1, new Set());
+        }
+      });
+    }
+    for (; i < args.length; i++) out += (out === "" && i === 0 ? "" : " ") + inspect(args[i], 0, new Set());
+    return out;
+  }
+  const console = {};
+  for (const [name, level] of [["log", "log"], ["info", "info"], ["debug", "debug"], ["warn", "warn"], ["error", "error"], ["trace", "debug"]]) {
+    console[name] = function () { host.log(level, format(Array.prototype.slice.call(arguments))); };
+  }
+  console.assert = function (cond, ...rest) { if (!cond) host.log("error", "Assertion failed" + (rest.length ? ": " + format(rest) : "")); };
+  console.dir = function (v) { host.log("log", inspect(v, 1, new Set())); };
+  console.table = console.log;
+  const timers = new Map();
+  console.time = function (label = "default") { timers.set(label, Date.now()); };
+  console.timeEnd = function (label = "default") {
+    const t = timers.get(label);
+    if (t !== undefined) { timers.delete(label); host.log("log", `${label}: ${Date.now() - t}ms`); }
+  };
+
+  // ---- Headers -------------------------------------------------------------
+
+  const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  function headerName(n) {
+    n = String(n);
+    if (!tokenRe.test(n)) throw new TypeError(`Invalid header name: "${n}"`);
+    return n.toLowerCase();
+  }
+  function headerValue(v) {
+    v = String(v);
+    if (/^[\t\n\r ]|[\t\n\r ]$/.test(v)) v = v.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
+    if (/[\0\r\n]/.test(v)) throw new TypeError("Invalid header value");
+    return v;
+  }
+  class Headers {
+    constructor(init) {
+      this[kState] = new Map();
+      this[kGuard] = "none";
+      if (init === undefined || init === null) return;
+      if (init instanceof Headers) {
+        for (const [k, vs] of init[kState]) this[kState].set(k, vs.slice());
+        return;
+      }
+      if (typeof init !== "object" && typeof init !== "function") throw new TypeError("Failed to construct 'Headers': invalid init");
+      if (typeof init[Symbol.iterator] === "function") {
+        for (const pair of init) {
+          const p = typeof pair === "string" ? [pair] : Array.from(pair);
+          if (p.length !== 2) throw new TypeError("Header pairs must contain exactly two items");
+          this.append(p[0], p[1]);
+        }
+      } else {
+        for (const k of Object.keys(init)) this.append(k, init[k]);
+      }
+    }
+    append(n, v) {
+      checkMutable(this);
+      n = headerName(n);
+      v = headerValue(v);
+      const l = this[kState].get(n);
+      if (l) l.push(v); else this[kState].set(n, [v]);
+    }
+    set(n, v) { checkMutable(this); this[kState].set(headerName(n), [headerValue(v)]); }
+    delete(n) { checkMutable(this); this[kState].delete(headerName(n)); }
+    get(n) {
+      const l = this[kState].get(headerName(n));
+      return l === undefined ? null : l.join(", ");
+    }
+    has(n) { return this[kState].has(headerName(n)); }
+    getSetCookie() { return (this[kState].get("set-cookie") || []).slice(); }
+    getAll(n) {
+      n = headerName(n);
+      if (n !== "set-cookie") throw new TypeError("getAll() can only be used with the header name \"Set-Cookie\".");
+      return this.getSetCookie();
+    }
+    forEach(cb, thisArg) { for (const [k, v] of this) cb.call(thisArg, v, k, this); }
+    *entries() {
+      const names = Array.from(this[kState].keys()).sort();
+      for (const n of names) {
+        const l = this[kState].get(n);
+        if (l === undefined) continue;
+        if (n === "set-cookie") { for (const v of l) yield [n, v]; } else yield [n, l.join(", ")];
+      }
+    }
+    *keys() { for (const [k] of this.entries()) yield k; }
+    *values() { for (const [, v] of this.entries()) yield v; }
+    [Symbol.iterator]() { return this.entries(); }
+    get [Symbol.toStringTag]() { return "Headers"; }
+  }
+  function checkMutable(h) {
+    if (h[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
+  }
+  function headersFromFlat(flat, guard) {
+    const h = new Headers();
+    const m = h[kState];
+    for (let i = 0; i < flat.length; i += 2) {
+      const l = m.get(flat[i]);
+      if (l) l.push(flat[i + 1]); else m.set(flat[i], [flat[i + 1]]);
+    }
+    h[kGuard] = guard;
+    return h;
+  }
+  function flatHeaders(h) {
+    const out = [];
+    for (const [k, vs] of h[kState]) for (const v of vs) out.push(k, v);
+    return out;
+  }
+
+  // ---- Blob, File, FormData -------------------------------------------------
+
+  class Blob {
+    constructor(parts = [], options = {}) {
+      const chunks = [];
+      let total = 0;
+      for (const p of parts) {
+        const b = p instanceof Blob ? p[kState] : isBufferSource(p) ? copyBytes(p) : utf8.encode(String(p));
+        chunks.push(b);
+        total += b.length;
+      }
+      this[kState] = concatBytes(chunks, total);
+      this[kGuard] = options.type === undefined ? "" : String(options.type).toLowerCase();
+    }
+    get size() { return this[kState].length; }
+    get type() { return this[kGuard]; }
+    slice(start = 0, end = this.size, type = "") {
+      const b = new Blob([], { type });
+      b[kState] = this[kState].slice(start, end);
+      return b;
+    }
+    text() { return Promise.resolve(toText(this[kState])); }
+    arrayBuffer() { return Promise.resolve(this[kState].slice().buffer); }
+    bytes() { return Promise.resolve(this[kState].slice()); }
+    stream() { return streamOfBytes(this[kState]); }
+  }
+  class File extends Blob {
+    constructor(parts, name, options = {}) {
+      super(parts, options);
+      this.name = String(name);
+      this.lastModified = options.lastModified === undefined ? Date.now() : Number(options.lastModified);
+    }
+  }
+
+  class FormData {
+    constructor() { this[kState] = []; }
+    append(name, value, filename) { this[kState].push([String(name), formValue(value, filename)]); }
+    set(name, value, filename) {
+      name = String(name);
+      const v = formValue(value, filename);
+      const i = this[kState].findIndex((e) => e[0] === name);
+      this[kState] = this[kState].filter((e, j) => e[0] !== name || j === i);
+      if (i >= 0) this[kState][this[kState].findIndex((e) => e[0] === name)][1] = v; else this[kState].push([name, v]);
+    }
+    get(name) { const e = this[kState].find((x) => x[0] === String(name)); return e ? e[1] : null; }
+    getAll(name) { return this[kState].filter((x) => x[0] === String(name)).map((x) => x[1]); }
+    has(name) { return this[kState].some((x) => x[0] === String(name)); }
+    delete(name) { this[kState] = this[kState].filter((x) => x[0] !== String(name)); }
+    forEach(cb, thisArg) { for (const [k, v] of this) cb.call(thisArg, v, k, this); }
+    *entries() { for (const e of this[kState]) yield [e[0], e[1]]; }
+    *keys() { for (const e of this[kState]) yield e[0]; }
+    *values() { for (const e of this[kState]) yield e[1]; }
+    [Symbol.iterator]() { return this.entries(); }
+  }
+  function formValue(value, filename) {
+    if (value instanceof Blob) {
+      if (value instanceof File && filename === undefined) return value;
+      return new File([value], filename === undefined ? "blob" : filename, { type: value.type });
+    }
+    return String(value);
+  }
+  function encodeMultipart(fd) {
+    const boundary = "----GradualFormBoundary" + host.randomUUID().replace(/-/g, "");
+    const chunks = [];
+    let total = 0;
+    const push = (b) => { b = toBytes(b); chunks.push(b); total += b.length; };
+    const esc = (s) => s.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
+    for (const [name, v] of fd[kState]) {
+      push(`--${boundary}\r\nContent-Disposition: form-data; name="${esc(name)}"`);
+      if (typeof v === "string") {
+        push(`\r\n\r\n${v}\r\n`);
+      } else {
+        push(`; filename="${esc(v.name)}"\r\nContent-Type: ${v.type || "application/octet-stream"}\r\n\r\n`);
+        push(v[kState]);
+        push("\r\n");
+      }
+    }
+    push(`--${boundary}--\r\n`);
+    return { bytes: concatBytes(chunks, total), type: `multipart/form-data; boundary=${boundary}` };
+  }
+
+  // ---- Streams (see streams.js) --------------------------------------------
+
+  const streams = host.streams({ kState, viewBytes, toBytes, DOMException });
+  const { ReadableStream, WritableStream, TransformStream, streamOfBytes, takeBytes, readAllBytes } = streams;
+
+  // ---- Body ----------------------------------------------------------------
+
+  // A body source is null, a string, a Uint8Array, a ReadableStream, or
+  // kNative for the incoming request's body that Go still holds.
+  function extractBody(body) {
+    if (body === undefined || body === null) return { source: null, type: null };
+    if (typeof body === "string") return { source: body, type: "text/plain;charset=UTF-8" };
+    if (isBufferSource(body)) return { source: copyBytes(body), type: null };
+    if (body instanceof ReadableStream) return { source: body, type: null };
+    if (body instanceof URLSearchParams) return { source: body.toString(), type: "application/x-www-form-urlencoded;charset=UTF-8" };
+    if (body instanceof FormData) { const m = encodeMultipart(body); return { source: m.bytes, type: m.type }; }
+    if (body instanceof Blob) return { source: body[kState], type: body.type || null };
+    return { source: String(body), type: "text/plain;charset=UTF-8" };
+  }
+
+  // consumeBody marks the body used and resolves to its whole content as a
+  // string or Uint8Array.
+  function consumeBody(b) {
+    const st = b[kState];
+    if (st.used) return Promise.reject(new TypeError("Body has already been used. It can only be used once. Use tee() first if you need to read it twice."));
+    const src = st.source;
+    st.used = src !== null;
+    if (src === null) return Promise.resolve("");
+    if (typeof src === "string" || src instanceof Uint8Array) return Promise.resolve(src);
+    if (src === kNative) return host.readRequestBody();
+    return readAllBytes(src);
+  }
+
+  class Body {
+    get body() {
+      const st = this[kState];
+      const src = st.source;
+      if (src === null) return null;
+      if (src instanceof ReadableStream) return src;
+      if (st.used) return null;
+      st.source = src === kNative ? nativeBodyStream() : streamOfBytes(toBytes(src));
+      return st.source;
+    }
+    get bodyUsed() {
+      const st = this[kState];
+      return st.used || (st.source instanceof ReadableStream && st.source[kState].disturbed);
+    }
+    text() { return consumeBody(this).then(toText); }
+    json() { return this.text().then((t) => JSON.parse(t)); }
+    arrayBuffer() { return consumeBody(this).then((b) => (typeof b === "string" ? utf8.encode(b) : b.slice()).buffer); }
+    bytes() { return consumeBody(this).then((b) => (typeof b === "string" ? utf8.encode(b) : b.slice())); }
+    blob() {
+      const type = this.headers.get("content-type") || "";
+      return consumeBody(this).then((b) => new Blob([toBytes(b)], { type }));
+    }
+    formData() {
+      const type = this.headers.get("content-type") || "";
+      return consumeBody(this).then((b) => {
+        const fd = new FormData();
+        if (/^multipart\/form-data/i.test(type)) {
+          for (const e of host.parseMultipart(toBytes(b), type)) {
+            if (e.length === 2) fd.append(e[0], e[1]);
+            else fd.append(e[0], new File([new Uint8Array(e[4])], e[2], { type: e[3] }));
+          }
+          return fd;
+        }
+        if (/^application\/x-www-form-urlencoded/i.test(type)) {
+          for (const [k, v] of new URLSearchParams(toText(b))) fd.append(k, v);
+          return fd;
+        }
+        throw new TypeError("Unrecognized Content-Type header value. FormData can only parse the following MIME types: multipart/form-data, application/x-www-form-urlencoded");
+      });
+    }
+  }
+
+  function nativeBodyStream() {
+    return new ReadableStream({
+      pull(c) {
+        return host.readRequestBody().then((b) => {
+          if (b.length > 0) c.enqueue(b);
+          c.close();
+        });
+      },
+    });
+  }
+
+  // cloneBody gives both a and its clone an independent body.
+  function cloneBody(st) {
+    if (st.used) throw new TypeError("Body has already been used.");
+    let src = st.source;
+    if (src === kNative) src = nativeBodyStream();
+    if (src instanceof ReadableStream) {
+      const [a, b] = src.tee();
+      st.source = a;
+      return b;
+    }
+    return src;
+  }
+
+  // ---- Request -------------------------------------------------------------
+
+  const normMethods = { DELETE: 1, GET: 1, HEAD: 1, OPTIONS: 1, POST: 1, PUT: 1, PATCH: 1 };
+  class Request extends Body {
+    constructor(input, init) {
+      super();
+      if (init === undefined || init === null) init = {};
+      const src = input instanceof Request ? input : null;
+      const url = src ? src.url : new URL(String(input)).href;
+      let method = init.method !== undefined ? String(init.method) : src ? src.method : "GET";
+      if (!tokenRe.test(method)) throw new TypeError(`Invalid HTTP method: ${method}`);
+      if (normMethods[method.toUpperCase()]) method = method.toUpperCase();
+      const headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
+      let source = null;
+      if (init.body !== undefined && init.body !== null) {
+        const e = extractBody(init.body);
+        source = e.source;
+        if (e.type !== null && !headers.has("content-type")) headers.set("content-type", e.type);
+      } else if (src && init.body === undefined) {
+        if (src[kState].used) throw new TypeError("Cannot construct a Request with a Request object that has already been used.");
+        source = src[kState].source;
+        if (source !== null) src[kState].used = true;
+      }
+      if (source !== null && (method === "GET" || method === "HEAD")) {
+        throw new TypeError("Request with a GET or HEAD method cannot have a body.");
+      }
+      const redirect = init.redirect !== undefined ? String(init.redirect) : src ? src.redirect : "follow";
+      if (redirect !== "follow" && redirect !== "manual" && redirect !== "error") throw new TypeError(`Invalid redirect value: ${redirect}`);
+      this[kState] = {
+        url, method, headers, source, used: false, redirect,
+        signal: init.signal !== undefined ? init.signal : src ? src.signal : null,
+        cf: init.cf !== undefined ? init.cf : src ? src.cf : undefined,
+      };
+    }
+    get url() { return this[kState].url; }
+    get method() { return this[kState].method; }
+    get headers() { return this[kState].headers; }
+    get redirect() { return this[kState].redirect; }
+    get signal() {
+      const st = this[kState];
+      if (!st.signal) st.signal = new AbortController().signal;
+      return st.signal;
+    }
+    get cf() { return this[kState].cf; }
+    get keepalive() { return false; }
+    get integrity() { return ""; }
+    get [Symbol.toStringTag]() { return "Request"; }
+    clone() {
+      const st = this[kState];
+      const r = Object.create(Request.prototype);
+      r[kState] = Object.assign({}, st, { headers: new Headers(st.headers), source: cloneBody(st) });
+      r[kState].headers[kGuard] = st.headers[kGuard];
+      return r;
+    }
+  }
+
+  // ---- Response ------------------------------------------------------------
+
+  const nullBodyStatus = { 101: 1, 204: 1, 205: 1, 304: 1 };
+  const redirectStatus = { 301: 1, 302: 1, 303: 1, 307: 1, 308: 1 };
+  class Response extends Body {
+    constructor(body, init) {
+      super();
+      if (init === undefined || init === null) init = {};
+      const status = init.status === undefined ? 200 : Number(init.status);
+      if (!(status >= 200 && status <= 599) || status !== Math.floor(status)) {
+        throw new RangeError(`Responses may only be constructed with status codes in the range 200 to 599, inclusive.`);
+      }
+      const headers = new Headers(init.headers);
+      const e = extractBody(body);
+      if (e.source !== null && nullBodyStatus[status]) {
+        throw new TypeError(`Response with null body status (${status}) cannot have a body.`);
+      }
+      if (e.type !== null && !headers.has("content-type")) headers.set("content-type", e.type);
+      this[kState] = {
+        status, statusText: init.statusText === undefined ? "" : String(init.statusText),
+        headers, source: e.source, used: false, url: "", redirected: false, type: "default",
+      };
+    }
+    get status() { return this[kState].status; }
+    get statusText() { return this[kState].statusText; }
+    get ok() { const s = this[kState].status; return s >= 200 && s < 300; }
+    get headers() { return this[kState].headers; }
+    get url() { return this[kState].url; }
+    get redirected() { return this[kState].redirected; }
+    get type() { return this[kState].type; }
+    get webSocket() { return null; }
+    get [Symbol.toStringTag]() { return "Response"; }
+    clone() {
+      const st = this[kState];
+      const r = Object.create(Response.prototype);
+      r[kState] = Object.assign({}, st, { headers: new Headers(st.headers), source: cloneBody(st) });
+      r[kState].headers[kGuard] = st.headers[kGuard];
+      return r;
+    }
+    static json(data, init) {
+      const body = JSON.stringify(data);
+      if (body === undefined) throw new TypeError("The data is not JSON serializable");
+      if (init === undefined || init === null) init = {};
+      const headers = new Headers(init.headers);
+      if (!headers.has("content-type")) headers.set("content-type", "application/json");
+      return new Response(body, { status: init.status, statusText: init.statusText, headers });
+    }
+    static redirect(url, status = 302) {
+      if (!redirectStatus[status]) throw new RangeError(`Invalid redirect status code: ${status}`);
+      const r = new Response(null, { status });
+      r.headers.set("location", new URL(String(url)).href);
+      r.headers[kGuard] = "immutable";
+      return r;
+    }
+    static error() {
+      const r = new Response(null, { status: 200 });
+      r[kState].status = 0;
+      r[kState].type = "error";
+      return r;
+    }
+  }
+
+  function responseFromGo(status, statusText, flat, body, url, redirected) {
+    const r = Object.create(Response.prototype);
+    r[kState] = {
+      status, statusText, headers: headersFromFlat(flat, "immutable"),
+      source: body === null || body.length === 0 ? null : body, used: false, url, redirected, type: "basic",
+    };
+    return r;
+  }
+
+  // ---- fetch ---------------------------------------------------------------
+
+  // sendableBody resolves to what Go can send: null, a string or bytes.
+  function sendableBody(st) {
+    if (st.source === null) return Promise.resolve(null);
+    return consumeBody({ [kState]: st });
+  }
+
+  function fetch(input, init) {
+    host.assertRequest("fetch()");
+    return new Promise((resolve, reject) => {
+      const req = new Request(input, init);
+      const st = req[kState];
+      const signal = st.signal;
+      if (signal && signal.aborted) throw signal.reason;
+      const flat = flatHeaders(st.headers);
+      sendableBody(st).then((body) => {
+        let onAbort = null;
+        const id = host.fetch(st.method, st.url, flat, body, st.redirect, (err, res) => {
+          if (onAbort) signal.removeEventListener("abort", onAbort);
+          if (err !== null) {
+            reject(err === "abort" ? signal.reason : new TypeError(err));
+            return;
+          }
+          resolve(responseFromGo(res[0], res[1], res[2], res[3], res[4], res[5]));
+        });
+        if (signal) {
+          onAbort = () => host.abortFetch(id);
+          signal.addEventListener("abort", onAbort);
+        }
+      }).catch(reject);
+    });
+  }
+
+  // ---- crypto --------------------------------------------------------------
+
+  function hashName(alg) {
+    const n = (typeof alg === "string" ? alg : alg && alg.name || "").toUpperCase();
+    if (n === "SHA-1" || n === "SHA-256" || n === "SHA-384" || n === "SHA-512" || n === "MD5") return n;
+    throw new DOMException(`Unrecognized hash algorithm: ${typeof alg === "string" ? alg : alg && alg.name}`, "NotSupportedError");
+  }
+  function algName(alg) { return (typeof alg === "string" ? alg : alg && alg.name || "").toUpperCase(); }
+  class CryptoKey {
+    constructor(key) { if (key !== kState) throw new TypeError("Illegal constructor"); }
+  }
+  function hmacKey(key, usage) {
+    if (!(key instanceof CryptoKey) || key.algorithm.name !== "HMAC") throw new DOMException("Key is not an HMAC key", "InvalidAccessError");
+    if (!key.usages.includes(usage)) throw new DOMException(`Key usages do not include '${usage}'`, "InvalidAccessError");
+    return key[kState];
+  }
+  const subtle = {
+    digest(alg, data) {
+      return new Promise((resolve) => resolve(host.digest(hashName(alg), viewBytes(data))));
+    },
+    importKey(format, keyData, alg, extractable, usages) {
+      return new Promise((resolve) => {
+        if (algName(alg) !== "HMAC") throw new DOMException(`Unrecognized or unsupported algorithm: ${algName(alg)}`, "NotSupportedError");
+        let raw;
+        if (format === "raw") raw = copyBytes(keyData);
+        else if (format === "jwk" && keyData && keyData.kty === "oct") raw = new Uint8Array(host.base64urlDecode(keyData.k));
+        else throw new DOMException(`Unsupported key format: ${format}`, "NotSupportedError");
+        const hash = hashName(alg.hash);
+        for (const u of usages) if (u !== "sign" && u !== "verify") throw new SyntaxError(`Unsupported key usage for HMAC: ${u}`);
+        const k = new CryptoKey(kState);
+        k[kState] = raw;
+        Object.defineProperties(k, {
+          type: { value: "secret", enumerable: true },
+          extractable: { value: !!extractable, enumerable: true },
+          algorithm: { value: { name: "HMAC", hash: { name: hash }, length: alg.length || raw.length * 8 }, enumerable: true },
+          usages: { value: Array.from(usages), enumerable: true },
+        });
+        resolve(k);
+      });
+    },
+    exportKey(format, key) {
+      return new Promise((resolve) => {
+        if (!key.extractable) throw new DOMException("Key is not extractable", "InvalidAccessError");
+        if (format !== "raw") throw new DOMException(`Unsupported key format: ${format}`, "NotSupportedError");
+        resolve(key[kState].slice().buffer);
+      });
+    },
+    sign(alg, key, data) {
+      return new Promise((resolve) => {
+        if (algName(alg) !== "HMAC") throw new DOMException(`Unrecognized or unsupported algorithm: ${algName(alg)}`, "NotSupportedError");
+        resolve(host.hmac(key.algorithm.hash.name, hmacKey(key, "sign"), viewBytes(data)));
+      });
+    },
+    verify(alg, key, signature, data) {
+      return new Promise((resolve) => {
+        if (algName(alg) !== "HMAC") throw new DOMException(`Unrecognized or unsupported algorithm: ${algName(alg)}`, "NotSupportedError");
+        const mac = new Uint8Array(host.hmac(key.algorithm.hash.name, hmacKey(key, "verify"), viewBytes(data)));
+        const sig = viewBytes(signature);
+        resolve(sig.length === mac.length && host.timingSafeEqual(sig, mac));
+      });
+    },
+    timingSafeEqual(a, b) {
+      const x = viewBytes(a), y = viewBytes(b);
+      if (x.length !== y.length) throw new TypeError("Input buffers must have the same byte length");
+      return host.timingSafeEqual(x, y);
+    },
+  };
+  const intArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array];
+  if (typeof BigInt64Array !== "undefined") intArrays.push(BigInt64Array, BigUint64Array);
+  const crypto = {
+    subtle,
+    getRandomValues(a) {
+      if (!intArrays.some((C) => a instanceof C)) throw new DOMException("The data argument must be an integer-type TypedArray", "TypeMismatchError");
+      if (a.byteLength > 65536) throw new DOMException(`The ArrayBufferView's byte length (${a.byteLength}) exceeds the number of bytes of entropy available via this API (65536)`, "QuotaExceededError");
+      host.randomFill(viewBytes(a));
+      return a;
+    },
+    randomUUID() { return host.randomUUID(); },
+  };
+
+  // ---- code generation -----------------------------------------------------
+
+  // Workers refuse code generation from strings; so does this host.
+  function noEval() { throw new EvalError("Code generation from strings disallowed for this context"); }
+  for (const proto of [Function.prototype, Object.getPrototypeOf(function* () {}), Object.getPrototypeOf(async function () {})]) {
+    const F = function () { noEval(); };
+    F.prototype = proto;
+    Object.defineProperty(proto, "constructor", { value: F, writable: true, configurable: true });
+    if (proto === Function.prototype) define("Function", F);
+  }
+  define("eval", function () { noEval(); });
+
+  // ---- fixes to goja_nodejs globals ----------------------------------------
+
+  // goja_nodejs' href getter misses changes made through searchParams;
+  // toString() applies them first.
+  const NodeURL = global.URL;
+  class URL extends NodeURL {
+    get href() { return this.toString(); }
+    set href(v) { super.href = v; }
+    toJSON() { return this.toString(); }
+    static canParse(url, base) {
+      try {
+        new URL(url, base);
+        return true;
+      } catch (e) {
+        return false;
+      }
+    }
+  }
+  // goja's TypedArray.from refuses strings, which are iterable.
+  const TypedArray = Object.getPrototypeOf(Uint8Array);
+  const typedFrom = TypedArray.from;
+  Object.defineProperty(TypedArray, "from", {
+    value: function from(source, ...rest) {
+      return typedFrom.call(this, typeof source === "string" ? Array.from(source) : source, ...rest);
+    },
+    writable: true, configurable: true,
+  });
+
+  const Buffer = global.Buffer;
+  Buffer.isBuffer = (b) => b instanceof Buffer;
+  Buffer.isEncoding = (e) => ["utf8", "utf-8", "hex", "base64", "base64url", "latin1", "binary", "ascii", "ucs2", "utf16le"].includes(String(e).toLowerCase());
+  Buffer.byteLength = (v, enc) => (typeof v === "string" ? Buffer.from(v, enc).length : v.byteLength);
+  Buffer.concat = (list, total) => {
+    if (total === undefined) total = list.reduce((n, b) => n + b.length, 0);
+    const out = Buffer.alloc(total);
+    let off = 0;
+    for (const b of list) {
+      if (off >= total) break;
+      out.set(b.subarray(0, total - off), off);
+      off += b.length;
+    }
+    return out;
+  };
+
+  // ---- globals -------------------------------------------------------------
+
+  const fetchListeners = [];
+  function addEventListener(type, listener) {
+    if (type === "fetch" && typeof listener === "function") fetchListeners.push(listener);
+  }
+
+  const globals = {
+    URL, DOMException, Event, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder, structuredClone,
+    console, Headers, Blob, File, FormData, Request, Response, fetch, crypto, CryptoKey,
+    ReadableStream, WritableStream, TransformStream, addEventListener,
+    ReadableStreamDefaultReader: streams.ReadableStreamDefaultReader,
+    CountQueuingStrategy: streams.CountQueuingStrategy, ByteLengthQueuingStrategy: streams.ByteLengthQueuingStrategy,
+    TextEncoderStream: streams.TextEncoderStream, TextDecoderStream: streams.TextDecoderStream,
+    setTimeout: (fn, ms, ...args) => host.setTimer(fn, ms, false, args),
+    setInterval: (fn, ms, ...args) => host.setTimer(fn, ms, true, args),
+    clearTimeout: (id) => host.clearTimer(id),
+    clearInterval: (id) => host.clearTimer(id),
+    queueMicrotask: (fn) => { Promise.resolve().then(fn); },
+    atob(data) {
+      if (arguments.length === 0) throw new TypeError("atob requires an argument");
+      const r = host.atob(String(data));
+      if (r === null) throw new DOMException("The string to be decoded is not correctly encoded.", "InvalidCharacterError");
+      return r;
+    },
+    btoa(data) {
+      if (arguments.length === 0) throw new TypeError("btoa requires an argument");
+      const r = host.btoa(String(data));
+      if (r === null) throw new DOMException("Invalid character", "InvalidCharacterError");
+      return r;
+    },
+    performance: { timeOrigin: Date.now(), now() { return Date.now() - this.timeOrigin; } },
+    self: global, navigator: { userAgent: "Cloudflare-Workers" },
+  };
+  for (const k of Object.keys(globals)) define(k, globals[k]);
+
+  // ---- per-request entry points for Go -------------------------------------
+
+  let handler = null;
+  let env = null;
+
+  function ExecutionContext() {}
+  ExecutionContext.prototype.waitUntil = function (p) { host.waitUntil(Promise.resolve(p)); };
+  ExecutionContext.prototype.passThroughOnException = function () { host.passThroughOnException(); };
+
+  class FetchEvent extends Event {
+    constructor(request, ctx) {
+      super("fetch");
+      this.request = request;
+      this[kGuard] = { ctx, response: null };
+    }
+    respondWith(r) {
+      if (this[kGuard].response) throw new DOMException("respondWith() was already called", "InvalidStateError");
+      this[kGuard].response = Promise.resolve(r);
+    }
+    waitUntil(p) { this[kGuard].ctx.waitUntil(p); }
+    passThroughOnException() { this[kGuard].ctx.passThroughOnException(); }
+  }
+
+  return {
+    // init finds the script's fetch handler after the script has run and
+    // builds env. It returns an error message, or "" on success.
+    init(vars, metadata) {
+      const entry = global.__gradual_entry;
+      global.__gradual_entry = undefined;
+      const mod = entry && entry.default;
+      if (mod && typeof mod.fetch === "function") handler = mod;
+      else if (fetchListeners.length === 0) return "the script has no fetch handler: export default { fetch } or call addEventListener(\"fetch\", ...)";
+      env = Object.assign({}, vars, { CF_VERSION_METADATA: Object.freeze(metadata) });
+      return "";
+    },
+    // dispatch runs the fetch handler and returns a promise of its Response.
+    dispatch(method, url, flat, hasBody) {
+      const req = Object.create(Request.prototype);
+      req[kState] = {
+        url, method, headers: headersFromFlat(flat, "immutable"), source: hasBody ? kNative : null,
+        used: false, redirect: "manual", signal: null, cf: {},
+      };
+      const ctx = new ExecutionContext();
+      if (handler) return new Promise((resolve) => resolve(handler.fetch(req, env, ctx)));
+      const ev = new FetchEvent(req, ctx);
+      for (const l of fetchListeners) l.call(global, ev);
+      return ev[kGuard].response || Promise.resolve(undefined);
+    },
+    // response describes a Response for Go: [status, flat headers, kind,
+    // body], where kind is 0 (no body), 1 (string or bytes) or 2 (stream).
+    response(r) {
+      if (!(r instanceof Response)) return null;
+      const st = r[kState];
+      if (st.used) throw new TypeError("The Response body has already been used");
+      let src = st.source;
+      if (src === kNative) src = nativeBodyStream();
+      if (src instanceof ReadableStream) {
+        const b = takeBytes(src);
+        if (b !== null) src = b;
+      }
+      const kind = src === null ? 0 : src instanceof ReadableStream ? 2 : 1;
+      st.used = kind !== 0;
+      return [st.status || 500, flatHeaders(st.headers), kind, kind === 2 ? src.getReader() : src];
+    },
+    // read resolves to the next chunk of a stream reader, or null at its end.
+    read(reader) {
+      return reader.read().then((r) => {
+        if (r.done) return null;
+        const v = r.value;
+        if (typeof v === "string") return v;
+        if (isBufferSource(v)) return viewBytes(v);
+        throw new TypeError("This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.");
+      });
+    },
+    cancel(reader, reason) { reader.cancel(reason).catch(() => {}); },
+  };
+});

@@ -1,0 +1,327 @@
+package workerhost
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/dop251/goja"
+	"github.com/dop251/goja_nodejs/buffer"
+	"github.com/dop251/goja_nodejs/url"
+	"go.uber.org/zap"
+)
+
+var (
+	//go:embed js/prelude.js
+	preludeSource string
+	//go:embed js/streams.js
+	streamsSource string
+
+	preludeProgram = goja.MustCompile("gradual:prelude.js", preludeSource, true)
+	streamsProgram = goja.MustCompile("gradual:streams.js", streamsSource, true)
+)
+
+// maxCallStackSize bounds JavaScript recursion, which would otherwise grow
+// the Go stack until the process dies.
+const maxCallStackSize = 4096
+
+var (
+	errCPULimit = errors.New("worker exceeded its CPU time limit")
+	errCanceled = errors.New("request canceled by the client")
+)
+
+// fatalError is a failure that ends the exchange, unlike a JavaScript
+// exception thrown by a callback.
+type fatalError struct{ err error }
+
+func (f *fatalError) Error() string { return f.err.Error() }
+func (f *fatalError) Unwrap() error { return f.err }
+
+// jsRuntime is one goja runtime with the host APIs installed and the
+// worker script loaded. It serves one exchange at a time, always on the
+// goroutine that runs that exchange.
+type jsRuntime struct {
+	w          *Worker
+	vm         *goja.Runtime
+	uint8Array goja.Constructor
+	dispatch   goja.Callable
+	response   goja.Callable
+	read       goja.Callable
+	cancelRead goja.Callable
+
+	ex     *exchange // current exchange, nil between requests
+	broken bool      // a Go panic or an interrupt left the runtime unusable
+	// interrupted records an interrupt since the last health probe.
+	interrupted bool
+
+	// mu guards the interrupt state shared with the CPU timers and the
+	// client-cancel callback, which run on other goroutines. gen numbers
+	// calls into JavaScript so that a late timer cannot interrupt a later
+	// call; owner is the exchange a cancellation may interrupt.
+	mu    sync.Mutex
+	inJS  bool
+	gen   uint64
+	fired error
+	owner *exchange
+}
+
+func newRuntime(w *Worker) (*jsRuntime, error) {
+	vm := goja.New()
+	vm.SetMaxCallStackSize(maxCallStackSize)
+	rt := &jsRuntime{w: w, vm: vm}
+	vm.SetPromiseRejectionTracker(rt.trackRejection)
+
+	c, ok := goja.AssertConstructor(vm.Get("Uint8Array"))
+	if !ok {
+		return nil, errors.New("workerhost: Uint8Array is not a constructor")
+	}
+	rt.uint8Array = c
+
+	budget := StartupCPULimit
+	err := rt.enter(&budget, func() (goja.Value, error) {
+		// goja_nodejs modules are loaded without a require() registry, so
+		// that scripts get their globals but no way to load modules.
+		for _, require := range []func(*goja.Runtime, *goja.Object){url.Require, buffer.Require} {
+			module := vm.NewObject()
+			exports := vm.NewObject()
+			if err := module.Set("exports", exports); err != nil {
+				return nil, err
+			}
+			require(vm, module)
+			for _, k := range exports.Keys() {
+				if k == "URL" || k == "URLSearchParams" || k == "Buffer" {
+					if err := vm.Set(k, exports.Get(k)); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+		streams, err := vm.RunProgram(streamsProgram)
+		if err != nil {
+			return nil, err
+		}
+		host := rt.hostObject()
+		if err := host.Set("streams", streams); err != nil {
+			return nil, err
+		}
+		preludeFn, err := vm.RunProgram(preludeProgram)
+		if err != nil {
+			return nil, err
+		}
+		call, _ := goja.AssertFunction(preludeFn)
+		api, err := call(goja.Undefined(), host, vm.GlobalObject())
+		if err != nil {
+			return nil, err
+		}
+		o := api.ToObject(vm)
+		for name, dst := range map[string]*goja.Callable{"dispatch": &rt.dispatch, "response": &rt.response, "read": &rt.read, "cancel": &rt.cancelRead} {
+			if *dst, ok = goja.AssertFunction(o.Get(name)); !ok {
+				return nil, fmt.Errorf("prelude lacks %s", name)
+			}
+		}
+		if _, err := vm.RunProgram(w.prog.prog); err != nil {
+			return nil, err
+		}
+		vars := vm.NewObject()
+		for k, v := range w.cfg.Vars {
+			if err := vars.Set(k, v); err != nil {
+				return nil, err
+			}
+		}
+		meta := vm.NewObject()
+		_ = meta.Set("id", w.cfg.VersionID)
+		_ = meta.Set("tag", w.cfg.Tag)
+		_ = meta.Set("timestamp", w.cfg.Timestamp.UTC().Format(time.RFC3339))
+		initFn, _ := goja.AssertFunction(o.Get("init"))
+		msg, err := initFn(goja.Undefined(), vars, meta)
+		if err != nil {
+			return nil, err
+		}
+		if s := msg.String(); s != "" {
+			return nil, errors.New(s)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		var jsErr *goja.Exception
+		if errors.As(err, &jsErr) {
+			return nil, fmt.Errorf("workerhost: %s: the script threw while loading: %s", w.prog.name, exceptionStack(jsErr))
+		}
+		return nil, fmt.Errorf("workerhost: %s: %w", w.prog.name, err)
+	}
+	return rt, nil
+}
+
+// interruptCall stops call number gen with the CPU limit if it still runs.
+// It runs on the call's timer goroutine.
+func (rt *jsRuntime) interruptCall(gen uint64) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.inJS && rt.gen == gen && rt.fired == nil {
+		rt.fired = errCPULimit
+		rt.vm.Interrupt(errCPULimit)
+	}
+}
+
+// cancelExchange marks ex canceled by its client and stops its JavaScript,
+// unless ex has already responded or ended. It runs on the goroutine of
+// the request context's AfterFunc.
+func (rt *jsRuntime) cancelExchange(ex *exchange) {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	if rt.owner != ex || ex.responded {
+		return
+	}
+	ex.canceled = true
+	if rt.inJS && rt.fired == nil {
+		rt.fired = errCanceled
+		rt.vm.Interrupt(errCanceled)
+	}
+}
+
+// enter runs fn, which calls into JavaScript, charging its time to
+// *budget and interrupting it when the budget runs out. It returns a
+// *fatalError for a CPU limit, a cancellation or a Go panic, and the
+// JavaScript exception otherwise.
+func (rt *jsRuntime) enter(budget *time.Duration, fn func() (goja.Value, error)) (err error) {
+	_, err = rt.enterValue(budget, fn)
+	return err
+}
+
+func (rt *jsRuntime) enterValue(budget *time.Duration, fn func() (goja.Value, error)) (v goja.Value, err error) {
+	if *budget <= 0 {
+		return nil, &fatalError{errCPULimit}
+	}
+	rt.mu.Lock()
+	if rt.owner != nil && rt.owner.canceled {
+		rt.mu.Unlock()
+		return nil, &fatalError{errCanceled}
+	}
+	rt.inJS = true
+	rt.fired = nil
+	rt.gen++
+	gen := rt.gen
+	rt.mu.Unlock()
+	timer := time.AfterFunc(*budget, func() { rt.interruptCall(gen) })
+	start := time.Now()
+	defer func() {
+		elapsed := time.Since(start)
+		timer.Stop()
+		rt.mu.Lock()
+		rt.inJS = false
+		fired := rt.fired
+		rt.mu.Unlock()
+		*budget -= elapsed
+		if rt.ex != nil {
+			rt.ex.cpu += elapsed
+		}
+		if p := recover(); p != nil {
+			rt.broken = true
+			err = &fatalError{fmt.Errorf("workerhost: Go panic in a host function: %v", p)}
+			return
+		}
+		if fired != nil {
+			// The interrupt may have landed after JavaScript returned; it
+			// must not hit the next call.
+			rt.vm.ClearInterrupt()
+			rt.interrupted = true
+			v, err = nil, &fatalError{fired}
+			return
+		}
+		if *budget <= 0 {
+			v, err = nil, &fatalError{errCPULimit}
+		}
+	}()
+	return fn()
+}
+
+// probeProgram checks that promise jobs still run. goja loses its job
+// queue for good when an interrupt lands while it runs promise jobs
+// (rather than the called function itself); such a runtime is replaced.
+var probeProgram = goja.MustCompile("gradual:probe.js",
+	"(function () { var ok = false; Promise.resolve().then(function () { ok = true; }); return function () { return ok; }; })()", true)
+
+// healthy reports whether the runtime still runs promise jobs after an
+// interrupt.
+func (rt *jsRuntime) healthy() bool {
+	budget := StartupCPULimit
+	var ok bool
+	err := rt.enter(&budget, func() (goja.Value, error) {
+		v, err := rt.vm.RunProgram(probeProgram)
+		if err != nil {
+			return nil, err
+		}
+		fn, _ := goja.AssertFunction(v)
+		r, err := fn(goja.Undefined())
+		if err == nil {
+			ok = r.ToBoolean()
+		}
+		return r, err
+	})
+	return err == nil && ok
+}
+
+// call calls a JavaScript function within the current exchange's budget.
+func (rt *jsRuntime) call(fn goja.Callable, args ...goja.Value) (goja.Value, error) {
+	return rt.enterValue(&rt.ex.budget, func() (goja.Value, error) { return fn(goja.Undefined(), args...) })
+}
+
+func (rt *jsRuntime) trackRejection(p *goja.Promise, op goja.PromiseRejectionOperation) {
+	ex := rt.ex
+	if ex == nil {
+		return
+	}
+	if op == goja.PromiseRejectionReject {
+		ex.rejections = append(ex.rejections, p)
+		return
+	}
+	ex.forgetRejection(p)
+}
+
+// bytes wraps b in a new Uint8Array without copying.
+func (rt *jsRuntime) bytes(b []byte) goja.Value {
+	o, err := rt.uint8Array(nil, rt.vm.ToValue(rt.vm.NewArrayBuffer(b)))
+	if err != nil {
+		panic(err)
+	}
+	return o
+}
+
+// throwType throws a JavaScript TypeError from a host function.
+func (rt *jsRuntime) throwType(format string, args ...any) {
+	panic(rt.vm.NewTypeError(fmt.Sprintf(format, args...)))
+}
+
+// exceptionStack returns the source-mapped stack of a JavaScript exception.
+func exceptionStack(e *goja.Exception) string {
+	if o, ok := e.Value().(*goja.Object); ok {
+		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) && s.String() != "" {
+			return s.String()
+		}
+	}
+	return e.String()
+}
+
+// newException describes a thrown JavaScript value.
+func newException(e *goja.Exception) Exception {
+	out := Exception{Name: "Error", Time: time.Now(), Stack: exceptionStack(e)}
+	if o, ok := e.Value().(*goja.Object); ok {
+		if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+			out.Name = n.String()
+		}
+		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+			out.Message = m.String()
+		}
+	} else if e.Value() != nil {
+		out.Message = e.Value().String()
+	}
+	return out
+}
+
+func (w *Worker) logException(e Exception, msg string) {
+	if ce := w.logger.Check(zap.ErrorLevel, msg); ce != nil {
+		ce.Write(zap.String("name", e.Name), zap.String("message", e.Message), zap.String("stack", e.Stack))
+	}
+}

@@ -1,0 +1,2 @@
+import { readFileSync } from "node:fs";
+export default { fetch() { return new Response(readFileSync("/etc/passwd")); } };

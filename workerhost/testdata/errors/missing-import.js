@@ -1,0 +1,2 @@
+import { nothing } from "./does-not-exist.js";
+export default { fetch() { return new Response(nothing); } };

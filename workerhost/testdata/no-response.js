@@ -1,0 +1,6 @@
+// Forgets to return a Response.
+export default {
+  async fetch(request) {
+    console.log("handling", request.url);
+  },
+};

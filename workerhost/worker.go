@@ -1,0 +1,388 @@
+package workerhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults of the Config limits.
+const (
+	DefaultCPULimit         = 50 * time.Millisecond
+	DefaultMaxBodyBytes     = 32 << 20
+	DefaultQueueTimeout     = 5 * time.Second
+	DefaultWaitUntilTimeout = 30 * time.Second
+	// StartupCPULimit bounds the JavaScript time of a script's top-level
+	// code when a runtime is created.
+	StartupCPULimit = 2 * time.Second
+	// closeTimeout bounds how long Close waits for requests and
+	// ctx.waitUntil work before it cancels them.
+	closeTimeout = 5 * time.Second
+)
+
+// DefaultPoolSize returns the default number of runtimes per worker:
+// 2×GOMAXPROCS, at least 4.
+func DefaultPoolSize() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+
+// Outcomes reported in Result.Outcome.
+const (
+	OutcomeOK          = "ok"
+	OutcomeException   = "exception"
+	OutcomeExceededCPU = "exceededCpu"
+	OutcomeCanceled    = "canceled"
+	OutcomeNoResponse  = "noResponse"
+	// OutcomeOverloaded means no runtime became free within QueueTimeout,
+	// or the worker was closed.
+	OutcomeOverloaded = "overloaded"
+)
+
+var (
+	// ErrPassThrough is returned by Serve, which then has written nothing,
+	// when the script called ctx.passThroughOnException() and then threw:
+	// the caller should run the next handler.
+	ErrPassThrough = errors.New("workerhost: uncaught exception after passThroughOnException")
+	// ErrResponseAborted is returned by Serve when a streamed response
+	// failed after its status line was sent. The body is truncated; the
+	// caller should abort the connection (e.g. panic(http.ErrAbortHandler))
+	// so the client cannot take it for a complete response.
+	ErrResponseAborted = errors.New("workerhost: streamed response body failed after the headers were sent")
+	// ErrClosed is returned by Serve after Close.
+	ErrClosed = errors.New("workerhost: worker is closed")
+)
+
+// Config describes one worker version.
+type Config struct {
+	// Worker is the worker name, used in logs.
+	Worker string
+	// VersionID and Tag identify the version in logs and in
+	// env.CF_VERSION_METADATA.
+	VersionID string
+	Tag       string
+	// Timestamp is env.CF_VERSION_METADATA.timestamp, in RFC 3339.
+	Timestamp time.Time
+	// Entry is the path of the entry .js/.ts file. Relative imports and
+	// packages from node_modules folders beside it resolve as with Wrangler.
+	Entry string
+	// Source, if set, is the inline script (an admin upload) and Entry is
+	// only its virtual name, used in stacks. Such a script must be
+	// self-contained: it may import node:buffer but no files.
+	Source string
+	// Vars are the plain-text env bindings.
+	Vars map[string]string
+	// CPULimit bounds the JavaScript execution time of one request,
+	// including its ctx.waitUntil work. Default DefaultCPULimit (50ms).
+	CPULimit time.Duration
+	// PoolSize is the number of runtimes of this version, all created by
+	// New. Each in-flight request holds one, also while it awaits fetch.
+	// Default DefaultPoolSize().
+	PoolSize int
+	// QueueTimeout bounds the wait for a free runtime; past it Serve
+	// answers 503. Default DefaultQueueTimeout (5s).
+	QueueTimeout time.Duration
+	// WaitUntilTimeout bounds the ctx.waitUntil work after a response.
+	// Default DefaultWaitUntilTimeout (30s).
+	WaitUntilTimeout time.Duration
+	// MaxBodyBytes bounds buffered bodies: the incoming request body read
+	// by the script, and fetch() response bodies. Default
+	// DefaultMaxBodyBytes (32 MiB).
+	MaxBodyBytes int64
+	// Logger receives console.* output and uncaught exceptions, with fields
+	// worker, version_id and version_tag. Default: no logging.
+	Logger *zap.Logger
+	// Transport carries fetch() requests. Default: an http.Transport with
+	// dial, TLS and response-header timeouts and no automatic compression.
+	Transport http.RoundTripper
+}
+
+func (c *Config) setDefaults() {
+	if c.CPULimit <= 0 {
+		c.CPULimit = DefaultCPULimit
+	}
+	if c.PoolSize <= 0 {
+		c.PoolSize = DefaultPoolSize()
+	}
+	if c.QueueTimeout <= 0 {
+		c.QueueTimeout = DefaultQueueTimeout
+	}
+	if c.WaitUntilTimeout <= 0 {
+		c.WaitUntilTimeout = DefaultWaitUntilTimeout
+	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Timestamp.IsZero() {
+		c.Timestamp = time.Now()
+	}
+}
+
+// NewTransport returns a transport like the one fetch() uses when
+// Config.Transport is nil, for callers that wrap it (e.g. with tracing) and
+// share it between workers.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   32,
+		ForceAttemptHTTP2:     true,
+		// Bodies pass through as the origin sent them, with their
+		// Content-Encoding, and Go adds no Accept-Encoding of its own.
+		DisableCompression: true,
+	}
+}
+
+// Result reports what happened to one request.
+type Result struct {
+	// Outcome is one of the Outcome constants.
+	Outcome string
+	// Status is the HTTP status written, or 0 if nothing was written.
+	Status int
+	// CPUTime is the JavaScript execution time up to the response; WallTime
+	// the time Serve took.
+	CPUTime, WallTime time.Duration
+	// Logs and Exceptions are those of the request up to the response.
+	Logs       []LogLine
+	Exceptions []Exception
+}
+
+// LogLine is one console.* call.
+type LogLine struct {
+	Level   string
+	Message string
+	Time    time.Time
+}
+
+// Exception is an uncaught JavaScript exception.
+type Exception struct {
+	Name    string
+	Message string
+	// Stack names the original source files and lines.
+	Stack string
+	Time  time.Time
+}
+
+// Worker runs one version of a worker script in a pool of runtimes.
+type Worker struct {
+	cfg       Config
+	prog      *Program
+	logger    *zap.Logger
+	transport http.RoundTripper
+	ownTransp *http.Transport
+
+	pool chan *jsRuntime
+	done chan struct{} // closed by Close
+
+	mu      sync.Mutex
+	closed  bool
+	cancels map[*exchange]context.CancelFunc
+	// active counts requests and waitUntil work in progress; tasks counts
+	// goroutines started for the scripts (fetch, body reads).
+	active sync.WaitGroup
+	tasks  sync.WaitGroup
+}
+
+// New compiles cfg's script (through the Compile cache) and creates its
+// pool of runtimes, each of which has run the script's top-level code.
+func New(cfg Config) (*Worker, error) {
+	cfg.setDefaults()
+	prog, err := Compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker{
+		cfg:       cfg,
+		prog:      prog,
+		transport: cfg.Transport,
+		pool:      make(chan *jsRuntime, cfg.PoolSize),
+		done:      make(chan struct{}),
+		cancels:   map[*exchange]context.CancelFunc{},
+		logger: cfg.Logger.With(
+			zap.String("worker", cfg.Worker),
+			zap.String("version_id", cfg.VersionID),
+			zap.String("version_tag", cfg.Tag),
+		),
+	}
+	if w.transport == nil {
+		w.ownTransp = NewTransport()
+		w.transport = w.ownTransp
+	}
+	// Runtimes are independent, so they are created in parallel.
+	errs := make(chan error, cfg.PoolSize)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for range cfg.PoolSize {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			rt, err := newRuntime(w)
+			if err != nil {
+				errs <- err
+				return
+			}
+			w.pool <- rt
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		w.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+// Program returns the compiled program the worker runs.
+func (w *Worker) Program() *Program { return w.prog }
+
+// Serve runs the worker's fetch handler for r and writes the response to rw.
+//
+// It returns ErrPassThrough, having written nothing, when the script called
+// ctx.passThroughOnException() and then threw, so that the caller can run
+// the next handler; and ErrResponseAborted when a streamed body failed
+// after the status was sent. Every other failure is answered here: 500 for
+// an uncaught exception or a missing Response, 503 when the CPU limit is
+// exceeded or no runtime is free, 413 when the script reads a request body
+// over MaxBodyBytes.
+func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) {
+	start := time.Now()
+	rt, err := w.acquire(r.Context())
+	if err != nil {
+		res := Result{Outcome: OutcomeOverloaded, WallTime: time.Since(start)}
+		if r.Context().Err() != nil {
+			res.Outcome = OutcomeCanceled
+			return res, nil
+		}
+		res.Status = http.StatusServiceUnavailable
+		http.Error(rw, "worker overloaded: no runtime available", res.Status)
+		return res, err
+	}
+	ex := newExchange(rt, r)
+	res, err := ex.serve(rw)
+	res.WallTime = time.Since(start)
+	if ex.needsWaitUntil() {
+		go func() {
+			ex.finishWaitUntil()
+			ex.close()
+		}()
+	} else {
+		ex.close()
+	}
+	return res, err
+}
+
+// acquire takes a runtime from the pool, waiting at most QueueTimeout.
+func (w *Worker) acquire(ctx context.Context) (*jsRuntime, error) {
+	select {
+	case rt := <-w.pool:
+		return rt, nil
+	default:
+	}
+	t := time.NewTimer(w.cfg.QueueTimeout)
+	defer t.Stop()
+	select {
+	case rt := <-w.pool:
+		return rt, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-w.done:
+		return nil, ErrClosed
+	case <-t.C:
+		return nil, fmt.Errorf("workerhost: no runtime free after %v (pool size %d)", w.cfg.QueueTimeout, w.cfg.PoolSize)
+	}
+}
+
+// release returns rt to the pool, or replaces it by a fresh runtime when
+// its state cannot be trusted any more.
+func (w *Worker) release(rt *jsRuntime) {
+	if rt.broken {
+		fresh, err := newRuntime(w)
+		if err != nil {
+			w.logger.Error("cannot replace a broken runtime", zap.Error(err))
+			return
+		}
+		rt = fresh
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
+	w.pool <- rt
+}
+
+// register tracks an exchange so that Close can cancel it; it fails once
+// the worker is closed.
+func (w *Worker) register(ex *exchange, cancel context.CancelFunc) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	w.cancels[ex] = cancel
+	w.active.Add(1)
+	return true
+}
+
+func (w *Worker) unregister(ex *exchange) {
+	w.mu.Lock()
+	delete(w.cancels, ex)
+	w.mu.Unlock()
+	w.active.Done()
+}
+
+// Close stops the worker: new requests get 503, requests and ctx.waitUntil
+// work in progress get up to 5 seconds to finish and are then canceled,
+// and Close returns once every goroutine the worker started has ended.
+func (w *Worker) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.done)
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		w.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeTimeout):
+		w.mu.Lock()
+		for _, cancel := range w.cancels {
+			cancel()
+		}
+		w.mu.Unlock()
+		<-done
+	}
+	w.tasks.Wait()
+	for {
+		select {
+		case <-w.pool:
+			continue
+		default:
+		}
+		break
+	}
+	if w.ownTransp != nil {
+		w.ownTransp.CloseIdleConnections()
+	}
+	return nil
+}
