@@ -19,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/net/http/httpguts"
@@ -575,17 +576,7 @@ func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	start := now()
 	v, sel := g.choose(w, r)
 
-	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.gradual.worker", g.workerVal)
-	repl.Set("http.gradual.version_id", v.idVal)
-	repl.Set("http.gradual.version_tag", v.tagVal)
-	repl.Set("http.gradual.selection", selectionVals[sel])
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		// One inline field instead of three: each Set clears Caddy's
-		// per-request handler cache, which allocates.
-		extra.Set(v.logFields)
-	}
-	r, span := startSpans(r, g.Worker, v.spanAttrs[sel])
+	r, span := g.tag(r, v, sel)
 
 	sw := getStatusWriter(w)
 	res, err := v.backend.serve(sw, r, next)
@@ -605,7 +596,7 @@ func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	exception := isException(res.Outcome)
 	v.metrics.observe(status, res.WallTime.Seconds(), exception)
 	v.stats.record(end, res.WallTime, exception || status >= 500)
-	endSpan(span, status, res.Outcome, err)
+	endSpan(span, &res, err)
 	if g.state.tail.active() {
 		if ev := newTailEvent(g.Worker, v, sel, r, start, res); ev != nil {
 			g.state.tail.publish(v.id, ev)
@@ -617,6 +608,22 @@ func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		panic(http.ErrAbortHandler)
 	}
 	return err
+}
+
+// tag marks the request as served by v: placeholders, access-log fields,
+// and, when the request is traced, span attributes and the handler's span.
+func (g *Gradual) tag(r *http.Request, v *version, sel selection) (*http.Request, trace.Span) {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl.Set("http.gradual.worker", g.workerVal)
+	repl.Set("http.gradual.version_id", v.idVal)
+	repl.Set("http.gradual.version_tag", v.tagVal)
+	repl.Set("http.gradual.selection", selectionVals[sel])
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		// One inline field instead of three: each Set clears Caddy's
+		// per-request handler cache, which allocates.
+		extra.Set(v.logFields)
+	}
+	return startSpans(r, g.Worker, v.spanAttrs[sel])
 }
 
 // choose picks the version for r as SPEC §3 orders it: override, affinity,

@@ -393,38 +393,6 @@ func FuzzConfigJSON(f *testing.F) {
 	})
 }
 
-// BenchmarkServeHTTP measures the handler's own cost per request: choosing
-// the version and tagging the request. The version handler does nothing.
-func BenchmarkServeHTTP(b *testing.B) {
-	for _, bc := range []struct {
-		name   string
-		header http.Header
-	}{
-		{"keyless", nil},
-		{"keyed", http.Header{"Cloudflare-Workers-Version-Key": {"9b2d44e1-5a6f-4c1e-8d7a-3f2b1c0d9e8f"}}},
-		{"override", http.Header{"Cloudflare-Workers-Version-Overrides": {`shop="v2"`}}},
-	} {
-		b.Run(bc.name, func(b *testing.B) {
-			g := &Gradual{Worker: "shop", Versions: []*Version{staticVersion("v1", "t1"), staticVersion("v2", "t2")},
-				Deploy: []DeployEntry{{"v1", 90}, {"v2", 10}}}
-			provision(b, g)
-			for _, v := range g.set.Load().byID {
-				v.backend = upstreamBackend{nopHandler{}}
-			}
-			r, _ := request(bc.header, "127.0.0.1")
-			w := httptest.NewRecorder()
-			next := caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if err := g.ServeHTTP(w, r, next); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
 type nopHandler struct{}
 
 func (nopHandler) ServeHTTP(http.ResponseWriter, *http.Request, caddyhttp.Handler) error { return nil }

@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/caddy-gradual/gradual/workerhost"
 )
 
 // tracerName is the instrumentation scope of the plugin's spans.
@@ -60,17 +62,22 @@ func startSpans(r *http.Request, worker string, attrs []attribute.KeyValue) (*ht
 	return r.WithContext(ctx), span
 }
 
-// endSpan finishes the handler's span with the request's outcome.
-func endSpan(span trace.Span, status int, outcome string, err error) {
+// endSpan finishes the handler's span with the request's outcome; uncaught
+// script exceptions become exception events, as RecordError would make.
+func endSpan(span trace.Span, res *workerhost.Result, err error) {
 	if span == nil {
 		return
 	}
-	span.SetAttributes(semconv.HTTPResponseStatusCode(status), attribute.String("worker.outcome", outcome))
-	if err != nil {
+	span.SetAttributes(semconv.HTTPResponseStatusCode(res.Status), attribute.String("worker.outcome", res.Outcome))
+	for _, e := range res.Exceptions {
+		span.AddEvent(semconv.ExceptionEventName, trace.WithTimestamp(e.Time), trace.WithAttributes(
+			semconv.ExceptionType(e.Name), semconv.ExceptionMessage(e.Message), semconv.ExceptionStacktrace(e.Stack)))
+	}
+	if err != nil && len(res.Exceptions) == 0 {
 		span.RecordError(err)
 	}
-	if err != nil || status >= 500 || (outcome != "" && outcome != "ok") {
-		span.SetStatus(codes.Error, outcome)
+	if err != nil || res.Status >= 500 || isException(res.Outcome) {
+		span.SetStatus(codes.Error, res.Outcome)
 	}
 	span.End()
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -120,6 +122,40 @@ func TestMetrics(t *testing.T) {
 	for k := range got {
 		if strings.Contains(k, `version="v4"`) {
 			t.Errorf("series %s of a removed version is still exported", k)
+		}
+	}
+}
+
+// TestMetricsScriptExceptions counts uncaught exceptions and CPU-limit
+// overruns of a script version, and requests after them.
+func TestMetricsScriptExceptions(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "flaky.js")
+	os.WriteFile(script, []byte(`export default {
+	async fetch(request) {
+		const path = new URL(request.url).pathname;
+		if (path === "/throw") throw new Error("flaky");
+		if (path === "/loop") for (;;) {}
+		return new Response("fine");
+	},
+};
+`), 0o644)
+	addr := freeAddr()
+	loadCaddyfile(t, fmt.Sprintf("http://%s {\n\tgradual flaky {\n\t\tversion s1 {\n\t\t\tscript %s\n\t\t}\n\t\tcpu_limit 20ms\n\t}\n}\n", addr, script))
+	for path, n := range map[string]int{"/": 4, "/throw": 3, "/loop": 2} {
+		for range n {
+			get(t, "http://"+addr+path, nil)
+		}
+	}
+	got := scrape(t)
+	for series, want := range map[string]float64{
+		`caddy_gradual_requests_total{code="200",version="s1",worker="flaky"}`: 4,
+		`caddy_gradual_requests_total{code="500",version="s1",worker="flaky"}`: 3,
+		`caddy_gradual_requests_total{code="503",version="s1",worker="flaky"}`: 2,
+		`caddy_gradual_exceptions_total{version="s1",worker="flaky"}`:          5,
+		`caddy_gradual_deployment_percent{version="s1",worker="flaky"}`:        100,
+	} {
+		if got[series] != want {
+			t.Errorf("%s = %v, want %v", series, got[series], want)
 		}
 	}
 }

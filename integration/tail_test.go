@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +183,48 @@ func TestTailErrors(t *testing.T) {
 		if resp.StatusCode != want || body["success"] != false || len(body["errors"].([]any)) != 1 {
 			t.Errorf("%s: %d %v, want %d with a JSON error", path, resp.StatusCode, body, want)
 		}
+	}
+}
+
+func TestTailScriptLogsAndExceptions(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "logs.js")
+	os.WriteFile(script, []byte(`export default {
+	async fetch(request) {
+		console.log("hello", "tail");
+		console.warn("careful");
+		if (new URL(request.url).pathname === "/throw") throw new RangeError("out of range");
+		return new Response("ok");
+	},
+};
+`), 0o644)
+	addr := freeAddr()
+	loadCaddyfile(t, fmt.Sprintf("http://%s {\n\tgradual logs {\n\t\tversion s1 {\n\t\t\tscript %s\n\t\t\ttag t1\n\t\t}\n\t}\n}\n", addr, script))
+	tc := startTail(t, "logs", "s1")
+	get(t, "http://"+addr+"/", nil)
+	get(t, "http://"+addr+"/throw", nil)
+	events := tc.collect(t, 2)
+
+	ok, thrown := events[0], events[1]
+	logs := ok["logs"].([]any)
+	if len(logs) != 2 {
+		t.Fatalf("logs %v, want 2 lines", logs)
+	}
+	first := logs[0].(map[string]any)
+	if first["level"] != "log" || fmt.Sprint(first["message"]) != "[hello tail]" || first["timestamp"] == nil {
+		t.Errorf("first log line %v", first)
+	}
+	if second := logs[1].(map[string]any); second["level"] != "warn" {
+		t.Errorf("second log line %v", second)
+	}
+	if ok["outcome"] != "ok" || len(ok["exceptions"].([]any)) != 0 {
+		t.Errorf("ok event: %v", ok)
+	}
+	ex := thrown["exceptions"].([]any)
+	if thrown["outcome"] != "exception" || len(ex) != 1 {
+		t.Fatalf("throwing request: outcome %v exceptions %v", thrown["outcome"], ex)
+	}
+	e := ex[0].(map[string]any)
+	if e["name"] != "RangeError" || e["message"] != "out of range" || !strings.Contains(fmt.Sprint(e["stack"]), "logs.js:5") {
+		t.Errorf("exception %v, want RangeError with a stack naming logs.js:5", e)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -110,4 +112,80 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// TestTracingScriptVersion checks a script version: its fetch() is a
+// client span under the handler's span, carrying the version, and the
+// origin gets a traceparent naming it; an uncaught exception is recorded on
+// the handler's span with an error status.
+func TestTracingScriptVersion(t *testing.T) {
+	origin := newUpstream(t, "origin")
+	script := filepath.Join(t.TempDir(), "proxy.js")
+	os.WriteFile(script, []byte(`export default {
+	async fetch(request, env) {
+		if (new URL(request.url).pathname === "/throw") throw new TypeError("boom from the script");
+		const res = await fetch(env.ORIGIN + "/data");
+		return new Response("via script: " + await res.text());
+	},
+};
+`), 0o644)
+	addr := freeAddr()
+	loadCaddyfile(t, fmt.Sprintf(`http://%s {
+	tracing {
+		span caddy-request
+	}
+	gradual shop {
+		version s1 {
+			script %s
+			tag scripted
+			var ORIGIN http://%s
+		}
+	}
+}
+`, addr, script, origin.addr()))
+
+	traceID, parentID := randomHex(16), randomHex(8)
+	resp, body := get(t, "http://"+addr+"/", http.Header{"Traceparent": {"00-" + traceID + "-" + parentID + "-01"}})
+	if resp.StatusCode != 200 || body != "via script: origin" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	spans := otlp.trace(t, traceID, 3)
+	handler := onlySpan(t, spans, tracepb.Span_SPAN_KIND_INTERNAL)
+	client := onlySpan(t, spans, tracepb.Span_SPAN_KIND_CLIENT)
+	for _, s := range spans {
+		if attr(s, "worker.version.id") != "s1" || attr(s, "worker.version.tag") != "scripted" || attr(s, "worker.version.selection") != "random" {
+			t.Errorf("span %q (%v) attributes %v", s.Name, s.Kind, s.Attributes)
+		}
+	}
+	if string(client.ParentSpanId) != string(handler.SpanId) {
+		t.Errorf("fetch span parent %x, want the handler span %x", client.ParentSpanId, handler.SpanId)
+	}
+	seen := origin.seen()
+	if tp, want := seen[len(seen)-1].Get("Traceparent"), "00-"+traceID+"-"+hex.EncodeToString(client.SpanId)+"-01"; tp != want {
+		t.Errorf("origin got traceparent %q, want %q", tp, want)
+	}
+
+	traceID = randomHex(16)
+	resp, _ = get(t, "http://"+addr+"/throw", http.Header{"Traceparent": {"00-" + traceID + "-" + parentID + "-01"}})
+	if resp.StatusCode != 500 {
+		t.Fatalf("throwing script: status %d", resp.StatusCode)
+	}
+	spans = otlp.trace(t, traceID, 2)
+	handler = onlySpan(t, spans, tracepb.Span_SPAN_KIND_INTERNAL)
+	if handler.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
+		t.Errorf("handler span status %v, want error", handler.Status)
+	}
+	var recorded bool
+	for _, ev := range handler.Events {
+		if ev.Name == "exception" {
+			for _, kv := range ev.Attributes {
+				if kv.Key == "exception.message" && strings.Contains(anyValue(kv.Value), "boom from the script") {
+					recorded = true
+				}
+			}
+		}
+	}
+	if !recorded {
+		t.Errorf("the exception is not recorded on the handler span: events %v", handler.Events)
+	}
 }

@@ -1,0 +1,164 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func statusOf(err error) int {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status
+	}
+	return 0
+}
+
+func TestDecodeUpload(t *testing.T) {
+	tests := []struct {
+		name, body string
+		status     int
+		msg        string
+	}{
+		{"script", `{"script":"export default {}","tag":"t","message":"m","vars":{"A":"b"}}`, 0, ""},
+		{"upstreams", `{"upstreams":["127.0.0.1:9000","[::1]:80","example.com:443"]}`, 0, ""},
+		{"empty object", `{}`, 400, `"script"`},
+		{"both", `{"script":"x","upstreams":["a:1"]}`, 400, "not both"},
+		{"not JSON", `{"script":`, 400, "invalid JSON"},
+		{"trailing data", `{"script":"x"} {}`, 400, "data after"},
+		{"unknown field", `{"scripts":"x"}`, 400, "unknown field"},
+		{"array", `[]`, 400, "invalid JSON"},
+		{"bad port", `{"upstreams":["a:99999"]}`, 400, "port"},
+		{"no port", `{"upstreams":["a"]}`, 400, "host:port"},
+		{"no host", `{"upstreams":[":80"]}`, 400, "missing host"},
+		{"vars on upstream", `{"upstreams":["a:1"],"vars":{"A":"b"}}`, 400, "script versions"},
+		{"bad var name", `{"script":"x","vars":{"1a":"b"}}`, 400, "var name"},
+		{"reserved var", `{"script":"x","vars":{"CF_VERSION_METADATA":"b"}}`, 400, "reserved"},
+		{"long tag", `{"script":"x","tag":"` + strings.Repeat("t", maxTagLen+1) + `"}`, 400, "tag"},
+		{"too big", `{"script":"` + strings.Repeat("x", maxRequestBytes) + `"}`, 413, "over"},
+		{"script over limit", `{"script":"` + strings.Repeat("x", maxScriptBytes+1) + `"}`, 413, "limit"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := decodeUpload(strings.NewReader(tt.body))
+			if tt.status == 0 {
+				if err != nil || req == nil {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if statusOf(err) != tt.status || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("error %v (status %d), want %d containing %q", err, statusOf(err), tt.status, tt.msg)
+			}
+		})
+	}
+}
+
+func TestDecodeDeployment(t *testing.T) {
+	tests := []struct {
+		name, body string
+		ok         bool
+		msg        string
+	}{
+		{"cloudflare shape", `{"strategy":"percentage","versions":[{"version_id":"a","percentage":10},{"version_id":"b","percentage":90}],"annotations":{"workers/message":"hi"}}`, true, ""},
+		{"no strategy", `{"versions":[{"version_id":"a","percentage":100}]}`, true, ""},
+		{"other strategy", `{"strategy":"blue-green","versions":[{"version_id":"a","percentage":100}]}`, false, "strategy"},
+		{"no versions", `{"strategy":"percentage","versions":[]}`, false, "at least one"},
+		{"bad annotation", `{"versions":[{"version_id":"a","percentage":100}],"annotations":{"workers/triggered_by":"me"}}`, false, "annotation"},
+		{"string percentage", `{"versions":[{"version_id":"a","percentage":"100"}]}`, false, "invalid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := decodeDeployment(strings.NewReader(tt.body))
+			if tt.ok != (err == nil) || (err != nil && (statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tt.msg))) {
+				t.Fatalf("error %v, want ok=%v with %q", err, tt.ok, tt.msg)
+			}
+		})
+	}
+}
+
+func TestDecodeRollback(t *testing.T) {
+	for body, want := range map[string]string{
+		``:                      "",
+		`  `:                    "",
+		`{}`:                    "",
+		`{"version_id":"v1"}`:   "v1",
+		`{"message":"because"}`: "",
+	} {
+		req, err := decodeRollback(strings.NewReader(body))
+		if err != nil || req.VersionID != want {
+			t.Errorf("%q: %+v %v", body, req, err)
+		}
+	}
+	for _, body := range []string{`{"version":"v1"}`, `nope`, `{"message":"` + strings.Repeat("m", maxMessageLen+1) + `"}`} {
+		if _, err := decodeRollback(strings.NewReader(body)); statusOf(err) != http.StatusBadRequest {
+			t.Errorf("%.40q: error %v, want 400", body, err)
+		}
+	}
+}
+
+func TestRollbackTarget(t *testing.T) {
+	d := func(entries ...DeployEntry) *deploymentRecord { return &deploymentRecord{Versions: entries} }
+	tests := []struct {
+		name    string
+		history []*deploymentRecord
+		want    string
+	}{
+		{"back to stable", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"a", 90}, DeployEntry{"b", 10})}, "a"},
+		{"skip the current full version", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100})}, "a"},
+		{"newest earlier", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100}), d(DeployEntry{"b", 50}, DeployEntry{"c", 50})}, "b"},
+		{"same version again", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100}), d(DeployEntry{"b", 100})}, "a"},
+		{"nothing earlier", []*deploymentRecord{d(DeployEntry{"a", 100})}, ""},
+		{"empty", nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := rollbackTarget(tt.history)
+			if got != tt.want || (tt.want == "") != (err != nil) {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+			if err != nil && statusOf(err) != http.StatusConflict {
+				t.Fatalf("error status %d, want 409", statusOf(err))
+			}
+		})
+	}
+}
+
+// FuzzAdminRequests decodes arbitrary bodies as every admin request. It
+// must never panic, every error must carry a 4xx status, and what is
+// accepted must satisfy the documented limits.
+func FuzzAdminRequests(f *testing.F) {
+	for _, seed := range []string{
+		`{"script":"export default {}","vars":{"A":"b"}}`,
+		`{"upstreams":["127.0.0.1:1"],"tag":"x"}`,
+		`{"strategy":"percentage","versions":[{"version_id":"a","percentage":12.5}],"annotations":{"workers/message":"m"}}`,
+		`{"version_id":"v1","message":"m"}`,
+		``, `null`, `[]`, `{"script":1}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		check := func(kind string, err error) {
+			if err != nil {
+				if s := statusOf(err); s < 400 || s > 499 {
+					t.Fatalf("%s: error %v has status %d, want 4xx", kind, err, s)
+				}
+			}
+		}
+		up, err := decodeUpload(strings.NewReader(body))
+		check("upload", err)
+		if err == nil {
+			if (up.Script == "") == (len(up.Upstreams) == 0) || len(up.Script) > maxScriptBytes || len(up.Tag) > maxTagLen {
+				t.Fatalf("accepted an upload outside the limits: %+v", up)
+			}
+		}
+		dep, err := decodeDeployment(strings.NewReader(body))
+		check("deployment", err)
+		if err == nil && len(dep.Versions) == 0 {
+			t.Fatal("accepted a deployment with no versions")
+		}
+		_, err = decodeRollback(strings.NewReader(body))
+		check("rollback", err)
+	})
+}
