@@ -338,6 +338,7 @@ func (s *workerState) upload(r *http.Request) (versionInfo, error) {
 		return versionInfo{}, err
 	}
 	if _, err := s.change(storage, func(st *storedState) error {
+		g.recordConfig(st)
 		active := map[string]bool{}
 		if n := len(st.Deployments); n > 0 {
 			for _, e := range st.Deployments[n-1].Versions {
@@ -370,12 +371,15 @@ func (s *workerState) deploy(r *http.Request) (*deploymentRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.newDeployment(sourceAPI, req.Versions, req.Annotations["workers/message"])
+	return s.newDeployment(sourceAPI, req.Annotations["workers/message"], func(*storedState) ([]DeployEntry, error) {
+		return req.Versions, nil
+	})
 }
 
-// newDeployment validates entries against the known versions and records
-// them as the active deployment.
-func (s *workerState) newDeployment(source string, entries []DeployEntry, message string) (*deploymentRecord, error) {
+// newDeployment records the deployment that pick chooses from the stored
+// state (under the storage lock) as the active one, once it is validated
+// against the known versions.
+func (s *workerState) newDeployment(source, message string, pick func(*storedState) ([]DeployEntry, error)) (*deploymentRecord, error) {
 	g := s.latest()
 	if g == nil {
 		return nil, errorf(http.StatusServiceUnavailable, "worker "+s.name+" is not loaded")
@@ -384,11 +388,20 @@ func (s *workerState) newDeployment(source string, entries []DeployEntry, messag
 	if err != nil {
 		return nil, err
 	}
-	rec := newDeploymentRecord(source, entries, message)
+	var rec *deploymentRecord
 	_, err = s.change(storage, func(st *storedState) error {
+		g.recordConfig(st)
+		entries, err := pick(st)
+		if err != nil {
+			return err
+		}
 		if _, err := buildSplit(g.knownVersions(st), entries); err != nil {
 			return badRequest("%v", err)
 		}
+		if message == "" && source == sourceRollback {
+			message = "rollback to " + entries[0].VersionID
+		}
+		rec = newDeploymentRecord(source, entries, message)
 		st.Deployments = appendDeployment(st.Deployments, rec)
 		return nil
 	})
@@ -405,21 +418,15 @@ func (s *workerState) rollback(r *http.Request) (*deploymentRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	target := req.VersionID
-	if target == "" {
-		st, err := s.stored()
-		if err != nil {
-			return nil, err
+	return s.newDeployment(sourceRollback, req.Message, func(st *storedState) ([]DeployEntry, error) {
+		target := req.VersionID
+		if target == "" {
+			if target, err = rollbackTarget(st.Deployments); err != nil {
+				return nil, err
+			}
 		}
-		if target, err = rollbackTarget(st.Deployments); err != nil {
-			return nil, err
-		}
-	}
-	msg := req.Message
-	if msg == "" {
-		msg = "rollback to " + target
-	}
-	return s.newDeployment(sourceRollback, []DeployEntry{{VersionID: target, Percentage: 100}}, msg)
+		return []DeployEntry{{VersionID: target, Percentage: 100}}, nil
+	})
 }
 
 // rollbackTarget finds, in history (oldest first, the last active), the

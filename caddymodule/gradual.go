@@ -97,6 +97,10 @@ type Gradual struct {
 
 	// state is shared with other configs' handlers of the same worker.
 	state *workerState
+	// configKey is the config's deploy in canonical form; recorded tells
+	// whether the first request has had it recorded in the stored state.
+	configKey string
+	recorded  atomic.Bool
 	// ctx is the config's context, for loading uploaded versions.
 	ctx caddy.Context
 
@@ -281,7 +285,8 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 	for _, v := range g.Versions {
 		rv, err := g.loadVersion(ctx, v)
 		if err != nil {
-			g.releaseVersions(g.config)
+			// Caddy calls Cleanup after a failed Provision, which
+			// releases what was loaded so far.
 			return fmt.Errorf("version %s: %w", v.ID, err)
 		}
 		g.config = append(g.config, rv)
@@ -289,7 +294,8 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 	if _, err := g.newDeployment(g.config, configEntries(g)); err != nil {
 		return err
 	}
-	st := g.state.syncConfig(configStorage(ctx), g)
+	g.configKey = canonicalDeploy(g.Versions, g.Deploy)
+	st := g.state.loadLive(configStorage(ctx), g)
 	g.apply(st)
 	g.state.attach(g)
 	return nil
@@ -435,13 +441,18 @@ func (g *Gradual) loadBackend(ctx caddy.Context, v *Version) (backend, []string,
 	return upstreamBackend{h}, upstreams, nil
 }
 
-// Cleanup releases the worker's shared state.
+// Cleanup releases the worker's shared state. Requests still in flight
+// (a reload does not wait for them) keep working: g.state stays set, and
+// the worker's stats and tail simply outlive the config.
 func (g *Gradual) Cleanup() error {
 	if g.state == nil {
+		return nil // Provision failed before acquiring it
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
 		return nil
 	}
-	g.state.detach(g)
-	g.mu.Lock()
 	g.closed = true
 	for _, up := range g.uploads {
 		up.cancel()
@@ -450,8 +461,8 @@ func (g *Gradual) Cleanup() error {
 	g.uploads = nil
 	g.releaseVersions(g.config)
 	g.mu.Unlock()
+	g.state.detach(g)
 	releaseWorker(g.Worker)
-	g.state = nil
 	return nil
 }
 
@@ -574,6 +585,9 @@ func (g *Gradual) Validate() error {
 // it to that version and records how it went.
 func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := now()
+	if !g.recorded.Load() {
+		g.recordConfigOnce()
+	}
 	v, sel := g.choose(w, r)
 
 	r, span := g.tag(r, v, sel)

@@ -46,6 +46,7 @@ func provision(t testing.TB, g *Gradual) {
 	if err := g.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = g.Cleanup() })
 }
 
 // request builds a request carrying what Caddy's server puts in every

@@ -151,37 +151,66 @@ func (s *workerState) change(storage certmagic.Storage, fn func(*storedState) er
 	return st, nil
 }
 
-// syncConfig runs when a handler is provisioned: it records the config's
-// deployment when it is new or changed, and returns the state to apply.
+// loadLive runs when a handler is provisioned: it reads the stored state
+// the handler starts from, and starts polling for changes. It writes
+// nothing, so that `caddy validate` on a machine sharing the storage cannot
+// change what the running Caddy serves; the config's deployment is
+// recorded when the handler serves its first request (recordConfig).
 // Storage failures are logged and leave the config's deployment active:
 // serving traffic matters more than the history.
-func (s *workerState) syncConfig(storage certmagic.Storage, g *Gradual) *storedState {
+func (s *workerState) loadLive(storage certmagic.Storage, g *Gradual) *storedState {
 	s.liveMu.Lock()
 	// The new config may name another storage, whose revisions are not
 	// comparable with what was applied from the old one.
 	s.live.storage = storage
 	s.live.applied = 0
 	s.liveMu.Unlock()
-	key := canonicalDeploy(g.Versions, g.Deploy)
-	st, err := s.change(storage, func(st *storedState) error {
-		if st.ConfigDeploy == key {
-			return errUnchanged
-		}
-		st.ConfigDeploy = key
-		st.Deployments = appendDeployment(st.Deployments, newDeploymentRecord(sourceConfig, configEntries(g), "from the config"))
-		return nil
-	})
-	if errors.Is(err, errUnchanged) {
-		ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
-		defer cancel()
-		st, err = loadState(ctx, storage, s.name)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
+	defer cancel()
+	st, err := loadState(ctx, storage, s.name)
 	if err != nil {
 		g.logger.Error("live deployments unavailable; serving the config's deployment", zap.Error(err))
 		return nil
 	}
 	s.startPolling()
 	return st
+}
+
+// recordConfig makes the config's deployment the active one in the stored
+// state when the config's deploy changed since it was last applied (or was
+// never applied). It runs once per handler, from its first request, and in
+// every API change before the change itself.
+func (g *Gradual) recordConfig(st *storedState) bool {
+	if st.ConfigDeploy == g.configKey {
+		return false
+	}
+	st.ConfigDeploy = g.configKey
+	st.Deployments = appendDeployment(st.Deployments, newDeploymentRecord(sourceConfig, configEntries(g), "from the config"))
+	return true
+}
+
+// recordConfigOnce runs recordConfig against the storage, once, in the
+// background of the handler's first request.
+func (g *Gradual) recordConfigOnce() {
+	if !g.recorded.CompareAndSwap(false, true) {
+		return
+	}
+	state := g.state
+	go func() {
+		storage, err := state.storageOf()
+		if err != nil {
+			return
+		}
+		_, err = state.change(storage, func(st *storedState) error {
+			if !g.recordConfig(st) {
+				return errUnchanged
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errUnchanged) {
+			g.logger.Error("cannot record the config's deployment", zap.Error(err))
+		}
+	}()
 }
 
 // errUnchanged tells change that there is nothing to store.
@@ -308,10 +337,11 @@ func (sv *storedVersion) version() *Version {
 }
 
 // activeEntries is the deployment st makes active for g: the newest one in
-// the history, unless it names a version g does not know (the config
-// dropped it), in which case the config's own deployment.
+// the history, unless the config's deploy changed since the stored state
+// last applied it (the edited config wins), or the newest deployment names
+// a version g does not know (the config dropped it).
 func (g *Gradual) activeEntries(st *storedState) []DeployEntry {
-	if st == nil || len(st.Deployments) == 0 {
+	if st == nil || len(st.Deployments) == 0 || st.ConfigDeploy != g.configKey {
 		return configEntries(g)
 	}
 	last := st.Deployments[len(st.Deployments)-1]

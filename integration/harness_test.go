@@ -47,6 +47,11 @@ func TestMain(m *testing.M) {
 		os.Setenv(k, v)
 	}
 
+	if storageRoot, err = os.MkdirTemp("", "gradual-integration"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+
 	adminAddr = freeAddr()
 	cfg := fmt.Sprintf(`{"admin":{"listen":%q},"logging":{"logs":{"default":{"level":"ERROR"}}}}`, adminAddr)
 	if err := caddy.Load([]byte(cfg), true); err != nil {
@@ -57,6 +62,7 @@ func TestMain(m *testing.M) {
 	if err := caddy.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping caddy:", err)
 	}
+	os.RemoveAll(storageRoot)
 	os.Exit(code)
 }
 
@@ -83,13 +89,19 @@ func loadCaddyfile(t testing.TB, caddyfile string) {
 	}
 }
 
-var storages sync.Map // test name → storage folder
+var (
+	storages    sync.Map // test name → storage folder
+	storageRoot string   // removed by TestMain: Caddy may still write as a test ends
+)
 
 func storageFor(t testing.TB) string {
 	if dir, ok := storages.Load(t.Name()); ok {
 		return dir.(string)
 	}
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp(storageRoot, "storage")
+	if err != nil {
+		t.Fatal(err)
+	}
 	storages.Store(t.Name(), dir)
 	return dir
 }
