@@ -49,7 +49,7 @@ func apiAt(t *testing.T, admin, method, path string, body any) (int, json.RawMes
 	}
 	defer resp.Body.Close()
 	var env struct {
-		Success bool            `json:"success"`
+		Success bool `json:"success"`
 		Errors  []struct{ Message string }
 		Result  json.RawMessage `json:"result"`
 	}

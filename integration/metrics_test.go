@@ -86,9 +86,9 @@ func TestMetrics(t *testing.T) {
 		return fmt.Sprintf(`caddy_gradual_%s{%sversion=%q,worker="metrics"}`, kind, extra, version)
 	}
 	want := map[string]float64{
-		series("requests_total", "v1", `code="200",`):       7,
-		series("requests_total", "v2", `code="200",`):       5,
-		series("requests_total", "v3", `code="502",`):       3,
+		series("requests_total", "v1", `code="200",`):      7,
+		series("requests_total", "v2", `code="200",`):      5,
+		series("requests_total", "v3", `code="502",`):      3,
 		series("request_duration_seconds_count", "v1", ""): 7,
 		series("request_duration_seconds_count", "v3", ""): 3,
 		series("exceptions_total", "v1", ""):               0,
