@@ -329,7 +329,7 @@ func (s *workerState) upload(r *http.Request) (versionInfo, error) {
 		return versionInfo{}, errorf(http.StatusServiceUnavailable, "worker "+s.name+" is not loaded")
 	}
 	sv := &storedVersion{ID: uuid.NewString(), CreatedOn: now().UTC(), Tag: req.Tag, Message: req.Message,
-		Script: req.Script, Upstreams: req.Upstreams, Vars: req.Vars}
+		Script: req.Script, MainModule: req.MainModule, Upstreams: req.Upstreams, Vars: req.Vars}
 	if err := g.checkUpload(sv); err != nil {
 		return versionInfo{}, err
 	}

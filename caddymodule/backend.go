@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -157,7 +158,7 @@ func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config 
 		Transport: fetchRoundTripper,
 	}
 	if v.source != "" {
-		cfg.Entry = "version-" + v.ID + ".js"
+		cfg.Entry = cmp.Or(v.mainModule, "worker.js")
 	}
 	return cfg
 }

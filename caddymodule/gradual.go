@@ -156,9 +156,10 @@ type Version struct {
 
 	// source is the inline script of an uploaded version; createdOn its
 	// upload time; uploaded marks versions from the admin API.
-	source    string
-	createdOn time.Time
-	uploaded  bool
+	source     string
+	mainModule string
+	createdOn  time.Time
+	uploaded   bool
 }
 
 // DeployEntry gives one version its share of the traffic. Its shape is the

@@ -59,13 +59,14 @@ type storedState struct {
 
 // storedVersion is a version uploaded through the admin API.
 type storedVersion struct {
-	ID        string            `json:"id"`
-	CreatedOn time.Time         `json:"created_on"`
-	Tag       string            `json:"tag,omitempty"`
-	Message   string            `json:"message,omitempty"`
-	Script    string            `json:"script,omitempty"`
-	Upstreams []string          `json:"upstreams,omitempty"`
-	Vars      map[string]string `json:"vars,omitempty"`
+	ID         string            `json:"id"`
+	CreatedOn  time.Time         `json:"created_on"`
+	Tag        string            `json:"tag,omitempty"`
+	Message    string            `json:"message,omitempty"`
+	Script     string            `json:"script,omitempty"`
+	MainModule string            `json:"main_module,omitempty"`
+	Upstreams  []string          `json:"upstreams,omitempty"`
+	Vars       map[string]string `json:"vars,omitempty"`
 }
 
 // deploymentRecord is one entry of the deployment history.
@@ -325,7 +326,8 @@ func (g *Gradual) knownVersions(st *storedState) []*Version {
 // version turns an uploaded version into the config form the handler
 // loads.
 func (sv *storedVersion) version() *Version {
-	v := &Version{ID: sv.ID, Tag: sv.Tag, Message: sv.Message, Vars: sv.Vars, source: sv.Script, createdOn: sv.CreatedOn, uploaded: true}
+	v := &Version{ID: sv.ID, Tag: sv.Tag, Message: sv.Message, Vars: sv.Vars, source: sv.Script, mainModule: sv.MainModule,
+		createdOn: sv.CreatedOn, uploaded: true}
 	if len(sv.Upstreams) > 0 {
 		ups := make([]map[string]string, len(sv.Upstreams))
 		for i, u := range sv.Upstreams {

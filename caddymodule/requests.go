@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -26,12 +27,17 @@ const (
 )
 
 // uploadRequest is the body of POST /gradual/workers/{name}/versions.
+// The CLI sends it too, hence omitempty.
 type uploadRequest struct {
-	Script    string            `json:"script"`
-	Upstreams []string          `json:"upstreams"`
-	Tag       string            `json:"tag"`
-	Message   string            `json:"message"`
-	Vars      map[string]string `json:"vars"`
+	Script string `json:"script,omitempty"`
+	// MainModule names the script, as Cloudflare's upload metadata does:
+	// its extension picks JavaScript or TypeScript, and stacks show it.
+	// Default worker.js.
+	MainModule string            `json:"main_module,omitempty"`
+	Upstreams  []string          `json:"upstreams,omitempty"`
+	Tag        string            `json:"tag,omitempty"`
+	Message    string            `json:"message,omitempty"`
+	Vars       map[string]string `json:"vars,omitempty"`
 }
 
 // deploymentRequest is the body of POST /gradual/workers/{name}/deployments,
@@ -39,13 +45,13 @@ type uploadRequest struct {
 type deploymentRequest struct {
 	Strategy    string            `json:"strategy"`
 	Versions    []DeployEntry     `json:"versions"`
-	Annotations map[string]string `json:"annotations"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // rollbackRequest is the body of POST /gradual/workers/{name}/rollback.
 type rollbackRequest struct {
-	VersionID string `json:"version_id"`
-	Message   string `json:"message"`
+	VersionID string `json:"version_id,omitempty"`
+	Message   string `json:"message,omitempty"`
 }
 
 // decodeJSON reads one JSON object from body into v: no unknown fields, no
@@ -91,6 +97,10 @@ func decodeUpload(body io.Reader) (*uploadRequest, error) {
 		return nil, badRequest("%d vars; the limit is %d", len(req.Vars), maxVars)
 	case req.Script != "" && !utf8.ValidString(req.Script):
 		return nil, badRequest("script is not valid UTF-8")
+	case req.MainModule != "" && req.Script == "":
+		return nil, badRequest(`"main_module" names a script`)
+	case req.MainModule != "" && !validModuleName(req.MainModule):
+		return nil, badRequest(`main_module %q: want a file name such as worker.js or worker.ts (letters, digits, ".", "_", "-")`, req.MainModule)
 	}
 	for _, u := range req.Upstreams {
 		if err := checkDialAddress(u); err != nil {
@@ -106,6 +116,24 @@ func decodeUpload(body io.Reader) (*uploadRequest, error) {
 		}
 	}
 	return &req, nil
+}
+
+// validModuleName accepts a plain file name with a script extension.
+func validModuleName(name string) bool {
+	if len(name) > 128 || strings.HasPrefix(name, ".") {
+		return false
+	}
+	for _, c := range name {
+		if !(c == '.' || c == '_' || c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			return false
+		}
+	}
+	for _, ext := range []string{".js", ".mjs", ".cjs", ".ts", ".mts", ".jsx", ".tsx"} {
+		if strings.HasSuffix(name, ext) && len(name) > len(ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkDialAddress accepts host:port with a numeric port, as the

@@ -91,7 +91,7 @@ func loadCaddyfile(t testing.TB, caddyfile string) {
 
 var (
 	storages    sync.Map // test name → storage folder
-	storageRoot string   // removed by TestMain: Caddy may still write as a test ends
+	storageRoot string   // storages and the built binary; removed by TestMain, as Caddy may still write as a test ends
 )
 
 func storageFor(t testing.TB) string {

@@ -198,7 +198,7 @@ func TestLiveDeployments(t *testing.T) {
 	}
 
 	// Roll back with no ID: to v1, the newest earlier version at 100%.
-	status, result, msg = api(t, http.MethodPost, "/gradual/workers/shop/rollback", map[string]string{"message": "errors up"})
+	status, _, msg = api(t, http.MethodPost, "/gradual/workers/shop/rollback", map[string]string{"message": "errors up"})
 	if status != http.StatusCreated {
 		t.Fatalf("rollback: %d %s", status, msg)
 	}
@@ -306,7 +306,7 @@ var (
 func builtCaddy(t *testing.T) string {
 	t.Helper()
 	caddyBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gradual-caddy")
+		dir, err := os.MkdirTemp(storageRoot, "bin") // removed by TestMain
 		if err != nil {
 			caddyBinErr = err
 			return

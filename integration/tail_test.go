@@ -228,3 +228,18 @@ func TestTailScriptLogsAndExceptions(t *testing.T) {
 		t.Errorf("exception %v, want RangeError with a stack naming logs.js:5", e)
 	}
 }
+
+// TestTailSurvivesReload keeps a tail open across a config reload that
+// keeps the worker: the stream goes on.
+func TestTailSurvivesReload(t *testing.T) {
+	a := newUpstream(t, "a")
+	addr := freeAddr()
+	cfg := site(addr, versionBlock("v1", "a", a))
+	loadCaddyfile(t, cfg)
+	tc := startTail(t, "shop", "")
+	loadCaddyfile(t, cfg+"\n")
+	get(t, "http://"+addr+"/", nil)
+	if ev := tc.collect(t, 1)[0]; ev["scriptName"] != "shop" {
+		t.Errorf("event after the reload: %v", ev)
+	}
+}
