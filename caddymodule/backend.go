@@ -38,15 +38,12 @@ func (b upstreamBackend) serve(w http.ResponseWriter, r *http.Request, next cadd
 	sw, _ := w.(*statusWriter)
 	err := b.h.ServeHTTP(w, r, next)
 	res := workerhost.Result{Outcome: workerhost.OutcomeOK}
-	var status int
+	var written int
 	if sw != nil {
-		status = sw.status
+		written = sw.status
 	}
+	status := responseStatus(written, err)
 	if err != nil {
-		var herr caddyhttp.HandlerError
-		if errors.As(err, &herr) && status == 0 {
-			status = herr.StatusCode
-		}
 		switch {
 		case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
 			res.Outcome = workerhost.OutcomeCanceled
@@ -57,6 +54,23 @@ func (b upstreamBackend) serve(w http.ResponseWriter, r *http.Request, next cadd
 	}
 	endUpstreamSpan(span, r, status, err)
 	return res, err
+}
+
+// responseStatus is the status of a response: the one written, else the
+// one of the handler error Caddy will write, else 200 (a handler that
+// wrote nothing and returned no error gets Go's default).
+func responseStatus(written int, err error) int {
+	if written != 0 {
+		return written
+	}
+	var herr caddyhttp.HandlerError
+	if errors.As(err, &herr) && herr.StatusCode != 0 {
+		return herr.StatusCode
+	}
+	if err != nil {
+		return http.StatusInternalServerError
+	}
+	return http.StatusOK
 }
 
 // statusWriter remembers the status code a version wrote. It is pooled:

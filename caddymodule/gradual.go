@@ -595,15 +595,8 @@ func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	sw := getStatusWriter(w)
 	res, err := v.backend.serve(sw, r, next)
-	status := sw.status
+	status := responseStatus(sw.status, err)
 	putStatusWriter(sw)
-	if status == 0 {
-		if herr, ok := err.(caddyhttp.HandlerError); ok && herr.StatusCode != 0 {
-			status = herr.StatusCode
-		} else if err == nil {
-			status = http.StatusOK
-		}
-	}
 	res.Status = status
 	end := now()
 	res.WallTime = end.Sub(start)
