@@ -3,6 +3,7 @@ package workerhost
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -39,6 +40,9 @@ type Program struct {
 	hash   string
 	inputs []string
 	size   int
+	// serviceWorker is set when the entry has no ES module syntax: its
+	// bindings are globals, as in workerd.
+	serviceWorker bool
 }
 
 // Hash returns the hex sha256 of the program's sources and bundle options.
@@ -313,6 +317,7 @@ func build(name, source string, rec *recorder) (*Program, error) {
 		LogLevel:       api.LogLevelSilent,
 		Define:         map[string]string{"process.env.NODE_ENV": `"production"`},
 		Plugins:        []api.Plugin{hostPlugin(rec)},
+		Metafile:       true,
 	}
 	if rec == nil {
 		opts.Stdin = &api.StdinOptions{Contents: source, Sourcefile: name, Loader: loaderFor(name)}
@@ -351,7 +356,7 @@ func build(name, source string, rec *recorder) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workerhost: %s: %w", name, err)
 	}
-	p := &Program{prog: prog, name: name, size: len(js)}
+	p := &Program{prog: prog, name: name, size: len(js), serviceWorker: !entryIsModule(res.Metafile)}
 	if rec != nil {
 		for _, in := range rec.sorted() {
 			p.inputs = append(p.inputs, in.name)
@@ -360,6 +365,28 @@ func build(name, source string, rec *recorder) (*Program, error) {
 		p.inputs = []string{name}
 	}
 	return p, nil
+}
+
+// entryIsModule reports whether esbuild's metafile says the entry uses ES
+// module syntax, as a Workers entry in the modules format does.
+func entryIsModule(metafile string) bool {
+	var meta struct {
+		Inputs map[string]struct {
+			Format string `json:"format"`
+		} `json:"inputs"`
+		Outputs map[string]struct {
+			EntryPoint string `json:"entryPoint"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(metafile), &meta); err != nil {
+		return true
+	}
+	for _, out := range meta.Outputs {
+		if out.EntryPoint != "" {
+			return meta.Inputs[out.EntryPoint].Format == "esm"
+		}
+	}
+	return true
 }
 
 // CompileError is a bundling or compile error of a worker script.

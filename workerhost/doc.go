@@ -13,7 +13,9 @@
 // node_modules folders beside the script (conditions workerd, worker,
 // browser; main fields browser, module, main), as Wrangler does. Both
 // `export default { fetch(request, env, ctx) }` and the service-worker form
-// `addEventListener("fetch", e => e.respondWith(...))` work. Code is lowered
+// `addEventListener("fetch", e => e.respondWith(...))` work; an entry with
+// no import or export statement is taken for the latter, and, as in
+// workerd, sees its vars and CF_VERSION_METADATA as globals. Code is lowered
 // to ES2017 (async generators and for-await included). node:buffer is the
 // only nodejs_compat module; importing any other node: module fails the
 // build. process.env.NODE_ENV is "production". An inline Source (an upload)
@@ -33,6 +35,7 @@
 //   - Request, Response (json, redirect, error, clone), Headers (with
 //     getSetCookie), body readers text, json, arrayBuffer, bytes, blob and
 //     formData (urlencoded and multipart), request.cf (an empty object).
+//     The incoming request's headers include host.
 //     Incoming request headers and fetch response headers are immutable, as
 //     in Workers: copy with new Response(res.body, res) to change them.
 //   - fetch: outbound HTTP through Config.Transport, with the request's
@@ -50,7 +53,8 @@
 //   - crypto.randomUUID, crypto.getRandomValues, crypto.subtle: digest
 //     (SHA-1, SHA-256, SHA-384, SHA-512, MD5), importKey (raw and jwk, HMAC
 //     only), exportKey (raw), sign and verify (HMAC), timingSafeEqual.
-//   - setTimeout, setInterval, clearTimeout, clearInterval; AbortController,
+//   - setTimeout, setInterval, clearTimeout, clearInterval (due timers run
+//     earliest first, and in the order they were set); AbortController,
 //     AbortSignal (abort, timeout, any); Event, EventTarget, DOMException;
 //     Blob, File, FormData.
 //   - ReadableStream (default readers, tee, pipeTo, pipeThrough, async

@@ -48,6 +48,7 @@ type exchange struct {
 
 	timers    map[int64]*jsTimer
 	nextTimer int64
+	timerSeq  int64
 	fetches   map[int64]*fetchOp
 	nextFetch int64
 	body      requestBody
@@ -73,6 +74,10 @@ type jsTimer struct {
 	interval time.Duration
 	repeat   bool
 	canceled bool
+	// due and seq order the timers that are due: earliest first, and in
+	// the order they were set for equal times.
+	due time.Time
+	seq int64
 }
 
 func newExchange(rt *jsRuntime, r *http.Request) *exchange {
@@ -269,7 +274,7 @@ func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
 	vm := rt.vm
 
 	pv, err := rt.call(rt.dispatch,
-		vm.ToValue(r.Method), vm.ToValue(requestURL(r)), headersToJS(vm, r.Header),
+		vm.ToValue(r.Method), vm.ToValue(requestURL(r)), requestHeadersToJS(vm, r),
 		vm.ToValue(r.Body != nil && r.Body != http.NoBody))
 	if err != nil {
 		return ex.fail(rw, err)
@@ -538,6 +543,23 @@ func requestURL(r *http.Request) string {
 	b.WriteString(r.Host)
 	b.WriteString(r.URL.RequestURI())
 	return b.String()
+}
+
+// requestHeadersToJS flattens the headers of an incoming request like
+// headersToJS, with the Host header, which net/http keeps apart but
+// Workers scripts read from request.headers.
+func requestHeadersToJS(vm *goja.Runtime, r *http.Request) goja.Value {
+	flat := make([]any, 0, 2*len(r.Header)+2)
+	if r.Host != "" {
+		flat = append(flat, "host", r.Host)
+	}
+	for k, vs := range r.Header {
+		lk := strings.ToLower(k)
+		for _, v := range vs {
+			flat = append(flat, lk, v)
+		}
+	}
+	return vm.NewArray(flat...)
 }
 
 // headersToJS flattens h into [name, value, ...] with lower-case names.

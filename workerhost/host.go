@@ -2,6 +2,7 @@ package workerhost
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
@@ -17,6 +18,7 @@ import (
 	"math"
 	"mime"
 	"mime/multipart"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -312,24 +314,54 @@ func (rt *jsRuntime) hostSetTimer(c goja.FunctionCall) goja.Value {
 	return rt.vm.ToValue(id)
 }
 
+// armTimer schedules t. Its time.AfterFunc only wakes the loop to run the
+// timers that are due, in order: the AfterFuncs of two timers due at the
+// same time could post their jobs in either order.
 func (ex *exchange) armTimer(id int64, t *jsTimer) {
 	ex.pending++
+	ex.timerSeq++
+	t.seq = ex.timerSeq
+	t.due = time.Now().Add(t.interval)
 	t.t = time.AfterFunc(t.interval, func() {
 		ex.post(func() error {
 			ex.pending--
-			if t.canceled {
-				return nil
-			}
-			if !t.repeat {
-				delete(ex.timers, id)
-			}
-			err := ex.callback(t.fn, t.args...)
-			if err == nil && t.repeat && !t.canceled {
-				ex.armTimer(id, t)
-			}
-			return err
+			return ex.runDueTimers()
 		})
 	})
+}
+
+// runDueTimers runs the callbacks of the timers that are due, earliest
+// first and, for equal times, in the order they were set, as in browsers
+// and workerd.
+func (ex *exchange) runDueTimers() error {
+	now := time.Now()
+	var due []int64
+	for id, t := range ex.timers {
+		if !t.due.After(now) {
+			due = append(due, id)
+		}
+	}
+	slices.SortFunc(due, func(a, b int64) int {
+		ta, tb := ex.timers[a], ex.timers[b]
+		return cmp.Or(ta.due.Compare(tb.due), cmp.Compare(ta.seq, tb.seq))
+	})
+	for _, id := range due {
+		t, ok := ex.timers[id]
+		if !ok || t.due.After(now) {
+			// Cleared or re-armed by a callback that ran before it.
+			continue
+		}
+		if !t.repeat {
+			delete(ex.timers, id)
+		}
+		if err := ex.callback(t.fn, t.args...); err != nil {
+			return err
+		}
+		if t.repeat && !t.canceled {
+			ex.armTimer(id, t)
+		}
+	}
+	return nil
 }
 
 func (rt *jsRuntime) hostClearTimer(c goja.FunctionCall) goja.Value {

@@ -121,9 +121,6 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 				return nil, fmt.Errorf("prelude lacks %s", name)
 			}
 		}
-		if _, err := vm.RunProgram(w.prog.prog); err != nil {
-			return nil, err
-		}
 		vars := vm.NewObject()
 		for k, v := range w.cfg.Vars {
 			if err := vars.Set(k, v); err != nil {
@@ -134,6 +131,21 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 		_ = meta.Set("id", w.cfg.VersionID)
 		_ = meta.Set("tag", w.cfg.Tag)
 		_ = meta.Set("timestamp", w.cfg.Timestamp.UTC().Format(time.RFC3339))
+		if w.prog.serviceWorker {
+			// A service-worker script has no env: its bindings are globals,
+			// there from its first line on.
+			for k, v := range w.cfg.Vars {
+				if err := vm.Set(k, v); err != nil {
+					return nil, err
+				}
+			}
+			if err := vm.Set("CF_VERSION_METADATA", meta); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := vm.RunProgram(w.prog.prog); err != nil {
+			return nil, err
+		}
 		initFn, _ := goja.AssertFunction(o.Get("init"))
 		msg, err := initFn(goja.Undefined(), vars, meta)
 		if err != nil {

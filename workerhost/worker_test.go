@@ -2,6 +2,7 @@ package workerhost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -287,5 +288,47 @@ func TestFetchHeadersAndRedirects(t *testing.T) {
 		if len(h.Values("User-Agent")) != 0 || h.Get("Accept-Encoding") != "" || h.Get("Referer") != "" {
 			t.Fatalf("upstream saw headers the script did not set: %v", h)
 		}
+	}
+}
+
+// TestBindingsAsGlobals checks that, as in workerd, a service-worker
+// script sees its bindings as globals from its first line, and a module
+// worker only in env.
+func TestBindingsAsGlobals(t *testing.T) {
+	for _, c := range []struct{ name, src, want string }{
+		{"service worker", `const greeting = GREETING;
+			addEventListener("fetch", (e) => e.respondWith(new Response(greeting + " " + CF_VERSION_METADATA.id + " " + e.request.headers.get("host"))));`,
+			"hi v1 example.com"},
+		{"module", `export default { fetch(req, env) { return new Response(typeof GREETING + " " + typeof CF_VERSION_METADATA + " " + env.GREETING) } }`,
+			"undefined undefined hi"},
+	} {
+		w := newInline(t, c.src, func(cfg *Config) { cfg.Vars = map[string]string{"GREETING": "hi"} })
+		if _, body, res, err := do(t, w, "GET", "http://example.com/", ""); body != c.want {
+			t.Errorf("%s: body %q, want %q (%v %+v)", c.name, body, c.want, err, res.Exceptions)
+		}
+	}
+}
+
+// TestTimersRunInOrder checks that timers due at the same time run in the
+// order they were set, as in browsers and workerd, and earlier ones first.
+func TestTimersRunInOrder(t *testing.T) {
+	w := newInline(t, `export default { async fetch() {
+		const out = [];
+		await new Promise((resolve) => {
+			for (let i = 0; i < 300; i++) setTimeout(() => { out.push(i); if (out.length === 300) resolve(); }, i % 3);
+		});
+		return Response.json(out);
+	} }`)
+	_, body, res, _ := do(t, w, "GET", "http://example.com/", "")
+	var got []int
+	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 300 {
+		t.Fatalf("body %q (%+v)", body, res.Exceptions)
+	}
+	last := map[int]int{0: -1, 1: -1, 2: -1}
+	for _, v := range got {
+		if v < last[v%3] {
+			t.Fatalf("timer %d (%dms) ran after timer %d, set later with the same delay: %v", v, v%3, last[v%3], got)
+		}
+		last[v%3] = v
 	}
 }

@@ -1,0 +1,338 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	esbuild "github.com/evanw/esbuild/pkg/api"
+)
+
+// The differential test runs the worker corpus in Cloudflare's own runtime,
+// workerd, and in Caddy, and requires the same answers.
+//
+// workerd comes from the npm package of that name, pinned to workerdVersion
+// and installed into <repo>/.cache/workerd (gitignored) by the test itself
+// when npm is available; CI runs the same install beforehand:
+//
+//	npm install --prefix .cache/workerd --no-save --no-audit --no-fund workerd@<workerdVersion>
+//
+// GRADUAL_WORKERD, if set, names a workerd binary to use instead.
+const workerdVersion = "1.20261117.1"
+
+// workerdCompatDate is the compatibility date of the workerd workers. From
+// this date on, nodejs_compat gives workerd a global process object, which
+// the host does not have (sandbox.js in the corpus).
+const workerdCompatDate = "2024-09-23"
+
+// workerdVersionTimestamp is the CF_VERSION_METADATA timestamp given to
+// workerd; Caddy's is the load time, so env.js bodies are compared by the
+// corpus's matchers only.
+const workerdVersionTimestamp = "2025-01-02T03:04:05Z"
+
+// serverHeaders are response headers set by the server rather than the
+// script (Caddy sends Server: Caddy): the differential test ignores them.
+var serverHeaders = map[string]bool{"Date": true, "Server": true}
+
+// workerdBinary returns the path of the pinned workerd, installing it with
+// npm if needed, or skips the test when there is no npm to do it.
+func workerdBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("GRADUAL_WORKERD"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("GRADUAL_WORKERD: %v", err)
+		}
+		return bin
+	}
+	prefix, err := filepath.Abs("../.cache/workerd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(prefix, "node_modules", ".bin", "workerd")
+	data, err := os.ReadFile(filepath.Join(prefix, "node_modules", "workerd", "package.json"))
+	var pkg struct{ Version string }
+	if err == nil && json.Unmarshal(data, &pkg) == nil && pkg.Version == workerdVersion && fileExists(bin) {
+		return bin
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skipf("workerd@%s is not installed in %s and npm is not on PATH: install Node.js and npm, or set GRADUAL_WORKERD to a workerd binary", workerdVersion, prefix)
+	}
+	t.Logf("installing workerd@%s into %s", workerdVersion, prefix)
+	out, err := exec.Command(npm, "install", "--prefix", prefix, "--no-save", "--no-audit", "--no-fund", "workerd@"+workerdVersion).CombinedOutput()
+	if err != nil {
+		t.Fatalf("npm install workerd@%s: %v\n%s", workerdVersion, err, out)
+	}
+	if !fileExists(bin) {
+		t.Fatalf("npm installed workerd@%s but there is no %s:\n%s", workerdVersion, bin, out)
+	}
+	return bin
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// workerdBundle bundles a corpus script into one file for workerd, as
+// Wrangler would: an ES module, or a plain script when the entry has no
+// default export (service-worker syntax). node: imports stay imports, for
+// workerd's nodejs_compat.
+func workerdBundle(path string) (code []byte, esModule bool, err error) {
+	res := esbuild.Build(esbuild.BuildOptions{
+		EntryPoints: []string{path},
+		Bundle:      true,
+		Write:       false,
+		Format:      esbuild.FormatESModule,
+		Platform:    esbuild.PlatformNeutral,
+		MainFields:  []string{"browser", "module", "main"},
+		Conditions:  []string{"workerd", "worker", "browser"},
+		External:    []string{"node:*"},
+		Target:      esbuild.ESNext,
+		Metafile:    true,
+		LogLevel:    esbuild.LogLevelSilent,
+		Define:      map[string]string{"process.env.NODE_ENV": `"production"`},
+	})
+	if len(res.Errors) > 0 {
+		return nil, false, fmt.Errorf("bundling %s: %s", path, res.Errors[0].Text)
+	}
+	var meta struct {
+		Outputs map[string]struct {
+			Exports []string `json:"exports"`
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(res.Metafile), &meta); err != nil {
+		return nil, false, err
+	}
+	for _, out := range meta.Outputs {
+		esModule = slices.Contains(out.Exports, "default")
+	}
+	return res.OutputFiles[0].Contents, esModule, nil
+}
+
+// workerdConfig writes, into dir, a workerd config serving each script on
+// its own socket, and its bundles.
+func workerdConfig(dir string, scripts []*workerScript, addrs map[string]string, upstreamURL string) error {
+	var services, sockets, workers strings.Builder
+	for i, s := range scripts {
+		code, esModule, err := workerdBundle(s.path)
+		if err != nil {
+			return err
+		}
+		file := fmt.Sprintf("w%d.js", i)
+		if err := os.WriteFile(filepath.Join(dir, file), code, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(&services, "    (name = %q, worker = .w%d),\n", s.name, i)
+		fmt.Fprintf(&sockets, "    (name = %q, address = %q, http = (cfBlobHeader = \"cf-blob\"), service = %q),\n", s.name, addrs[s.script], s.name)
+		meta, _ := json.Marshal(map[string]string{"id": "v-123", "tag": "canary", "timestamp": workerdVersionTimestamp})
+		bindings := []string{fmt.Sprintf("(name = \"CF_VERSION_METADATA\", json = %s)", strconv.Quote(string(meta)))}
+		vars := s.varsWith(upstreamURL)
+		for _, k := range slices.Sorted(maps.Keys(vars)) {
+			bindings = append(bindings, fmt.Sprintf("(name = %q, text = %s)", k, strconv.Quote(vars[k])))
+		}
+		source := fmt.Sprintf("serviceWorkerScript = embed %q", file)
+		if esModule {
+			source = fmt.Sprintf("modules = [(name = \"worker.js\", esModule = embed %q)]", file)
+		}
+		// workerd passes an exception through to the worker's global
+		// outbound: for scripts that do, that is the origin, standing in
+		// for the next handler of Caddy's route.
+		outbound := "internet"
+		if slices.ContainsFunc(s.cases, func(c workerCase) bool { return c.PassThrough }) {
+			outbound = "origin"
+		}
+		fmt.Fprintf(&workers, `const w%d :Workerd.Worker = (
+  %s,
+  compatibilityDate = %q,
+  compatibilityFlags = ["nodejs_compat"],
+  bindings = [%s],
+  globalOutbound = %q,
+);
+`, i, source, workerdCompatDate, strings.Join(bindings, ", "), outbound)
+	}
+	config := fmt.Sprintf(`using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    # The corpus origin is on loopback, which the default "internet" refuses.
+    (name = "internet", network = (allow = ["public", "private", "local"])),
+    (name = "origin", external = (address = %q, http = ())),
+%s  ],
+  sockets = [
+%s  ],
+);
+
+%s`, strings.TrimPrefix(upstreamURL, "http://"), services.String(), sockets.String(), workers.String())
+	return os.WriteFile(filepath.Join(dir, "config.capnp"), []byte(config), 0o644)
+}
+
+// startWorkerd runs workerd serve with the config in dir until the test
+// ends, and waits until every address accepts connections.
+func startWorkerd(t *testing.T, bin, dir string, addrs []string) {
+	t.Helper()
+	logPath := filepath.Join(dir, "workerd.log")
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	output := func() string {
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	}
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.capnp"), "--verbose")
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting workerd: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("workerd output:\n%s", output())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for _, addr := range addrs {
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("workerd exited: %v", err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("workerd does not listen on %s after 30s", addr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// TestWorkerdDifferential sends every corpus case to workerd and to Caddy
+// and requires identical status, body and headers. The corpus marks, with
+// the reason, the cases left out ("workerd": false), those where only the
+// status is compared (workerd_status_only) and the known differences
+// (workerd_body).
+func TestWorkerdDifferential(t *testing.T) {
+	bin := workerdBinary(t)
+	origin := startWorkerOrigin(t)
+	scripts := loadWorkerCorpus(t)
+	caddy := loadCorpusSites(t, scripts, origin.URL)
+
+	free := freeAddrs(t, len(scripts))
+	workerd := map[string]string{}
+	for i, s := range scripts {
+		workerd[s.script] = free[i]
+	}
+	dir := t.TempDir()
+	if err := workerdConfig(dir, scripts, workerd, origin.URL); err != nil {
+		t.Fatal(err)
+	}
+	startWorkerd(t, bin, dir, slices.Collect(maps.Values(workerd)))
+
+	for _, s := range scripts {
+		t.Run(s.script, func(t *testing.T) {
+			for _, c := range s.cases {
+				switch {
+				case c.Workerd != nil && !*c.Workerd:
+					t.Logf("%s: not compared: %s", c.Name, c.WorkerdNote)
+					continue
+				case c.WorkerdStatusOnly:
+					t.Logf("%s: status compared only: %s", c.Name, c.WorkerdNote)
+				case c.WorkerdBody != nil:
+					t.Logf("%s: known difference: %s", c.Name, c.WorkerdNote)
+				}
+				for _, p := range differ(&c, origin, caddy[s.script], workerd[s.script]) {
+					t.Errorf("%s: %s", c.Name, p)
+				}
+			}
+		})
+	}
+}
+
+// differ returns how the answers of Caddy and workerd to c differ, or how
+// workerd's misses the case's expectations.
+func differ(c *workerCase, origin *workerOrigin, caddyAddr, workerdAddr string) []string {
+	var bad []string
+	answers := map[string]*workerResponse{}
+	for _, side := range []struct {
+		name, addr string
+		extra      []string
+	}{
+		{"caddy", caddyAddr, nil},
+		// On Cloudflare's edge request.cf is an object; workerd reads it
+		// from this header (see cfBlobHeader in the config).
+		{"workerd", workerdAddr, []string{"Cf-Blob", "{}"}},
+	} {
+		logged := origin.logCount()
+		r, err := c.send(side.addr, side.extra...)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", side.name, err))
+			continue
+		}
+		answers[side.name] = r
+		if c.UpstreamLog != "" {
+			if err := origin.waitLogged(logged, c.UpstreamLog); err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v", side.name, err))
+			}
+		}
+	}
+	ours, theirs := answers["caddy"], answers["workerd"]
+	if ours == nil || theirs == nil {
+		return bad
+	}
+	if ours.status != theirs.status {
+		bad = append(bad, fmt.Sprintf("status: caddy %d, workerd %d", ours.status, theirs.status))
+	}
+	if c.WorkerdStatusOnly {
+		return bad
+	}
+	want := *c
+	if c.WorkerdBody != nil {
+		want.Body = c.WorkerdBody
+	}
+	for _, p := range want.check(theirs) {
+		bad = append(bad, "workerd: "+p)
+	}
+	switch {
+	case c.WorkerdBody != nil:
+		// A known difference: each side must give its own expected body.
+		if c.Body == nil || ours.body != *c.Body {
+			bad = append(bad, fmt.Sprintf("caddy: body %q, want the corpus body", ours.body))
+		}
+	case !c.WorkerdRandom && ours.body != theirs.body:
+		bad = append(bad, fmt.Sprintf("body:\n\tcaddy   %q\n\tworkerd %q", ours.body, theirs.body))
+	}
+	// Every header matters, but for those of the servers rather than the
+	// script, and those a random answer or a known difference changes.
+	names := slices.Collect(maps.Keys(c.Headers))
+	if !c.WorkerdRandom && c.WorkerdBody == nil {
+		names = slices.AppendSeq(slices.AppendSeq(names, maps.Keys(ours.header)), maps.Keys(theirs.header))
+	}
+	slices.Sort(names)
+	for _, k := range slices.Compact(names) {
+		if a, b := headerValue(ours.header, k), headerValue(theirs.header, k); a != b && !serverHeaders[k] {
+			bad = append(bad, fmt.Sprintf("header %s: caddy %q, workerd %q", k, a, b))
+		}
+	}
+	return bad
+}

@@ -1,0 +1,574 @@
+package integration
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The worker corpus is the table in workerhost/testdata/corpus.json, shared
+// with the worker host's own tests; its "about" describes the fields.
+const corpusFile = "../workerhost/testdata/corpus.json"
+
+// nextHandlerBody is what the route answers after gradual, for scripts that
+// pass an exception through (the corpus expects exactly this).
+const nextHandlerBody = "passed through to the next handler"
+
+// workerCase is one case of the corpus.
+type workerCase struct {
+	Name          string            `json:"name"`
+	Script        string            `json:"script"`
+	Vars          map[string]string `json:"vars"`
+	NeedsUpstream bool              `json:"needs_upstream"`
+	Request       struct {
+		Method  string            `json:"method"`
+		Host    string            `json:"host"`
+		Path    string            `json:"path"`
+		Headers map[string]string `json:"headers"`
+		Body    string            `json:"body"`
+	} `json:"request"`
+	Status            int               `json:"status"`
+	Headers           map[string]string `json:"headers"`
+	Body              *string           `json:"body"`
+	BodyRegexp        string            `json:"body_regexp"`
+	BodyJSON          map[string]any    `json:"body_json"`
+	UpstreamLog       string            `json:"upstream_log"`
+	Outcome           string            `json:"outcome"`
+	PassThrough       bool              `json:"pass_through"`
+	Workerd           *bool             `json:"workerd"`
+	WorkerdStatusOnly bool              `json:"workerd_status_only"`
+	WorkerdNote       string            `json:"workerd_note"`
+	WorkerdBody       *string           `json:"workerd_body"`
+	WorkerdRandom     bool              `json:"workerd_random"`
+}
+
+// workerScript is the cases of one corpus script, in file order, and the
+// settings they share.
+type workerScript struct {
+	script        string // relative to workerhost/testdata
+	path          string // absolute
+	name          string // the gradual worker name
+	vars          map[string]string
+	needsUpstream bool
+	cases         []workerCase
+}
+
+// varsWith returns the script's vars, plus UPSTREAM if it fetches.
+func (s *workerScript) varsWith(upstreamURL string) map[string]string {
+	vars := maps.Clone(s.vars)
+	if s.needsUpstream {
+		if vars == nil {
+			vars = map[string]string{}
+		}
+		vars["UPSTREAM"] = upstreamURL
+	}
+	return vars
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9]+`)
+
+func loadWorkerCorpus(t testing.TB) []*workerScript {
+	t.Helper()
+	data, err := os.ReadFile(corpusFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		About []string     `json:"about"`
+		Cases []workerCase `json:"cases"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&file); err != nil {
+		t.Fatalf("%s: %v", corpusFile, err)
+	}
+	var scripts []*workerScript
+	byName := map[string]*workerScript{}
+	for _, c := range file.Cases {
+		s := byName[c.Script]
+		if s == nil {
+			path, err := filepath.Abs(filepath.Join(filepath.Dir(corpusFile), c.Script))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s = &workerScript{
+				script: c.Script, path: path, vars: c.Vars, needsUpstream: c.NeedsUpstream,
+				name: "corpus-" + strings.Trim(nonName.ReplaceAllString(strings.ToLower(c.Script), "-"), "-"),
+			}
+			byName[c.Script] = s
+			scripts = append(scripts, s)
+		}
+		if !maps.Equal(s.vars, c.Vars) || s.needsUpstream != c.NeedsUpstream {
+			t.Fatalf("corpus case %s %q: vars and needs_upstream differ from the script's first case", c.Script, c.Name)
+		}
+		s.cases = append(s.cases, c)
+	}
+	return scripts
+}
+
+// check returns what is wrong with a response to c.
+func (c *workerCase) check(r *workerResponse) []string {
+	var bad []string
+	if r.status != c.Status {
+		bad = append(bad, fmt.Sprintf("status %d, want %d", r.status, c.Status))
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
+		if got := headerValue(r.header, k); got != c.Headers[k] {
+			bad = append(bad, fmt.Sprintf("header %s %q, want %q", k, got, c.Headers[k]))
+		}
+	}
+	if c.Body != nil && r.body != *c.Body {
+		bad = append(bad, fmt.Sprintf("body %q, want %q", r.body, *c.Body))
+	}
+	if c.BodyRegexp != "" && !regexp.MustCompile(c.BodyRegexp).MatchString(r.body) {
+		bad = append(bad, fmt.Sprintf("body %q does not match %s", r.body, c.BodyRegexp))
+	}
+	if c.BodyJSON != nil {
+		var got any
+		if err := json.Unmarshal([]byte(r.body), &got); err != nil || !jsonContains(got, c.BodyJSON) {
+			bad = append(bad, fmt.Sprintf("body %q does not contain the JSON %v", r.body, c.BodyJSON))
+		}
+	}
+	return bad
+}
+
+func headerValue(h http.Header, k string) string { return strings.Join(h.Values(k), ", ") }
+
+// jsonContains reports whether got has every member of want, recursively.
+func jsonContains(got, want any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range w {
+			if gv, ok := g[k]; !ok || !jsonContains(gv, v) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !jsonContains(g[i], w[i]) {
+				return false
+			}
+		}
+		return true
+	default:
+		return got == want
+	}
+}
+
+// workerClient sends exactly the corpus's requests: no User-Agent or
+// Accept-Encoding of its own, no redirects followed, bodies as sent.
+var workerClient = &http.Client{
+	Timeout:       10 * time.Second,
+	Transport:     &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+type workerResponse struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r *workerResponse) String() string {
+	return fmt.Sprintf("%d %v %q", r.status, r.header, r.body)
+}
+
+// send sends c's request to the server at addr, with extra headers given as
+// name, value pairs.
+func (c *workerCase) send(addr string, extra ...string) (*workerResponse, error) {
+	var body io.Reader
+	if c.Request.Body != "" {
+		body = strings.NewReader(c.Request.Body)
+	}
+	req, err := http.NewRequest(cmp.Or(c.Request.Method, http.MethodGet), "http://"+addr+c.Request.Path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Host = cmp.Or(c.Request.Host, "example.com")
+	req.Header.Set("User-Agent", "")
+	for k, v := range c.Request.Headers {
+		req.Header.Set(k, v)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		req.Header.Set(extra[i], extra[i+1])
+	}
+	resp, err := workerClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &workerResponse{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
+}
+
+// workerOrigin is the origin corpus scripts fetch from, like the one of the
+// worker host's tests, and where workerd passes exceptions through.
+type workerOrigin struct {
+	*httptest.Server
+	mu   sync.Mutex
+	logs []string
+}
+
+func startWorkerOrigin(t testing.TB) *workerOrigin {
+	t.Helper()
+	o := &workerOrigin{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/item/{name}", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"name": r.PathValue("name")})
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Upstream", "yes")
+		json.NewEncoder(w).Encode(map[string]any{"method": r.Method, "ua": r.Header.Values("User-Agent"), "body": string(b), "query": r.URL.RawQuery, "accept": r.Header.Get("Accept")})
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	})
+	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		o.mu.Lock()
+		o.logs = append(o.logs, string(b))
+		o.mu.Unlock()
+	})
+	mux.HandleFunc("/text", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "streamed from upstream, ünïcode")
+	})
+	// workerd passes exceptions through to the origin, here standing in
+	// for the handler after gradual in Caddy's route.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, nextHandlerBody)
+	})
+	o.Server = httptest.NewServer(mux)
+	t.Cleanup(o.Close)
+	return o
+}
+
+// logCount returns how many bodies /log received so far.
+func (o *workerOrigin) logCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.logs)
+}
+
+// waitLogged waits until /log received, after the first skip bodies, one
+// that contains s: ctx.waitUntil work runs after the response.
+func (o *workerOrigin) waitLogged(skip int, s string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		o.mu.Lock()
+		logs := slices.Clone(o.logs[skip:])
+		o.mu.Unlock()
+		if slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, s) }) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the origin's /log got %q since the request, nothing containing %q", logs, s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freeAddrs returns n distinct loopback addresses whose ports were free a
+// moment ago. (Calling freeAddr n times can return a port twice.)
+func freeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
+	}
+	return addrs
+}
+
+// caddyQuote quotes s as one Caddyfile token.
+func caddyQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// scriptVersion is a `version` block running a script.
+func scriptVersion(id, tag, path string, vars map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\t\t\tversion %s {\n\t\t\t\tscript %s\n\t\t\t\ttag %s\n", id, caddyQuote(path), tag)
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		fmt.Fprintf(&b, "\t\t\t\tvar %s %s\n", k, caddyQuote(vars[k]))
+	}
+	b.WriteString("\t\t\t}\n")
+	return b.String()
+}
+
+// workerCPULimit is the cpu_limit of the tests' workers. The limit counts
+// wall-clock time in JavaScript, so it is generous: on two busy cores
+// running the race detector, a trivial script can take tens of ms.
+const workerCPULimit = "1s"
+
+// workerSite is a site on addr, any host, whose route runs the gradual
+// worker and then, for exceptions passed through, answers nextHandlerBody.
+func workerSite(addr, worker, versions string) string {
+	return fmt.Sprintf(`http://:%s {
+	bind 127.0.0.1
+	route {
+		gradual %s {
+%s			cpu_limit %s
+		}
+		respond %s 200
+	}
+}
+`, addr[strings.LastIndexByte(addr, ':')+1:], worker, versions, workerCPULimit, caddyQuote(nextHandlerBody))
+}
+
+// loadCorpusSites loads one site per corpus script, each on its own port,
+// running the script as version v-123 tagged canary, and returns the
+// sites' addresses by script.
+func loadCorpusSites(t *testing.T, scripts []*workerScript, upstreamURL string) map[string]string {
+	t.Helper()
+	addrs := map[string]string{}
+	free := freeAddrs(t, len(scripts))
+	var cf strings.Builder
+	for i, s := range scripts {
+		addrs[s.script] = free[i]
+		cf.WriteString(workerSite(addrs[s.script], s.name, scriptVersion("v-123", "canary", s.path, s.varsWith(upstreamURL))))
+	}
+	loadCaddyfile(t, cf.String())
+	return addrs
+}
+
+// TestWorkerCorpus runs every corpus case through Caddy: the script as a
+// gradual version, real HTTP on loopback.
+func TestWorkerCorpus(t *testing.T) {
+	origin := startWorkerOrigin(t)
+	scripts := loadWorkerCorpus(t)
+	addrs := loadCorpusSites(t, scripts, origin.URL)
+	for _, s := range scripts {
+		// One script at a time: timers.js orders timers 10ms apart, which
+		// parallel subtests on two cores can upset.
+		t.Run(s.script, func(t *testing.T) {
+			for _, c := range s.cases {
+				logged := origin.logCount()
+				resp, err := c.send(addrs[s.script])
+				if err != nil {
+					t.Errorf("%s: %v", c.Name, err)
+					continue
+				}
+				for _, p := range c.check(resp) {
+					t.Errorf("%s: %s", c.Name, p)
+				}
+				if c.UpstreamLog != "" {
+					if err := origin.waitLogged(logged, c.UpstreamLog); err != nil {
+						t.Errorf("%s: %v", c.Name, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// loadCaddyfileLogging is loadCaddyfile with one more logger in the global
+// options, writing the gradual handler's logs as JSON to a new file, whose
+// path it returns. (A worker logs through the config that created it, so
+// the logger must be in the config that first loads the version.)
+func loadCaddyfileLogging(t *testing.T, caddyfile string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gradual.log")
+	full := fmt.Sprintf(`{
+	admin %s
+	auto_https off
+	grace_period 5s
+	storage file_system %s
+	log {
+		level ERROR
+	}
+	log workers {
+		output file %s
+		format json
+		level WARN
+		include http.handlers.gradual
+	}
+}
+%s`, adminAddr, storageFor(t), caddyQuote(path), caddyfile)
+	resp, err := http.Post("http://"+adminAddr+"/load", "text/caddyfile", strings.NewReader(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("loading config: %s: %s", resp.Status, b)
+	}
+	return path
+}
+
+// waitLogEntry polls the JSON log at path for an entry for which match is
+// true.
+func waitLogEntry(t *testing.T, path, what string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		entries := readLog(t, path)
+		if i := slices.IndexFunc(entries, match); i >= 0 {
+			return entries[i]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log entry %s in %v", what, entries)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestWorkerFailures checks what Caddy does when a script fails: an
+// exception gives 500 and a log entry naming worker, version and the
+// original source line; an exception after ctx.passThroughOnException()
+// falls through to the next handler; an endless loop gives 503 and leaves
+// the version serving.
+func TestWorkerFailures(t *testing.T) {
+	testdata, err := filepath.Abs("../workerhost/testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := freeAddrs(t, 4)
+	exc, ts, pass, loop := free[0], free[1], free[2], free[3]
+	// New version IDs each run: a version still running from an earlier
+	// config would keep logging through that config's loggers.
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	vExc, vTS, vLoop := "v-exc-"+run, "v-ts-"+run, "v-loop-"+run
+	logFile := loadCaddyfileLogging(t, workerSite(exc, "throws", scriptVersion(vExc, "tag-exc", testdata+"/exception.js", nil))+
+		workerSite(ts, "throws-ts", scriptVersion(vTS, "tag-ts", testdata+"/ts/index.ts", map[string]string{"GREETING": "Hi"}))+
+		workerSite(pass, "passes", scriptVersion("v-pass", "tag-pass", testdata+"/passthrough.js", nil))+
+		workerSite(loop, "loops", scriptVersion(vLoop, "tag-loop", testdata+"/infinite-loop.js", nil)))
+
+	send := func(addr, method, path, body string) *workerResponse {
+		t.Helper()
+		c := workerCase{}
+		c.Request.Method, c.Request.Path, c.Request.Body = method, path, body
+		r, err := c.send(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+
+	t.Run("exception", func(t *testing.T) {
+		for _, c := range []struct {
+			addr, method, path, body string
+			worker, version, tag     string
+			name, message, at        string
+		}{
+			{exc, "POST", "/", "{}", "throws", vExc, "tag-exc", "TypeError", "order has no id", "exception.js:5:"},
+			{ts, "GET", "/?n=-2", "", "throws-ts", vTS, "tag-ts", "RangeError", "not positive: -2", "lib/greet.ts:13:"},
+		} {
+			r := send(c.addr, c.method, c.path, c.body)
+			if r.status != 500 || r.body != "worker threw an exception\n" {
+				t.Errorf("%s: %s, want 500 worker threw an exception", c.worker, r)
+			}
+			e := waitLogEntry(t, logFile, "for the exception of "+c.worker, func(e map[string]any) bool {
+				return e["msg"] == "uncaught exception" && e["worker"] == c.worker
+			})
+			stack, _ := e["stack"].(string)
+			if e["level"] != "error" || e["version_id"] != c.version || e["version_tag"] != c.tag ||
+				e["name"] != c.name || e["message"] != c.message || !strings.Contains(stack, c.at) {
+				t.Errorf("%s: log entry %v, want level error, version_id %s, version_tag %s, %s: %s and a stack naming %s",
+					c.worker, e, c.version, c.tag, c.name, c.message, c.at)
+			}
+		}
+	})
+
+	t.Run("passThroughOnException", func(t *testing.T) {
+		if r := send(pass, "GET", "/", ""); r.status != 200 || r.body != "handled by the worker" {
+			t.Errorf("without an exception: %s", r)
+		}
+		if r := send(pass, "GET", "/?fail", ""); r.status != 200 || r.body != nextHandlerBody {
+			t.Errorf("with an exception: %s, want the next handler's %q", r, nextHandlerBody)
+		}
+	})
+
+	t.Run("cpu limit", func(t *testing.T) {
+		if r := send(loop, "GET", "/", ""); r.status != 503 || r.body != "worker exceeded its CPU time limit\n" {
+			t.Fatalf("endless loop: %s, want 503", r)
+		}
+		// More requests than the version has runtimes (a FIFO pool of
+		// max(4, 2×GOMAXPROCS)), so the interrupted one serves again too.
+		for range 2*max(4, 2*runtime.GOMAXPROCS(0)) + 1 {
+			if r := send(loop, "GET", "/?ok", ""); r.status != 200 || r.body != "fine" {
+				t.Fatalf("after an interrupted loop: %s, want 200 fine", r)
+			}
+		}
+		e := waitLogEntry(t, logFile, "for the CPU limit", func(e map[string]any) bool { return e["worker"] == "loops" })
+		if e["level"] != "warn" || e["msg"] != "worker exceeded its CPU time limit" || e["version_id"] != vLoop || e["version_tag"] != "tag-loop" {
+			t.Errorf("log entry %v, want a warning with the version", e)
+		}
+	})
+}
+
+// TestWorkerVersionMetadata checks env.CF_VERSION_METADATA: the version's
+// id and tag, and the RFC 3339 time its config was loaded.
+func TestWorkerVersionMetadata(t *testing.T) {
+	path, err := filepath.Abs("../workerhost/testdata/env.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr()
+	// A new version ID: a version keeps the time it was first loaded
+	// across reloads, so one left by an earlier run would be older.
+	id := "v-meta-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	before := time.Now().Truncate(time.Second)
+	loadCaddyfile(t, workerSite(addr, "meta", scriptVersion(id, "release-7", path, map[string]string{"GREETING": "hey"})))
+	after := time.Now()
+
+	r, err := (&workerCase{}).send(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Greeting, ID, Tag, Timestamp, CF string
+	}
+	if err := json.Unmarshal([]byte(r.body), &got); err != nil || r.status != 200 {
+		t.Fatalf("%s (%v)", r, err)
+	}
+	if got.Greeting != "hey" || got.ID != id || got.Tag != "release-7" || got.CF != "object" {
+		t.Errorf("env: %+v, want greeting hey, id %s, tag release-7 and request.cf an object", got, id)
+	}
+	ts, err := time.Parse(time.RFC3339, got.Timestamp)
+	if err != nil {
+		t.Fatalf("timestamp %q is not RFC 3339: %v", got.Timestamp, err)
+	}
+	if ts.Before(before) || ts.After(after) {
+		t.Errorf("timestamp %s, want the load time, between %s and %s", ts, before.Format(time.RFC3339Nano), after.Format(time.RFC3339Nano))
+	}
+}
