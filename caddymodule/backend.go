@@ -8,14 +8,18 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -148,10 +152,66 @@ func isException(outcome string) bool {
 var scripts = caddy.NewUsagePool()
 
 // scriptWorker lets the pool close a worker when no config uses it.
-type scriptWorker struct{ *workerhost.Worker }
+type scriptWorker struct {
+	*workerhost.Worker
+	// log is where the worker's console output and exceptions go: the
+	// logger of the newest config that uses it, since a worker outlives
+	// the config that created it.
+	log *logTarget
+}
 
 // Destruct implements caddy.Destructor.
 func (w scriptWorker) Destruct() error { return w.Close() }
+
+// logTarget holds the core a shared worker logs to.
+type logTarget struct {
+	core atomic.Pointer[zapcore.Core]
+}
+
+func newLogTarget(core zapcore.Core) *logTarget {
+	t := new(logTarget)
+	t.set(core)
+	return t
+}
+
+func (t *logTarget) set(core zapcore.Core) { t.core.Store(&core) }
+
+func (t *logTarget) get() zapcore.Core { return *t.core.Load() }
+
+// logger returns base with its core replaced by one that follows t.
+func (t *logTarget) logger(base *zap.Logger) *zap.Logger {
+	return base.WithOptions(zap.WrapCore(func(zapcore.Core) zapcore.Core { return &followCore{target: t} }))
+}
+
+// followCore is a zapcore.Core that writes through whatever core its
+// target holds at the time, with the fields added by With.
+type followCore struct {
+	target *logTarget
+	fields []zapcore.Field
+}
+
+func (c *followCore) Enabled(l zapcore.Level) bool { return c.target.get().Enabled(l) }
+
+func (c *followCore) With(fields []zapcore.Field) zapcore.Core {
+	return &followCore{target: c.target, fields: append(slices.Clone(c.fields), fields...)}
+}
+
+func (c *followCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(e.Level) {
+		return ce.AddCore(e, c)
+	}
+	return ce
+}
+
+func (c *followCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
+	core := c.target.get()
+	if len(c.fields) > 0 {
+		core = core.With(c.fields)
+	}
+	return core.Write(e, fields)
+}
+
+func (c *followCore) Sync() error { return c.target.get().Sync() }
 
 // fetchRoundTripper carries every worker's fetch() requests, traced when
 // the incoming request is.
@@ -186,17 +246,23 @@ func (g *Gradual) loadScript(v *Version, created time.Time) (b backend, release 
 		return nil, nil, err
 	}
 	key := scriptKey(cfg, prog.Hash())
-	val, _, err := scripts.LoadOrNew(key, func() (caddy.Destructor, error) {
+	val, loaded, err := scripts.LoadOrNew(key, func() (caddy.Destructor, error) {
+		target := newLogTarget(g.logger.Core())
+		cfg.Logger = target.logger(g.logger)
 		w, err := workerhost.New(cfg)
 		if err != nil {
 			return nil, err
 		}
-		return scriptWorker{w}, nil
+		return scriptWorker{Worker: w, log: target}, nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	return scriptBackend{val.(scriptWorker).Worker}, func() { _, _ = scripts.Delete(key) }, nil
+	sw := val.(scriptWorker)
+	if loaded {
+		sw.log.set(g.logger.Core())
+	}
+	return scriptBackend{sw.Worker}, func() { _, _ = scripts.Delete(key) }, nil
 }
 
 // scriptKey identifies a worker by everything that shapes it.

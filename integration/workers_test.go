@@ -572,3 +572,24 @@ func TestWorkerVersionMetadata(t *testing.T) {
 		t.Errorf("timestamp %s, want the load time, between %s and %s", ts, before.Format(time.RFC3339Nano), after.Format(time.RFC3339Nano))
 	}
 }
+
+// TestWorkerLogsFollowReload reloads a config whose script version does
+// not change (its runtime pool is kept) but whose log output does: the
+// worker's exceptions must go to the new config's log.
+func TestWorkerLogsFollowReload(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "throws.js")
+	os.WriteFile(script, []byte("export default { fetch() { throw new Error(\"logged where?\") } };\n"), 0o644)
+	addr := freeAddr()
+	cfg := fmt.Sprintf("http://%s {\n\tgradual reloaded {\n\t\tversion r1 {\n\t\t\tscript %s\n\t\t}\n\t}\n}\n", addr, caddyQuote(script))
+	for round := range 2 {
+		logFile := loadCaddyfileLogging(t, cfg)
+		resp, _ := get(t, "http://"+addr+"/", nil)
+		if resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("round %d: status %d", round, resp.StatusCode)
+		}
+		waitFor(t, 5*time.Second, func() bool {
+			raw, _ := os.ReadFile(logFile)
+			return strings.Contains(string(raw), "logged where?")
+		}, func() string { return fmt.Sprintf("round %d: the exception is not in this config's log %s", round, logFile) })
+	}
+}
