@@ -590,6 +590,8 @@ func TestWorkerLogsFollowReload(t *testing.T) {
 		waitFor(t, 5*time.Second, func() bool {
 			raw, _ := os.ReadFile(logFile)
 			return strings.Contains(string(raw), "logged where?")
-		}, func() string { return fmt.Sprintf("round %d: the exception is not in this config's log %s", round, logFile) })
+		}, func() string {
+			return fmt.Sprintf("round %d: the exception is not in this config's log %s", round, logFile)
+		})
 	}
 }
