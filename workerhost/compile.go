@@ -157,9 +157,7 @@ func Compile(cfg Config) (*Program, error) {
 	}
 	// Hash what esbuild actually loaded, not what is on disk now, so that a
 	// file edited during the build cannot be cached under its new content.
-	for i := range inputs {
-		all[i] = inputs[i]
-	}
+	copy(all, inputs)
 	p.hash = contentKey(name, all, false)
 	cache.inputs.Add(abs, files)
 	cache.programs.Add(p.hash, p)

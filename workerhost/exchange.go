@@ -3,6 +3,7 @@ package workerhost
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -26,14 +27,19 @@ var (
 // exchange is the state of one request on one runtime: its event loop,
 // timers, outbound fetches and what Serve reports.
 type exchange struct {
-	rt  *jsRuntime
-	w   *Worker
-	req *http.Request
-	// ctx lives until the exchange ends, including ctx.waitUntil work;
-	// it keeps the request's values (trace spans) but not its deadline.
-	ctx    context.Context
-	cancel context.CancelFunc
-	stop   func() bool // stops the client-cancel callback
+	rt   *jsRuntime
+	w    *Worker
+	req  *http.Request
+	stop func() bool // stops the client-cancel callback
+
+	// ctx, made by context on first use (most requests never need it),
+	// lives until the exchange ends, including ctx.waitUntil work; it keeps
+	// the request's values (trace spans) but not its deadline. ctxMu guards
+	// it against cancel, which Close may call from another goroutine.
+	ctxMu       sync.Mutex
+	ctx         context.Context
+	cancelCtx   context.CancelFunc
+	ctxCanceled bool
 
 	budget time.Duration
 	cpu    time.Duration
@@ -43,9 +49,10 @@ type exchange struct {
 	mu      sync.Mutex
 	queue   []func() error
 	closed  bool
-	wake    chan struct{}
+	wake    chan struct{} // the runtime's: a stale wake-up only costs a loop turn
 	pending int
 
+	// timers and fetches are made on first use.
 	timers    map[int64]*jsTimer
 	nextTimer int64
 	timerSeq  int64
@@ -81,13 +88,10 @@ type jsTimer struct {
 }
 
 func newExchange(rt *jsRuntime, r *http.Request) *exchange {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	ex := &exchange{
-		rt: rt, w: rt.w, req: r, ctx: ctx, cancel: cancel,
-		budget:  rt.w.cfg.CPULimit,
-		wake:    make(chan struct{}, 1),
-		timers:  map[int64]*jsTimer{},
-		fetches: map[int64]*fetchOp{},
+		rt: rt, w: rt.w, req: r,
+		budget: rt.w.cfg.CPULimit,
+		wake:   rt.wake,
 	}
 	rt.ex = ex
 	rt.mu.Lock()
@@ -98,6 +102,29 @@ func newExchange(rt *jsRuntime, r *http.Request) *exchange {
 		ex.signal()
 	})
 	return ex
+}
+
+// context returns the exchange's context.
+func (ex *exchange) context() context.Context {
+	ex.ctxMu.Lock()
+	defer ex.ctxMu.Unlock()
+	if ex.ctx == nil {
+		ex.ctx, ex.cancelCtx = context.WithCancel(context.WithoutCancel(ex.req.Context()))
+		if ex.ctxCanceled {
+			ex.cancelCtx()
+		}
+	}
+	return ex.ctx
+}
+
+// cancel cancels the exchange's context, now or when it is made.
+func (ex *exchange) cancel() {
+	ex.ctxMu.Lock()
+	defer ex.ctxMu.Unlock()
+	ex.ctxCanceled = true
+	if ex.cancelCtx != nil {
+		ex.cancelCtx()
+	}
 }
 
 // post queues fn to run on the exchange's goroutine; it is dropped once
@@ -264,7 +291,7 @@ func (ex *exchange) serve(rw http.ResponseWriter) (Result, error) {
 }
 
 func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
-	if !ex.w.register(ex, ex.cancel) {
+	if !ex.w.register(ex) {
 		ex.unregistered = true
 		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
 		return Result{Outcome: OutcomeOverloaded, Status: http.StatusServiceUnavailable}, ErrClosed
@@ -273,48 +300,48 @@ func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
 	r := ex.req
 	vm := rt.vm
 
-	pv, err := rt.call(rt.dispatch,
-		vm.ToValue(r.Method), vm.ToValue(requestURL(r)), requestHeadersToJS(vm, r),
+	rv, err := rt.call(rt.dispatch,
+		rt.method(r.Method), vm.ToValue(requestURL(r)), rt.requestHeaders(r),
 		vm.ToValue(r.Body != nil && r.Body != http.NoBody))
 	if err != nil {
 		return ex.fail(rw, err)
 	}
-	p, ok := pv.Export().(*goja.Promise)
-	if !ok {
-		return ex.fail(rw, errStalled)
+	// dispatch returns a Response the handler returned synchronously as it
+	// is, and a promise otherwise.
+	if o, ok := rv.(*goja.Object); ok && o.ExportType() == promiseType {
+		p := o.Export().(*goja.Promise)
+		if err := ex.settle(p); err != nil {
+			return ex.fail(rw, err)
+		}
+		if p.State() == goja.PromiseStateRejected {
+			ex.addException(ex.rejection(p))
+			return ex.failException(rw)
+		}
+		rv = p.Result()
 	}
-	if err := ex.settle(p); err != nil {
+	rt.out = responseDesc{headers: rt.out.headers[:0]}
+	if _, err := rt.call(rt.response, rv); err != nil {
 		return ex.fail(rw, err)
 	}
-	if p.State() == goja.PromiseStateRejected {
-		ex.addException(ex.rejection(p))
-		return ex.failException(rw)
-	}
-	desc, err := rt.call(rt.response, p.Result())
-	if err != nil {
-		return ex.fail(rw, err)
-	}
-	if goja.IsNull(desc) {
+	out := &rt.out
+	if !out.ok {
 		return ex.respondError(rw, OutcomeNoResponse, http.StatusInternalServerError, "worker did not return a Response")
 	}
-	d := desc.ToObject(vm)
-	status := int(d.Get("0").ToInteger())
-	flat := d.Get("1").ToObject(vm)
-	kind := d.Get("2").ToInteger()
-	body := d.Get("3")
+	status, kind, body := out.status, out.kind, out.body
+	out.body = nil
 
 	h := rw.Header()
-	n := int(flat.Get("length").ToInteger())
-	for i := 0; i+1 < n; i += 2 {
-		name := flat.Get(strconv.Itoa(i)).String()
+	for i := 0; i+1 < len(out.headers); i += 2 {
+		name := out.headers[i]
 		switch name {
 		case "content-length", "transfer-encoding", "connection", "keep-alive":
 			// The host frames the body it actually sends.
 			continue
 		}
-		key := http.CanonicalHeaderKey(name)
-		h[key] = append(h[key], flat.Get(strconv.Itoa(i+1)).String())
+		key := rt.canonicalKey(name)
+		h[key] = append(h[key], out.headers[i+1])
 	}
+	clear(out.headers)
 	res := Result{Outcome: OutcomeOK, Status: status}
 	switch kind {
 	case 0:
@@ -341,7 +368,7 @@ func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
 		}
 		rw.WriteHeader(status)
 		if isString {
-			_, err = rw.Write([]byte(s))
+			_, err = io.WriteString(rw, s)
 		} else {
 			_, err = rw.Write(b)
 		}
@@ -545,21 +572,26 @@ func requestURL(r *http.Request) string {
 	return b.String()
 }
 
-// requestHeadersToJS flattens the headers of an incoming request like
+// requestHeaders flattens the headers of an incoming request like
 // headersToJS, with the Host header, which net/http keeps apart but
 // Workers scripts read from request.headers.
-func requestHeadersToJS(vm *goja.Runtime, r *http.Request) goja.Value {
-	flat := make([]any, 0, 2*len(r.Header)+2)
+func (rt *jsRuntime) requestHeaders(r *http.Request) goja.Value {
+	// The values are goja.Values, which NewArray takes as they are, rather
+	// than strings it would box once more.
+	flat := rt.flat[:0]
 	if r.Host != "" {
-		flat = append(flat, "host", r.Host)
+		flat = append(flat, rt.hostKey, rt.vm.ToValue(r.Host))
 	}
 	for k, vs := range r.Header {
-		lk := strings.ToLower(k)
+		lk := rt.lowerKey(k)
 		for _, v := range vs {
-			flat = append(flat, lk, v)
+			flat = append(flat, lk, rt.vm.ToValue(v))
 		}
 	}
-	return vm.NewArray(flat...)
+	a := rt.vm.NewArray(flat...)
+	clear(flat)
+	rt.flat = flat
+	return a
 }
 
 // headersToJS flattens h into [name, value, ...] with lower-case names.

@@ -57,7 +57,7 @@ func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
 	default:
 		body = strings.NewReader(c.Argument(3).String())
 	}
-	fctx, cancel := context.WithCancel(ex.ctx)
+	fctx, cancel := context.WithCancel(ex.context())
 	req, err := http.NewRequestWithContext(fctx, method, target, body)
 	if err != nil {
 		cancel()
@@ -106,6 +106,9 @@ func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
 	ex.nextFetch++
 	id := ex.nextFetch
 	op := &fetchOp{cancel: cancel}
+	if ex.fetches == nil {
+		ex.fetches = map[int64]*fetchOp{}
+	}
 	ex.fetches[id] = op
 	ex.pending++
 	limit := ex.w.cfg.MaxBodyBytes

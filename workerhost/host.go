@@ -96,6 +96,17 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		rt.requestOnly(c.Argument(0).String())
 		return goja.Undefined()
 	})
+	set("header", func(c goja.FunctionCall) goja.Value {
+		rt.out.headers = append(rt.out.headers, c.Argument(0).String(), c.Argument(1).String())
+		return goja.Undefined()
+	})
+	set("respond", func(c goja.FunctionCall) goja.Value {
+		rt.out.ok = true
+		rt.out.status = int(c.Argument(0).ToInteger())
+		rt.out.kind = c.Argument(1).ToInteger()
+		rt.out.body = c.Argument(2)
+		return goja.Undefined()
+	})
 	set("readRequestBody", rt.hostReadRequestBody)
 	set("fetch", rt.hostFetch)
 	set("abortFetch", rt.hostAbortFetch)
@@ -309,6 +320,9 @@ func (rt *jsRuntime) hostSetTimer(c goja.FunctionCall) goja.Value {
 	ex.nextTimer++
 	id := ex.nextTimer
 	t := &jsTimer{fn: fn, args: args, interval: d, repeat: c.Argument(2).ToBoolean()}
+	if ex.timers == nil {
+		ex.timers = map[int64]*jsTimer{}
+	}
 	ex.timers[id] = t
 	ex.armTimer(id, t)
 	return rt.vm.ToValue(id)

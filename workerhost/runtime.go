@@ -4,6 +4,9 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +35,57 @@ var (
 	errCanceled = errors.New("request canceled by the client")
 )
 
+// promiseType is what (*goja.Object).ExportType returns for a promise.
+var promiseType = reflect.TypeFor[*goja.Promise]()
+
+// responseDesc is the Response the script returned, as the prelude's
+// describe hands it over through host.header and host.respond.
+type responseDesc struct {
+	ok      bool
+	status  int
+	kind    int64 // 0 no body, 1 string or bytes, 2 stream (body is a reader)
+	body    goja.Value
+	headers []string // name, value, ...: names in lower case
+}
+
+// maxCanonicalKeys bounds jsRuntime.canonical.
+const maxCanonicalKeys = 256
+
+// lowerKey returns strings.ToLower(name) as a JavaScript string, from a
+// cache like canonicalKey's.
+func (rt *jsRuntime) lowerKey(name string) goja.Value {
+	if k, ok := rt.lower[name]; ok {
+		return k
+	}
+	k := rt.vm.ToValue(strings.ToLower(name))
+	if len(rt.lower) < maxCanonicalKeys && len(name) <= 64 {
+		rt.lower[name] = k
+	}
+	return k
+}
+
+// method returns r.Method as a JavaScript string, from a cache for the
+// standard methods.
+func (rt *jsRuntime) method(m string) goja.Value {
+	if v, ok := rt.methods[m]; ok {
+		return v
+	}
+	return rt.vm.ToValue(m)
+}
+
+// canonicalKey returns http.CanonicalHeaderKey(name), from a cache for
+// the names the script uses on every request.
+func (rt *jsRuntime) canonicalKey(name string) string {
+	if k, ok := rt.canonical[name]; ok {
+		return k
+	}
+	k := http.CanonicalHeaderKey(name)
+	if len(rt.canonical) < maxCanonicalKeys && len(name) <= 64 {
+		rt.canonical[name] = k
+	}
+	return k
+}
+
 // fatalError is a failure that ends the exchange, unlike a JavaScript
 // exception thrown by a callback.
 type fatalError struct{ err error }
@@ -56,21 +110,50 @@ type jsRuntime struct {
 	// interrupted records an interrupt since the last health probe.
 	interrupted bool
 
-	// mu guards the interrupt state shared with the CPU timers and the
-	// client-cancel callback, which run on other goroutines. gen numbers
-	// calls into JavaScript so that a late timer cannot interrupt a later
-	// call; owner is the exchange a cancellation may interrupt.
-	mu    sync.Mutex
-	inJS  bool
-	gen   uint64
-	fired error
-	owner *exchange
+	// Per-request scratch and caches, reused so that a request allocates
+	// less. out is the Response being described; wake wakes the current
+	// exchange's event loop; flat holds the request headers for dispatch.
+	// canonical caches http.CanonicalHeaderKey of response header names,
+	// lower the lower-case names of request headers as JavaScript strings,
+	// and methods the standard request methods.
+	out       responseDesc
+	wake      chan struct{}
+	flat      []any
+	hostKey   goja.Value // "host"
+	canonical map[string]string
+	lower     map[string]goja.Value
+	methods   map[string]goja.Value
+
+	// cpuTimer interrupts a call into JavaScript that outlives its budget.
+	// One timer serves every call, stopped in between: a timer per call
+	// costs an allocation and a closure on every request.
+	cpuTimer *time.Timer
+
+	// mu guards the interrupt state shared with cpuTimer and the
+	// client-cancel callback, which run on other goroutines. deadline is
+	// when the current call's budget ends, so that a late run of cpuTimer
+	// armed for an earlier call cannot interrupt a later one; owner is the
+	// exchange a cancellation may interrupt.
+	mu       sync.Mutex
+	inJS     bool
+	deadline time.Time
+	fired    error
+	owner    *exchange
 }
 
 func newRuntime(w *Worker) (*jsRuntime, error) {
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
-	rt := &jsRuntime{w: w, vm: vm}
+	rt := &jsRuntime{
+		w: w, vm: vm, wake: make(chan struct{}, 1),
+		canonical: map[string]string{}, lower: map[string]goja.Value{}, methods: map[string]goja.Value{},
+	}
+	rt.hostKey = vm.ToValue("host")
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		rt.methods[m] = vm.ToValue(m)
+	}
+	rt.cpuTimer = time.AfterFunc(time.Hour, rt.interruptCall)
+	rt.cpuTimer.Stop()
 	vm.SetPromiseRejectionTracker(rt.trackRejection)
 
 	c, ok := goja.AssertConstructor(vm.Get("Uint8Array"))
@@ -166,12 +249,12 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 	return rt, nil
 }
 
-// interruptCall stops call number gen with the CPU limit if it still runs.
-// It runs on the call's timer goroutine.
-func (rt *jsRuntime) interruptCall(gen uint64) {
+// interruptCall stops the current call into JavaScript with the CPU limit
+// if it has run past its deadline. It runs on cpuTimer's goroutine.
+func (rt *jsRuntime) interruptCall() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.inJS && rt.gen == gen && rt.fired == nil {
+	if rt.inJS && rt.fired == nil && !time.Now().Before(rt.deadline) {
 		rt.fired = errCPULimit
 		rt.vm.Interrupt(errCPULimit)
 	}
@@ -211,16 +294,15 @@ func (rt *jsRuntime) enterValue(budget *time.Duration, fn func() (goja.Value, er
 		rt.mu.Unlock()
 		return nil, &fatalError{errCanceled}
 	}
+	start := time.Now()
 	rt.inJS = true
 	rt.fired = nil
-	rt.gen++
-	gen := rt.gen
+	rt.deadline = start.Add(*budget)
 	rt.mu.Unlock()
-	timer := time.AfterFunc(*budget, func() { rt.interruptCall(gen) })
-	start := time.Now()
+	rt.cpuTimer.Reset(*budget)
 	defer func() {
 		elapsed := time.Since(start)
-		timer.Stop()
+		rt.cpuTimer.Stop()
 		rt.mu.Lock()
 		rt.inJS = false
 		fired := rt.fired

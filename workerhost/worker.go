@@ -185,9 +185,9 @@ type Worker struct {
 	pool chan *jsRuntime
 	done chan struct{} // closed by Close
 
-	mu      sync.Mutex
-	closed  bool
-	cancels map[*exchange]context.CancelFunc
+	mu        sync.Mutex
+	closed    bool
+	exchanges map[*exchange]struct{}
 	// active counts requests and waitUntil work in progress; tasks counts
 	// goroutines started for the scripts (fetch, body reads).
 	active sync.WaitGroup
@@ -208,7 +208,7 @@ func New(cfg Config) (*Worker, error) {
 		transport: cfg.Transport,
 		pool:      make(chan *jsRuntime, cfg.PoolSize),
 		done:      make(chan struct{}),
-		cancels:   map[*exchange]context.CancelFunc{},
+		exchanges: map[*exchange]struct{}{},
 		logger: cfg.Logger.With(
 			zap.String("worker", cfg.Worker),
 			zap.String("version_id", cfg.VersionID),
@@ -327,20 +327,20 @@ func (w *Worker) release(rt *jsRuntime) {
 
 // register tracks an exchange so that Close can cancel it; it fails once
 // the worker is closed.
-func (w *Worker) register(ex *exchange, cancel context.CancelFunc) bool {
+func (w *Worker) register(ex *exchange) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return false
 	}
-	w.cancels[ex] = cancel
+	w.exchanges[ex] = struct{}{}
 	w.active.Add(1)
 	return true
 }
 
 func (w *Worker) unregister(ex *exchange) {
 	w.mu.Lock()
-	delete(w.cancels, ex)
+	delete(w.exchanges, ex)
 	w.mu.Unlock()
 	w.active.Done()
 }
@@ -366,8 +366,8 @@ func (w *Worker) Close() error {
 	case <-done:
 	case <-time.After(closeTimeout):
 		w.mu.Lock()
-		for _, cancel := range w.cancels {
-			cancel()
+		for ex := range w.exchanges {
+			ex.cancel()
 		}
 		w.mu.Unlock()
 		<-done

@@ -238,7 +238,12 @@ func TestConcurrentRequests(t *testing.T) {
 	w := newInline(t, `let n = 0; export default { async fetch(req) {
 		await new Promise((r) => setTimeout(r, 1));
 		return Response.json({ n: ++n, body: await req.text() });
-	} }`, func(c *Config) { c.PoolSize = 3 })
+	} }`, func(c *Config) {
+		c.PoolSize = 3
+		// The limit counts wall-clock time, which -race on a busy machine
+		// can stretch past the default; this test is not about the limit.
+		c.CPULimit = 5 * time.Second
+	})
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Add(1)
@@ -330,5 +335,45 @@ func TestTimersRunInOrder(t *testing.T) {
 			t.Fatalf("timer %d (%dms) ran after timer %d, set later with the same delay: %v", v, v%3, last[v%3], got)
 		}
 		last[v%3] = v
+	}
+}
+
+// TestSynchronousResponse covers the fast path for a Response the handler
+// returns without a promise: promise jobs the handler queued still run
+// before the response is read, as in workerd, and a synchronous throw is
+// an uncaught exception.
+func TestSynchronousResponse(t *testing.T) {
+	for _, c := range []struct {
+		name, src    string
+		status       int
+		body, header string
+	}{
+		{"late header", `export default { fetch() {
+			const r = new Response("x");
+			Promise.resolve().then(() => r.headers.set("x-late", "1"));
+			return r;
+		} }`, 200, "x", "1"},
+		{"throw", `export default { fetch() { throw new Error("boom") } }`, 500, "worker threw an exception\n", ""},
+		{"service worker", `addEventListener("fetch", (e) => {
+			const r = new Response("sw");
+			e.respondWith(r);
+			queueMicrotask(() => r.headers.set("x-late", "1"));
+		})`, 200, "sw", "1"},
+		{"used body", `const r = new Response("once"); export default { fetch() { return r } }`, 200, "once", ""},
+		{"not a response", `export default { fetch() { return "text" } }`, 500, "worker did not return a Response\n", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newInline(t, c.src)
+			resp, body, _, _ := do(t, w, "GET", "http://x/", "")
+			if resp.StatusCode != c.status || body != c.body || resp.Header.Get("X-Late") != c.header {
+				t.Fatalf("%d %q x-late %q", resp.StatusCode, body, resp.Header.Get("X-Late"))
+			}
+			if c.name == "used body" {
+				resp, _, res, _ := do(t, w, "GET", "http://x/", "")
+				if resp.StatusCode != 500 || res.Outcome != OutcomeException {
+					t.Fatalf("second use: %d %+v", resp.StatusCode, res)
+				}
+			}
+		})
 	}
 }

@@ -305,24 +305,79 @@
   // ---- Headers -------------------------------------------------------------
 
   const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const headerSpaceRe = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+  // headerNames and headerValues cache valid names and values in their
+  // normal form: scripts use the same few on every request, and a map
+  // lookup is much cheaper in goja than validating them again. Each starts
+  // over when full.
+  const headerNames = new Map();
+  const headerValues = new Map();
+  const maxCached = 512;
+  function cache(m, k, v) {
+    if (k.length > 128) return;
+    if (m.size >= maxCached) m.clear();
+    m.set(k, v);
+  }
   function headerName(n) {
     n = String(n);
+    let l = headerNames.get(n);
+    if (l !== undefined) return l;
     if (!tokenRe.test(n)) throw new TypeError(`Invalid header name: "${n}"`);
-    return n.toLowerCase();
+    l = n.toLowerCase();
+    cache(headerNames, n, l);
+    return l;
   }
+  function isHeaderSpace(c) { return c === 9 || c === 10 || c === 13 || c === 32; }
   function headerValue(v) {
     v = String(v);
-    if (/^[\t\n\r ]|[\t\n\r ]$/.test(v)) v = v.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
-    if (/[\0\r\n]/.test(v)) throw new TypeError("Invalid header value");
+    let n = headerValues.get(v);
+    if (n !== undefined) return n;
+    n = v;
+    if (n.length > 0 && (isHeaderSpace(n.charCodeAt(0)) || isHeaderSpace(n.charCodeAt(n.length - 1)))) n = n.replace(headerSpaceRe, "");
+    if (n.indexOf("\r") >= 0 || n.indexOf("\n") >= 0 || n.indexOf("\0") >= 0) throw new TypeError("Invalid header value");
+    cache(headerValues, v, n);
+    return n;
+  }
+
+  // A Headers object's kState maps each lower-case name to its value, or
+  // to an array of its values when it has more than one: most names have
+  // one, and an array per name is costly in goja.
+  function addValue(m, n, v) {
+    const l = m.get(n);
+    if (l === undefined) m.set(n, v);
+    else if (typeof l === "string") m.set(n, [l, v]);
+    else l.push(v);
+  }
+  function joinValue(l) { return typeof l === "string" ? l : l.join(", "); }
+  function copyValue(l) { return typeof l === "string" ? l : l.slice(); }
+
+  // The headers of the incoming request and of fetch responses start as
+  // the flat [name, value, ...] array Go passed, in kState: they are often
+  // only read with get or has, which scan it, and building the Map costs
+  // more than a few scans. hmap builds it on first need.
+  function hmap(h) {
+    const m = h[kState];
+    if (!Array.isArray(m)) return m;
+    const map = new Map();
+    for (let i = 0; i < m.length; i += 2) addValue(map, m[i], m[i + 1]);
+    h[kState] = map;
+    return map;
+  }
+  function flatGet(flat, n) {
+    let v = null;
+    for (let i = 0; i < flat.length; i += 2) {
+      if (flat[i] === n) v = v === null ? flat[i + 1] : v + ", " + flat[i + 1];
+    }
     return v;
   }
+
   class Headers {
     constructor(init) {
-      this[kState] = new Map();
-      this[kGuard] = "none";
+      const m = new Map();
+      this[kState] = m;
       if (init === undefined || init === null) return;
       if (init instanceof Headers) {
-        for (const [k, vs] of init[kState]) this[kState].set(k, vs.slice());
+        hmap(init).forEach((l, k) => { m.set(k, copyValue(l)); });
         return;
       }
       if (typeof init !== "object" && typeof init !== "function") throw new TypeError("Failed to construct 'Headers': invalid init");
@@ -333,24 +388,33 @@
           this.append(p[0], p[1]);
         }
       } else {
-        for (const k of Object.keys(init)) this.append(k, init[k]);
+        // append without its checks, which a new Headers passes.
+        const keys = Object.keys(init);
+        for (let i = 0; i < keys.length; i++) addValue(m, headerName(keys[i]), headerValue(init[keys[i]]));
       }
     }
     append(n, v) {
       checkMutable(this);
-      n = headerName(n);
-      v = headerValue(v);
-      const l = this[kState].get(n);
-      if (l) l.push(v); else this[kState].set(n, [v]);
+      addValue(hmap(this), headerName(n), headerValue(v));
     }
-    set(n, v) { checkMutable(this); this[kState].set(headerName(n), [headerValue(v)]); }
-    delete(n) { checkMutable(this); this[kState].delete(headerName(n)); }
+    set(n, v) { checkMutable(this); hmap(this).set(headerName(n), headerValue(v)); }
+    delete(n) { checkMutable(this); hmap(this).delete(headerName(n)); }
     get(n) {
-      const l = this[kState].get(headerName(n));
-      return l === undefined ? null : l.join(", ");
+      n = headerName(n);
+      const m = this[kState];
+      if (Array.isArray(m)) return flatGet(m, n);
+      const l = m.get(n);
+      return l === undefined ? null : joinValue(l);
     }
-    has(n) { return this[kState].has(headerName(n)); }
-    getSetCookie() { return (this[kState].get("set-cookie") || []).slice(); }
+    has(n) {
+      n = headerName(n);
+      const m = this[kState];
+      return Array.isArray(m) ? flatGet(m, n) !== null : m.has(n);
+    }
+    getSetCookie() {
+      const l = hmap(this).get("set-cookie");
+      return l === undefined ? [] : typeof l === "string" ? [l] : l.slice();
+    }
     getAll(n) {
       n = headerName(n);
       if (n !== "set-cookie") throw new TypeError("getAll() can only be used with the header name \"Set-Cookie\".");
@@ -358,11 +422,12 @@
     }
     forEach(cb, thisArg) { for (const [k, v] of this) cb.call(thisArg, v, k, this); }
     *entries() {
-      const names = Array.from(this[kState].keys()).sort();
+      const m = hmap(this);
+      const names = Array.from(m.keys()).sort();
       for (const n of names) {
-        const l = this[kState].get(n);
+        const l = m.get(n);
         if (l === undefined) continue;
-        if (n === "set-cookie") { for (const v of l) yield [n, v]; } else yield [n, l.join(", ")];
+        if (n === "set-cookie" && typeof l !== "string") { for (const v of l) yield [n, v]; } else yield [n, joinValue(l)];
       }
     }
     *keys() { for (const [k] of this.entries()) yield k; }
@@ -370,22 +435,23 @@
     [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return "Headers"; }
   }
+  // A Headers object's kGuard is "immutable" or unset.
   function checkMutable(h) {
     if (h[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
   }
-  function headersFromFlat(flat, guard) {
-    const h = new Headers();
-    const m = h[kState];
-    for (let i = 0; i < flat.length; i += 2) {
-      const l = m.get(flat[i]);
-      if (l) l.push(flat[i + 1]); else m.set(flat[i], [flat[i + 1]]);
-    }
-    h[kGuard] = guard;
+  // headersFromFlat makes immutable headers from a flat array from Go.
+  function headersFromFlat(flat) {
+    const h = Object.create(Headers.prototype);
+    h[kState] = flat;
+    h[kGuard] = "immutable";
     return h;
   }
   function flatHeaders(h) {
     const out = [];
-    for (const [k, vs] of h[kState]) for (const v of vs) out.push(k, v);
+    hmap(h).forEach((l, k) => {
+      if (typeof l === "string") out.push(k, l);
+      else for (let i = 0; i < l.length; i++) out.push(k, l[i]);
+    });
     return out;
   }
 
@@ -605,27 +671,52 @@
     }
     get url() { return this[kState].url; }
     get method() { return this[kState].method; }
-    get headers() { return this[kState].headers; }
+    get headers() { return requestHeaders(this[kState]); }
     get redirect() { return this[kState].redirect; }
     get signal() {
       const st = this[kState];
       if (!st.signal) st.signal = new AbortController().signal;
       return st.signal;
     }
-    get cf() { return this[kState].cf; }
+    get cf() {
+      const st = this[kState];
+      if (st.cf === kNative) st.cf = {};
+      return st.cf;
+    }
     get keepalive() { return false; }
     get integrity() { return ""; }
     get [Symbol.toStringTag]() { return "Request"; }
     clone() {
       const st = this[kState];
       const r = Object.create(Request.prototype);
-      r[kState] = Object.assign({}, st, { headers: new Headers(st.headers), source: cloneBody(st) });
-      r[kState].headers[kGuard] = st.headers[kGuard];
+      r[kState] = Object.assign({}, st, { headers: new Headers(requestHeaders(st)), source: cloneBody(st) });
+      if (st.headers[kGuard] !== undefined) r[kState].headers[kGuard] = st.headers[kGuard];
       return r;
     }
   }
 
+  // requestHeaders returns the headers of a request's state. Those of the
+  // incoming request are built on first use from the flat [name, value, ...]
+  // array Go passed, which st.headers holds until then: most scripts never
+  // read most requests' headers.
+  function requestHeaders(st) {
+    if (Array.isArray(st.headers)) st.headers = headersFromFlat(st.headers);
+    return st.headers;
+  }
+
   // ---- Response ------------------------------------------------------------
+
+  // A Response made without init headers keeps in st.headers only its
+  // content type, a string or null, until the script asks for its headers:
+  // most responses are sent as they were made.
+  function responseHeaders(st) {
+    const h = st.headers;
+    if (h !== null && typeof h === "object") return h;
+    const hs = new Headers();
+    if (h !== null) hs[kState].set("content-type", h);
+    st.headers = hs;
+    return hs;
+  }
 
   const nullBodyStatus = { 101: 1, 204: 1, 205: 1, 304: 1 };
   const redirectStatus = { 301: 1, 302: 1, 303: 1, 307: 1, 308: 1 };
@@ -637,21 +728,30 @@
       if (!(status >= 200 && status <= 599) || status !== Math.floor(status)) {
         throw new RangeError(`Responses may only be constructed with status codes in the range 200 to 599, inclusive.`);
       }
-      const headers = new Headers(init.headers);
-      const e = extractBody(body);
-      if (e.source !== null && nullBodyStatus[status]) {
+      let headers = init.headers === undefined ? null : new Headers(init.headers);
+      let source = null, type = null;
+      if (typeof body === "string") {
+        source = body;
+        type = "text/plain;charset=UTF-8";
+      } else if (body !== undefined && body !== null) {
+        const e = extractBody(body);
+        source = e.source;
+        type = e.type;
+      }
+      if (source !== null && nullBodyStatus[status]) {
         throw new TypeError(`Response with null body status (${status}) cannot have a body.`);
       }
-      if (e.type !== null && !headers.has("content-type")) headers.set("content-type", e.type);
+      if (headers === null) headers = type;
+      else if (type !== null && !headers.has("content-type")) headers.set("content-type", type);
       this[kState] = {
         status, statusText: init.statusText === undefined ? "" : String(init.statusText),
-        headers, source: e.source, used: false, url: "", redirected: false, type: "default",
+        headers, source, used: false, url: "", redirected: false, type: "default",
       };
     }
     get status() { return this[kState].status; }
     get statusText() { return this[kState].statusText; }
     get ok() { const s = this[kState].status; return s >= 200 && s < 300; }
-    get headers() { return this[kState].headers; }
+    get headers() { return responseHeaders(this[kState]); }
     get url() { return this[kState].url; }
     get redirected() { return this[kState].redirected; }
     get type() { return this[kState].type; }
@@ -660,14 +760,21 @@
     clone() {
       const st = this[kState];
       const r = Object.create(Response.prototype);
-      r[kState] = Object.assign({}, st, { headers: new Headers(st.headers), source: cloneBody(st) });
-      r[kState].headers[kGuard] = st.headers[kGuard];
+      r[kState] = Object.assign({}, st, { headers: new Headers(responseHeaders(st)), source: cloneBody(st) });
+      if (st.headers[kGuard] !== undefined) r[kState].headers[kGuard] = st.headers[kGuard];
       return r;
     }
     static json(data, init) {
       const body = JSON.stringify(data);
       if (body === undefined) throw new TypeError("The data is not JSON serializable");
-      if (init === undefined || init === null) init = {};
+      if (init === undefined || init === null) {
+        // The common case, built directly.
+        const r = Object.create(Response.prototype);
+        r[kState] = {
+          status: 200, statusText: "", headers: "application/json", source: body, used: false, url: "", redirected: false, type: "default",
+        };
+        return r;
+      }
       const headers = new Headers(init.headers);
       if (!headers.has("content-type")) headers.set("content-type", "application/json");
       return new Response(body, { status: init.status, statusText: init.statusText, headers });
@@ -690,7 +797,7 @@
   function responseFromGo(status, statusText, flat, body, url, redirected) {
     const r = Object.create(Response.prototype);
     r[kState] = {
-      status, statusText, headers: headersFromFlat(flat, "immutable"),
+      status, statusText, headers: headersFromFlat(flat),
       source: body === null || body.length === 0 ? null : body, used: false, url, redirected, type: "basic",
     };
     return r;
@@ -907,6 +1014,41 @@
   let handler = null;
   let env = null;
 
+  // isResponse is r instanceof Response, without the allocations of
+  // instanceof in goja.
+  const kResponse = Symbol("Response");
+  Object.defineProperty(Response.prototype, kResponse, { value: true });
+  function isResponse(r) { return typeof r === "object" && r !== null && r[kResponse] === true; }
+
+  // emitHeader hands the values of one header of a Response to Go.
+  function emitHeader(l, k) {
+    if (typeof l === "string") host.header(k, l);
+    else for (let i = 0; i < l.length; i++) host.header(k, l[i]);
+  }
+  // describe hands a Response to Go: its headers through host.header, then
+  // host.respond(status, kind, body), where kind is 0 (no body), 1 (string
+  // or bytes) or 2 (stream, and body is a reader).
+  function describe(r) {
+    const st = r[kState];
+    if (st.used) throw new TypeError("The Response body has already been used");
+    let src = st.source;
+    let kind = 1;
+    if (src === null) kind = 0;
+    else if (typeof src !== "string") {
+      if (src === kNative) src = nativeBodyStream();
+      if (src instanceof ReadableStream) {
+        const b = takeBytes(src);
+        if (b !== null) src = b;
+        else kind = 2;
+      }
+    }
+    st.used = kind !== 0;
+    const h = st.headers;
+    if (typeof h === "string") host.header("content-type", h);
+    else if (h !== null) hmap(h).forEach(emitHeader);
+    host.respond(st.status || 500, kind, kind === 2 ? src.getReader() : src);
+  }
+
   function ExecutionContext() {}
   ExecutionContext.prototype.waitUntil = function (p) { host.waitUntil(Promise.resolve(p)); };
   ExecutionContext.prototype.passThroughOnException = function () { host.passThroughOnException(); };
@@ -919,7 +1061,7 @@
     }
     respondWith(r) {
       if (this[kGuard].response) throw new DOMException("respondWith() was already called", "InvalidStateError");
-      this[kGuard].response = Promise.resolve(r);
+      this[kGuard].response = isResponse(r) ? r : Promise.resolve(r);
     }
     waitUntil(p) { this[kGuard].ctx.waitUntil(p); }
     passThroughOnException() { this[kGuard].ctx.passThroughOnException(); }
@@ -937,34 +1079,31 @@
       env = Object.assign({}, vars, { CF_VERSION_METADATA: Object.freeze(metadata) });
       return "";
     },
-    // dispatch runs the fetch handler and returns a promise of its Response.
+    // dispatch runs the fetch handler and returns its Response, when it
+    // returned one synchronously, or a promise of its result: Go needs no
+    // event loop for the former. A synchronous exception propagates to Go.
+    // Go describes the Response with response once the call has returned,
+    // after the promise jobs the handler queued have run, as in workerd.
     dispatch(method, url, flat, hasBody) {
       const req = Object.create(Request.prototype);
       req[kState] = {
-        url, method, headers: headersFromFlat(flat, "immutable"), source: hasBody ? kNative : null,
-        used: false, redirect: "manual", signal: null, cf: {},
+        url, method, headers: flat, source: hasBody ? kNative : null,
+        used: false, redirect: "manual", signal: null, cf: kNative, // the cf getter makes it {} on first use
       };
       const ctx = new ExecutionContext();
-      if (handler) return new Promise((resolve) => resolve(handler.fetch(req, env, ctx)));
-      const ev = new FetchEvent(req, ctx);
-      for (const l of fetchListeners) l.call(global, ev);
-      return ev[kGuard].response || Promise.resolve(undefined);
-    },
-    // response describes a Response for Go: [status, flat headers, kind,
-    // body], where kind is 0 (no body), 1 (string or bytes) or 2 (stream).
-    response(r) {
-      if (!(r instanceof Response)) return null;
-      const st = r[kState];
-      if (st.used) throw new TypeError("The Response body has already been used");
-      let src = st.source;
-      if (src === kNative) src = nativeBodyStream();
-      if (src instanceof ReadableStream) {
-        const b = takeBytes(src);
-        if (b !== null) src = b;
+      let r;
+      if (handler) {
+        r = handler.fetch(req, env, ctx);
+      } else {
+        const ev = new FetchEvent(req, ctx);
+        for (const l of fetchListeners) l.call(global, ev);
+        r = ev[kGuard].response;
       }
-      const kind = src === null ? 0 : src instanceof ReadableStream ? 2 : 1;
-      st.used = kind !== 0;
-      return [st.status || 500, flatHeaders(st.headers), kind, kind === 2 ? src.getReader() : src];
+      return isResponse(r) ? r : Promise.resolve(r);
+    },
+    // response describes r to Go if it is a Response.
+    response(r) {
+      if (isResponse(r)) describe(r);
     },
     // read resolves to the next chunk of a stream reader, or null at its end.
     read(reader) {
