@@ -15,6 +15,8 @@ import (
 	"time"
 
 	esbuild "github.com/evanw/esbuild/pkg/api"
+
+	"github.com/caddy-gradual/gradual/workerhost/workertest"
 )
 
 // The differential test runs the worker corpus in Cloudflare's own runtime,
@@ -133,10 +135,10 @@ func workerdConfig(dir string, scripts []*workerScript, addrs map[string]string,
 			return err
 		}
 		fmt.Fprintf(&services, "    (name = %q, worker = .w%d),\n", s.name, i)
-		fmt.Fprintf(&sockets, "    (name = %q, address = %q, http = (cfBlobHeader = \"cf-blob\"), service = %q),\n", s.name, addrs[s.script], s.name)
+		fmt.Fprintf(&sockets, "    (name = %q, address = %q, http = (cfBlobHeader = \"cf-blob\"), service = %q),\n", s.name, addrs[s.File], s.name)
 		meta, _ := json.Marshal(map[string]string{"id": "v-123", "tag": "canary", "timestamp": workerdVersionTimestamp})
 		bindings := []string{fmt.Sprintf("(name = \"CF_VERSION_METADATA\", json = %s)", strconv.Quote(string(meta)))}
-		vars := s.varsWith(upstreamURL)
+		vars := s.VarsWith(upstreamURL)
 		for _, k := range slices.Sorted(maps.Keys(vars)) {
 			bindings = append(bindings, fmt.Sprintf("(name = %q, text = %s)", k, strconv.Quote(vars[k])))
 		}
@@ -148,7 +150,7 @@ func workerdConfig(dir string, scripts []*workerScript, addrs map[string]string,
 		// outbound: for scripts that do, that is the origin, standing in
 		// for the next handler of Caddy's route.
 		outbound := "internet"
-		if slices.ContainsFunc(s.cases, func(c workerCase) bool { return c.PassThrough }) {
+		if slices.ContainsFunc(s.Cases, func(c workertest.Case) bool { return c.PassThrough }) {
 			outbound = "origin"
 		}
 		fmt.Fprintf(&workers, `const w%d :Workerd.Worker = (
@@ -241,7 +243,7 @@ func TestWorkerdDifferential(t *testing.T) {
 	free := freeAddrs(t, len(scripts))
 	workerd := map[string]string{}
 	for i, s := range scripts {
-		workerd[s.script] = free[i]
+		workerd[s.File] = free[i]
 	}
 	dir := t.TempDir()
 	if err := workerdConfig(dir, scripts, workerd, origin.URL); err != nil {
@@ -250,8 +252,8 @@ func TestWorkerdDifferential(t *testing.T) {
 	startWorkerd(t, bin, dir, slices.Collect(maps.Values(workerd)))
 
 	for _, s := range scripts {
-		t.Run(s.script, func(t *testing.T) {
-			for _, c := range s.cases {
+		t.Run(s.File, func(t *testing.T) {
+			for _, c := range s.Cases {
 				switch {
 				case c.Workerd != nil && !*c.Workerd:
 					t.Logf("%s: not compared: %s", c.Name, c.WorkerdNote)
@@ -261,7 +263,7 @@ func TestWorkerdDifferential(t *testing.T) {
 				case c.WorkerdBody != nil:
 					t.Logf("%s: known difference: %s", c.Name, c.WorkerdNote)
 				}
-				for _, p := range differ(&c, origin, caddy[s.script], workerd[s.script]) {
+				for _, p := range differ(&c, origin, caddy[s.File], workerd[s.File]) {
 					t.Errorf("%s: %s", c.Name, p)
 				}
 			}
@@ -271,7 +273,7 @@ func TestWorkerdDifferential(t *testing.T) {
 
 // differ returns how the answers of Caddy and workerd to c differ, or how
 // workerd's misses the case's expectations.
-func differ(c *workerCase, origin *workerOrigin, caddyAddr, workerdAddr string) []string {
+func differ(c *workertest.Case, origin *workertest.Origin, caddyAddr, workerdAddr string) []string {
 	var bad []string
 	answers := map[string]*workerResponse{}
 	for _, side := range []struct {
@@ -283,15 +285,15 @@ func differ(c *workerCase, origin *workerOrigin, caddyAddr, workerdAddr string) 
 		// from this header (see cfBlobHeader in the config).
 		{"workerd", workerdAddr, []string{"Cf-Blob", "{}"}},
 	} {
-		logged := origin.logCount()
-		r, err := c.send(side.addr, side.extra...)
+		logged := len(origin.Logged())
+		r, err := send(c, side.addr, side.extra...)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", side.name, err))
 			continue
 		}
 		answers[side.name] = r
 		if c.UpstreamLog != "" {
-			if err := origin.waitLogged(logged, c.UpstreamLog); err != nil {
+			if err := origin.WaitLogged(logged, c.UpstreamLog); err != nil {
 				bad = append(bad, fmt.Sprintf("%s: %v", side.name, err))
 			}
 		}
@@ -310,7 +312,7 @@ func differ(c *workerCase, origin *workerOrigin, caddyAddr, workerdAddr string) 
 	if c.WorkerdBody != nil {
 		want.Body = c.WorkerdBody
 	}
-	for _, p := range want.check(theirs) {
+	for _, p := range check(&want, theirs) {
 		bad = append(bad, "workerd: "+p)
 	}
 	switch {
@@ -330,7 +332,7 @@ func differ(c *workerCase, origin *workerOrigin, caddyAddr, workerdAddr string) 
 	}
 	slices.Sort(names)
 	for _, k := range slices.Compact(names) {
-		if a, b := headerValue(ours.header, k), headerValue(theirs.header, k); a != b && !serverHeaders[k] {
+		if a, b := strings.Join(ours.header.Values(k), ", "), strings.Join(theirs.header.Values(k), ", "); a != b && !serverHeaders[k] {
 			bad = append(bad, fmt.Sprintf("header %s: caddy %q, workerd %q", k, a, b))
 		}
 	}

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,9 +15,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-gradual/gradual/workerhost/workertest"
 )
 
 // The worker corpus is the table in workerhost/testdata/corpus.json, shared
@@ -30,154 +29,36 @@ const corpusFile = "../workerhost/testdata/corpus.json"
 // pass an exception through (the corpus expects exactly this).
 const nextHandlerBody = "passed through to the next handler"
 
-// workerCase is one case of the corpus.
-type workerCase struct {
-	Name          string            `json:"name"`
-	Script        string            `json:"script"`
-	Vars          map[string]string `json:"vars"`
-	NeedsUpstream bool              `json:"needs_upstream"`
-	Request       struct {
-		Method  string            `json:"method"`
-		Host    string            `json:"host"`
-		Path    string            `json:"path"`
-		Headers map[string]string `json:"headers"`
-		Body    string            `json:"body"`
-	} `json:"request"`
-	Status            int               `json:"status"`
-	Headers           map[string]string `json:"headers"`
-	Body              *string           `json:"body"`
-	BodyRegexp        string            `json:"body_regexp"`
-	BodyJSON          map[string]any    `json:"body_json"`
-	UpstreamLog       string            `json:"upstream_log"`
-	Outcome           string            `json:"outcome"`
-	PassThrough       bool              `json:"pass_through"`
-	Workerd           *bool             `json:"workerd"`
-	WorkerdStatusOnly bool              `json:"workerd_status_only"`
-	WorkerdNote       string            `json:"workerd_note"`
-	WorkerdBody       *string           `json:"workerd_body"`
-	WorkerdRandom     bool              `json:"workerd_random"`
-}
-
-// workerScript is the cases of one corpus script, in file order, and the
-// settings they share.
+// workerScript is a corpus script as the Caddy tests serve it.
 type workerScript struct {
-	script        string // relative to workerhost/testdata
-	path          string // absolute
-	name          string // the gradual worker name
-	vars          map[string]string
-	needsUpstream bool
-	cases         []workerCase
-}
-
-// varsWith returns the script's vars, plus UPSTREAM if it fetches.
-func (s *workerScript) varsWith(upstreamURL string) map[string]string {
-	vars := maps.Clone(s.vars)
-	if s.needsUpstream {
-		if vars == nil {
-			vars = map[string]string{}
-		}
-		vars["UPSTREAM"] = upstreamURL
-	}
-	return vars
+	*workertest.Script
+	path string // absolute
+	name string // the gradual worker name
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9]+`)
 
 func loadWorkerCorpus(t testing.TB) []*workerScript {
 	t.Helper()
-	data, err := os.ReadFile(corpusFile)
+	scripts, err := workertest.Load(corpusFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var file struct {
-		About []string     `json:"about"`
-		Cases []workerCase `json:"cases"`
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&file); err != nil {
-		t.Fatalf("%s: %v", corpusFile, err)
-	}
-	var scripts []*workerScript
-	byName := map[string]*workerScript{}
-	for _, c := range file.Cases {
-		s := byName[c.Script]
-		if s == nil {
-			path, err := filepath.Abs(filepath.Join(filepath.Dir(corpusFile), c.Script))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s = &workerScript{
-				script: c.Script, path: path, vars: c.Vars, needsUpstream: c.NeedsUpstream,
-				name: "corpus-" + strings.Trim(nonName.ReplaceAllString(strings.ToLower(c.Script), "-"), "-"),
-			}
-			byName[c.Script] = s
-			scripts = append(scripts, s)
+	out := make([]*workerScript, len(scripts))
+	for i, s := range scripts {
+		path, err := filepath.Abs(filepath.Join(filepath.Dir(corpusFile), s.File))
+		if err != nil {
+			t.Fatal(err)
 		}
-		if !maps.Equal(s.vars, c.Vars) || s.needsUpstream != c.NeedsUpstream {
-			t.Fatalf("corpus case %s %q: vars and needs_upstream differ from the script's first case", c.Script, c.Name)
-		}
-		s.cases = append(s.cases, c)
+		out[i] = &workerScript{Script: s, path: path,
+			name: "corpus-" + strings.Trim(nonName.ReplaceAllString(strings.ToLower(s.File), "-"), "-")}
 	}
-	return scripts
+	return out
 }
 
 // check returns what is wrong with a response to c.
-func (c *workerCase) check(r *workerResponse) []string {
-	var bad []string
-	if r.status != c.Status {
-		bad = append(bad, fmt.Sprintf("status %d, want %d", r.status, c.Status))
-	}
-	for _, k := range slices.Sorted(maps.Keys(c.Headers)) {
-		if got := headerValue(r.header, k); got != c.Headers[k] {
-			bad = append(bad, fmt.Sprintf("header %s %q, want %q", k, got, c.Headers[k]))
-		}
-	}
-	if c.Body != nil && r.body != *c.Body {
-		bad = append(bad, fmt.Sprintf("body %q, want %q", r.body, *c.Body))
-	}
-	if c.BodyRegexp != "" && !regexp.MustCompile(c.BodyRegexp).MatchString(r.body) {
-		bad = append(bad, fmt.Sprintf("body %q does not match %s", r.body, c.BodyRegexp))
-	}
-	if c.BodyJSON != nil {
-		var got any
-		if err := json.Unmarshal([]byte(r.body), &got); err != nil || !jsonContains(got, c.BodyJSON) {
-			bad = append(bad, fmt.Sprintf("body %q does not contain the JSON %v", r.body, c.BodyJSON))
-		}
-	}
-	return bad
-}
-
-func headerValue(h http.Header, k string) string { return strings.Join(h.Values(k), ", ") }
-
-// jsonContains reports whether got has every member of want, recursively.
-func jsonContains(got, want any) bool {
-	switch w := want.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return false
-		}
-		for k, v := range w {
-			if gv, ok := g[k]; !ok || !jsonContains(gv, v) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		g, ok := got.([]any)
-		if !ok || len(g) != len(w) {
-			return false
-		}
-		for i := range w {
-			if !jsonContains(g[i], w[i]) {
-				return false
-			}
-		}
-		return true
-	default:
-		return got == want
-	}
+func check(c *workertest.Case, r *workerResponse) []string {
+	return c.Check(r.status, r.header, r.body)
 }
 
 // workerClient sends exactly the corpus's requests: no User-Agent or
@@ -200,7 +81,7 @@ func (r *workerResponse) String() string {
 
 // send sends c's request to the server at addr, with extra headers given as
 // name, value pairs.
-func (c *workerCase) send(addr string, extra ...string) (*workerResponse, error) {
+func send(c *workertest.Case, addr string, extra ...string) (*workerResponse, error) {
 	var body io.Reader
 	if c.Request.Body != "" {
 		body = strings.NewReader(c.Request.Body)
@@ -229,77 +110,17 @@ func (c *workerCase) send(addr string, extra ...string) (*workerResponse, error)
 	return &workerResponse{status: resp.StatusCode, header: resp.Header, body: string(b)}, nil
 }
 
-// workerOrigin is the origin corpus scripts fetch from, like the one of the
-// worker host's tests, and where workerd passes exceptions through.
-type workerOrigin struct {
-	*httptest.Server
-	mu   sync.Mutex
-	logs []string
-}
-
-func startWorkerOrigin(t testing.TB) *workerOrigin {
+// startWorkerOrigin starts the origin corpus scripts fetch from. Its other
+// paths answer as the handler after gradual in the tests' Caddy routes
+// does: workerd passes exceptions through to it.
+func startWorkerOrigin(t testing.TB) *workertest.Origin {
 	t.Helper()
-	o := &workerOrigin{}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/item/{name}", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(map[string]string{"name": r.PathValue("name")})
-	})
-	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Upstream", "yes")
-		json.NewEncoder(w).Encode(map[string]any{"method": r.Method, "ua": r.Header.Values("User-Agent"), "body": string(b), "query": r.URL.RawQuery, "accept": r.Header.Get("Accept")})
-	})
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-time.After(2 * time.Second):
-		}
-	})
-	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		o.mu.Lock()
-		o.logs = append(o.logs, string(b))
-		o.mu.Unlock()
-	})
-	mux.HandleFunc("/text", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "streamed from upstream, ünïcode")
-	})
-	// workerd passes exceptions through to the origin, here standing in
-	// for the handler after gradual in Caddy's route.
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	o := workertest.NewOrigin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, nextHandlerBody)
-	})
-	o.Server = httptest.NewServer(mux)
+	}))
 	t.Cleanup(o.Close)
 	return o
-}
-
-// logCount returns how many bodies /log received so far.
-func (o *workerOrigin) logCount() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.logs)
-}
-
-// waitLogged waits until /log received, after the first skip bodies, one
-// that contains s: ctx.waitUntil work runs after the response.
-func (o *workerOrigin) waitLogged(skip int, s string) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		o.mu.Lock()
-		logs := slices.Clone(o.logs[skip:])
-		o.mu.Unlock()
-		if slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, s) }) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the origin's /log got %q since the request, nothing containing %q", logs, s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // freeAddrs returns n distinct loopback addresses whose ports were free a
@@ -363,8 +184,8 @@ func loadCorpusSites(t *testing.T, scripts []*workerScript, upstreamURL string) 
 	free := freeAddrs(t, len(scripts))
 	var cf strings.Builder
 	for i, s := range scripts {
-		addrs[s.script] = free[i]
-		cf.WriteString(workerSite(addrs[s.script], s.name, scriptVersion("v-123", "canary", s.path, s.varsWith(upstreamURL))))
+		addrs[s.File] = free[i]
+		cf.WriteString(workerSite(addrs[s.File], s.name, scriptVersion("v-123", "canary", s.path, s.VarsWith(upstreamURL))))
 	}
 	loadCaddyfile(t, cf.String())
 	return addrs
@@ -379,19 +200,19 @@ func TestWorkerCorpus(t *testing.T) {
 	for _, s := range scripts {
 		// One script at a time: timers.js orders timers 10ms apart, which
 		// parallel subtests on two cores can upset.
-		t.Run(s.script, func(t *testing.T) {
-			for _, c := range s.cases {
-				logged := origin.logCount()
-				resp, err := c.send(addrs[s.script])
+		t.Run(s.File, func(t *testing.T) {
+			for _, c := range s.Cases {
+				logged := len(origin.Logged())
+				resp, err := send(&c, addrs[s.File])
 				if err != nil {
 					t.Errorf("%s: %v", c.Name, err)
 					continue
 				}
-				for _, p := range c.check(resp) {
+				for _, p := range check(&c, resp) {
 					t.Errorf("%s: %s", c.Name, p)
 				}
 				if c.UpstreamLog != "" {
-					if err := origin.waitLogged(logged, c.UpstreamLog); err != nil {
+					if err := origin.WaitLogged(logged, c.UpstreamLog); err != nil {
 						t.Errorf("%s: %v", c.Name, err)
 					}
 				}
@@ -475,9 +296,9 @@ func TestWorkerFailures(t *testing.T) {
 
 	send := func(addr, method, path, body string) *workerResponse {
 		t.Helper()
-		c := workerCase{}
+		c := workertest.Case{}
 		c.Request.Method, c.Request.Path, c.Request.Body = method, path, body
-		r, err := c.send(addr)
+		r, err := send(&c, addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -551,7 +372,7 @@ func TestWorkerVersionMetadata(t *testing.T) {
 	loadCaddyfile(t, workerSite(addr, "meta", scriptVersion(id, "release-7", path, map[string]string{"GREETING": "hey"})))
 	after := time.Now()
 
-	r, err := (&workerCase{}).send(addr)
+	r, err := send(&workertest.Case{}, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
