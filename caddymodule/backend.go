@@ -26,7 +26,8 @@ import (
 
 // backend serves the requests routed to one version: an upstream handler
 // or a worker script. The Result says how it went, for metrics, stats, the
-// tail and spans; Status and WallTime are filled in by the caller.
+// tail and spans, with the status sent when the backend knows it (else 0);
+// WallTime is filled in by the caller.
 type backend interface {
 	serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (workerhost.Result, error)
 }
@@ -39,15 +40,16 @@ type upstreamBackend struct {
 
 func (b upstreamBackend) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (workerhost.Result, error) {
 	span := startUpstreamSpan(r)
-	sw, _ := w.(*statusWriter)
 	err := b.h.ServeHTTP(w, r, next)
 	res := workerhost.Result{Outcome: workerhost.OutcomeOK}
-	var written int
-	if sw != nil {
-		written = sw.status
-	}
-	status := responseStatus(written, err)
-	if err != nil {
+	if err == nil {
+		// reverse_proxy leaves the upstream's status in a placeholder.
+		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+			if v, ok := repl.Get("http.reverse_proxy.status_code"); ok {
+				res.Status, _ = v.(int)
+			}
+		}
+	} else {
 		switch {
 		case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
 			res.Outcome = workerhost.OutcomeCanceled
@@ -56,7 +58,7 @@ func (b upstreamBackend) serve(w http.ResponseWriter, r *http.Request, next cadd
 			res.Exceptions = []workerhost.Exception{{Name: "ProxyError", Message: err.Error(), Time: now()}}
 		}
 	}
-	endUpstreamSpan(span, r, status, err)
+	endUpstreamSpan(span, r, responseStatus(res.Status, err), err)
 	return res, err
 }
 
@@ -77,26 +79,14 @@ func responseStatus(written int, err error) int {
 	return http.StatusOK
 }
 
-// statusWriter remembers the status code a version wrote. It is pooled:
-// one per request would be the only allocation of the handler's own.
+// statusWriter remembers the status code the next handler wrote after a
+// script passed an exception through. It is pooled.
 type statusWriter struct {
 	caddyhttp.ResponseWriterWrapper
 	status int
 }
 
 var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
-
-func getStatusWriter(w http.ResponseWriter) *statusWriter {
-	sw := statusWriters.Get().(*statusWriter)
-	sw.ResponseWriter = w
-	sw.status = 0
-	return sw
-}
-
-func putStatusWriter(sw *statusWriter) {
-	sw.ResponseWriter = nil
-	statusWriters.Put(sw)
-}
 
 // WriteHeader records the final status (or 101 for an upgrade) and passes
 // it on; informational 1xx responses are passed on only.
@@ -115,6 +105,17 @@ func (sw *statusWriter) Write(b []byte) (int, error) {
 	return sw.ResponseWriter.Write(b)
 }
 
+// serveNext runs the next handler and returns the status it sent.
+func serveNext(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (int, error) {
+	sw := statusWriters.Get().(*statusWriter)
+	sw.ResponseWriter, sw.status = w, 0
+	err := next.ServeHTTP(sw, r)
+	status := sw.status
+	sw.ResponseWriter = nil
+	statusWriters.Put(sw)
+	return status, err
+}
+
 // scriptBackend runs a worker script in the goja worker host.
 type scriptBackend struct {
 	w *workerhost.Worker
@@ -127,7 +128,8 @@ func (b scriptBackend) serve(w http.ResponseWriter, r *http.Request, next caddyh
 		return res, nil
 	case errors.Is(err, workerhost.ErrPassThrough):
 		// The script asked for it: the next handler in the route answers.
-		return res, next.ServeHTTP(w, r)
+		res.Status, err = serveNext(w, r, next)
+		return res, err
 	case errors.Is(err, workerhost.ErrResponseAborted):
 		return res, err
 	default:

@@ -593,10 +593,10 @@ func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	r, span := g.tag(r, v, sel)
 
-	sw := getStatusWriter(w)
-	res, err := v.backend.serve(sw, r, next)
-	status := responseStatus(sw.status, err)
-	putStatusWriter(sw)
+	// The backends report the status they sent: wrapping w to see it
+	// costs reverse_proxy about a tenth of its throughput.
+	res, err := v.backend.serve(w, r, next)
+	status := responseStatus(res.Status, err)
 	res.Status = status
 	end := now()
 	res.WallTime = end.Sub(start)
