@@ -36,20 +36,23 @@ type backend interface {
 // handler module the JSON config names).
 type upstreamBackend struct {
 	h caddyhttp.MiddlewareHandler
+	// proxy tells that h is reverse_proxy, which reports its status.
+	proxy bool
 }
 
 func (b upstreamBackend) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) (workerhost.Result, error) {
 	span := startUpstreamSpan(r)
 	err := b.h.ServeHTTP(w, r, next)
 	res := workerhost.Result{Outcome: workerhost.OutcomeOK}
-	if err == nil {
+	switch {
+	case err == nil && b.proxy:
 		// reverse_proxy leaves the upstream's status in a placeholder.
 		if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 			if v, ok := repl.Get("http.reverse_proxy.status_code"); ok {
 				res.Status, _ = v.(int)
 			}
 		}
-	} else {
+	case err != nil:
 		switch {
 		case errors.Is(err, context.Canceled) || r.Context().Err() != nil:
 			res.Outcome = workerhost.OutcomeCanceled

@@ -19,7 +19,7 @@ func benchHandler(b *testing.B) *Gradual {
 		Deploy: []DeployEntry{{"v1", 90}, {"v2", 10}}}
 	provision(b, g)
 	for _, v := range g.set.Load().byID {
-		v.backend = upstreamBackend{nopHandler{}}
+		v.backend = upstreamBackend{h: nopHandler{}}
 	}
 	return g
 }

@@ -434,12 +434,13 @@ func (g *Gradual) loadBackend(ctx caddy.Context, v *Version) (backend, []string,
 		return nil, nil, fmt.Errorf("module %T is not an HTTP handler", mod)
 	}
 	var upstreams []string
-	if rp, ok := h.(*reverseproxy.Handler); ok {
+	rp, isProxy := h.(*reverseproxy.Handler)
+	if isProxy {
 		for _, u := range rp.Upstreams {
 			upstreams = append(upstreams, u.Dial)
 		}
 	}
-	return upstreamBackend{h}, upstreams, nil
+	return upstreamBackend{h: h, proxy: isProxy}, upstreams, nil
 }
 
 // Cleanup releases the worker's shared state. Requests still in flight
