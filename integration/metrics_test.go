@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +158,23 @@ func TestMetricsScriptExceptions(t *testing.T) {
 		if got[series] != want {
 			t.Errorf("%s = %v, want %v", series, got[series], want)
 		}
+	}
+}
+
+// TestMetricsUpstreamStatus counts an upstream version's requests by the
+// status its upstream answered.
+func TestMetricsUpstreamStatus(t *testing.T) {
+	missing := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(missing.Close)
+	addr := freeAddr()
+	loadCaddyfile(t, fmt.Sprintf("http://%s {\n\tgradual statuses {\n\t\tversion u1 {\n\t\t\tupstream %s\n\t\t}\n\t}\n}\n",
+		addr, strings.TrimPrefix(missing.URL, "http://")))
+	for range 3 {
+		if resp, _ := get(t, "http://"+addr+"/", nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("status %d, want 404 from the upstream", resp.StatusCode)
+		}
+	}
+	if got := scrape(t)[`caddy_gradual_requests_total{code="404",version="u1",worker="statuses"}`]; got != 3 {
+		t.Errorf("requests_total with code 404 = %v, want 3", got)
 	}
 }
