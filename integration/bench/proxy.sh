@@ -3,8 +3,8 @@
 #
 # Builds Caddy with the plugin, starts two upstreams in one Caddy process and,
 # in a second Caddy process, two sites in front of them: plain reverse_proxy
-# (round robin over both upstreams) and gradual with one version per upstream
-# at 50/50. The same load generator (wrk) hits both sites in alternating
+# over both upstreams (its default policy: a random pick, as gradual's
+# keyless split is) and gradual with one version per upstream at 50/50. The same load generator (wrk) hits both sites in alternating
 # rounds, so drift on the machine affects both alike, and the script prints
 # the median requests/s, p99 latency and the throughput ratio gradual/plain.
 #
@@ -19,17 +19,8 @@ threads=${THREADS:-1}
 
 command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 up1=$(port) up2=$(port) plain=$(port) grad=$(port) admin1=$(port) admin2=$(port)
 
 echo "building caddy with the plugin..."
@@ -60,9 +51,7 @@ cat >"$work/proxies.Caddyfile" <<CF
 	}
 }
 :$plain {
-	reverse_proxy 127.0.0.1:$up1 127.0.0.1:$up2 {
-		lb_policy round_robin
-	}
+	reverse_proxy 127.0.0.1:$up1 127.0.0.1:$up2
 }
 :$grad {
 	gradual bench {
@@ -83,26 +72,9 @@ pids+=($!)
 pids+=($!)
 
 for p in $plain $grad; do
-	for _ in $(seq 100); do
-		curl -fs "http://127.0.0.1:$p/" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-	curl -fs "http://127.0.0.1:$p/" >/dev/null || { echo "site on port $p did not come up" >&2; cat "$work"/*.log >&2; exit 1; }
+	wait_up "$p" >/dev/null || exit 1
 done
 
-# run prints "<requests/s> <p99 in ms>" for one wrk round against port $1.
-run() {
-	local out rps p99
-	out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$1/")
-	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
-		echo "errors during the run against port $1:" >&2
-		echo "$out" >&2
-		exit 1
-	fi
-	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
-	echo "$rps $p99"
-}
 
 echo "warming up..."
 wrk -t"$threads" -c"$conns" -d2s "http://127.0.0.1:$plain/" >/dev/null
@@ -113,18 +85,17 @@ printf '%-6s %-22s %-22s\n' round "reverse_proxy req/s (p99 ms)" "gradual req/s 
 for r in $(seq "$rounds"); do
 	# Alternate which goes first, so neither always runs on a warmer machine.
 	if ((r % 2)); then
-		read -r prps pp99 < <(run "$plain")
-		read -r grps gp99 < <(run "$grad")
+		read -r prps pp99 < <(wrk_round "$plain")
+		read -r grps gp99 < <(wrk_round "$grad")
 	else
-		read -r grps gp99 < <(run "$grad")
-		read -r prps pp99 < <(run "$plain")
+		read -r grps gp99 < <(wrk_round "$grad")
+		read -r prps pp99 < <(wrk_round "$plain")
 	fi
 	echo "$prps $pp99" >>"$work/plain"
 	echo "$grps $gp99" >>"$work/grad"
 	printf '%-6s %-22s %-22s\n' "$r" "$prps ($pp99)" "$grps ($gp99)"
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 prps=$(cut -d' ' -f1 "$work/plain" | median)
 grps=$(cut -d' ' -f1 "$work/grad" | median)
 pp99=$(cut -d' ' -f2 "$work/plain" | median)

@@ -32,15 +32,7 @@ for tool in curl python3 go; do
 	command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
 done
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
 
 # workerd: the version the differential test pins, installed the same way.
 version=$(sed -n 's/^const workerdVersion = "\(.*\)"$/\1/p' "$root/integration/workerd_test.go")
@@ -52,7 +44,6 @@ if [ -z "${GRADUAL_WORKERD:-}" ] && ! grep -qs "\"version\": \"$version\"" "$roo
 fi
 [ -x "$workerd" ] || { echo "no workerd binary at $workerd" >&2; exit 1; }
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 admin=$(port) grad=$(port) resp=$(port) wd=$(port) cold=$(port) wdcold=$(port)
 
 echo "building caddy with the plugin..."
@@ -121,27 +112,10 @@ pids+=($!)
 pids+=($!)
 
 for p in $grad $resp $wd; do
-	for _ in $(seq 100); do
-		curl -fs "http://127.0.0.1:$p/" >/dev/null 2>&1 && break
-		sleep 0.1
-	done
-	body=$(curl -fsS "http://127.0.0.1:$p/") || { echo "server on port $p did not come up" >&2; cat "$work"/*.log >&2; exit 1; }
+	body=$(wait_up "$p") || exit 1
 	[ "$body" = '{"hello":"world"}' ] || { echo "port $p answered $body" >&2; exit 1; }
 done
 
-# run prints "<requests/s> <p99 in ms>" for one wrk round against port $1.
-run() {
-	local out rps p99
-	out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$1/")
-	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
-		echo "errors during the run against port $1:" >&2
-		echo "$out" >&2
-		exit 1
-	fi
-	rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
-	echo "$rps $p99"
-}
 
 echo "warming up..."
 for p in $grad $wd $resp; do
@@ -152,16 +126,15 @@ echo "wrk -t$threads -c$conns, ${secs}s rounds"
 printf '%-6s %-24s %-24s %-24s\n' round "gradual req/s (p99 ms)" "workerd req/s (p99 ms)" "respond req/s (p99 ms)"
 : >"$work/grad" ; : >"$work/wd" ; : >"$work/resp"
 for r in $(seq "$rounds"); do
-	read -r grps gp99 < <(run "$grad")
-	read -r wrps wp99 < <(run "$wd")
-	read -r rrps rp99 < <(run "$resp")
+	read -r grps gp99 < <(wrk_round "$grad")
+	read -r wrps wp99 < <(wrk_round "$wd")
+	read -r rrps rp99 < <(wrk_round "$resp")
 	echo "$grps $gp99" >>"$work/grad"
 	echo "$wrps $wp99" >>"$work/wd"
 	echo "$rrps $rp99" >>"$work/resp"
 	printf '%-6s %-24s %-24s %-24s\n' "$r" "$grps ($gp99)" "$wrps ($wp99)" "$rrps ($rp99)"
 done
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 grps=$(cut -d' ' -f1 "$work/grad" | median)
 wrps=$(cut -d' ' -f1 "$work/wd" | median)
 rrps=$(cut -d' ' -f1 "$work/resp" | median)
