@@ -192,7 +192,7 @@ func TestLiveDeployments(t *testing.T) {
 		}
 		got := share(t, url, "canary", 1000)
 		t.Logf("deployed canary at %v%%: observed %.1f%%", pct, got)
-		if math.Abs(got-pct) > 5 {
+		if math.Abs(got-pct) > 6 { // 3.8 standard deviations at 50% over 1,000 requests
 			t.Errorf("canary share %.1f%% after deploying %v%%", got, pct)
 		}
 	}
