@@ -119,11 +119,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.Deploy = entries
 
 		case "affinity":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			g.Affinity = d.Val()
-			if d.NextArg() {
+			if !d.AllArgs(&g.Affinity) {
 				return d.ArgErr()
 			}
 
@@ -149,28 +145,18 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.AffinityCookie = c
 
 		case "overrides":
-			if !d.NextArg() {
+			var value string
+			if !d.AllArgs(&value) {
 				return d.ArgErr()
 			}
-			var on bool
-			switch d.Val() {
-			case "on":
-				on = true
-			case "off":
-			default:
-				return d.Errf("overrides: expected on or off, got %q", d.Val())
+			if value != "on" && value != "off" {
+				return d.Errf("overrides: expected on or off, got %q", value)
 			}
-			if d.NextArg() {
-				return d.ArgErr()
-			}
+			on := value == "on"
 			g.Overrides = &on
 
 		case "override_header":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			g.OverrideHeader = d.Val()
-			if d.NextArg() {
+			if !d.AllArgs(&g.OverrideHeader) {
 				return d.ArgErr()
 			}
 			if !httpguts.ValidHeaderFieldName(g.OverrideHeader) {
@@ -178,15 +164,13 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 
 		case "cpu_limit":
-			if !d.NextArg() {
+			var value string
+			if !d.AllArgs(&value) {
 				return d.ArgErr()
 			}
-			dur, err := caddy.ParseDuration(d.Val())
+			dur, err := caddy.ParseDuration(value)
 			if err != nil || dur <= 0 {
-				return d.Errf("cpu_limit: want a positive duration such as 50ms, got %q", d.Val())
-			}
-			if d.NextArg() {
-				return d.ArgErr()
+				return d.Errf("cpu_limit: want a positive duration such as 50ms, got %q", value)
 			}
 			g.CPULimit = caddy.Duration(dur)
 
@@ -249,16 +233,12 @@ func parseVersion(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Versio
 		switch sub {
 		case "script":
 			scriptTok = d.Token()
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			v.Script = d.Val()
-			if d.NextArg() {
+			if !d.AllArgs(&v.Script) {
 				return nil, d.ArgErr()
 			}
 		case "var":
 			var name, value string
-			if !d.Args(&name, &value) || d.NextArg() {
+			if !d.AllArgs(&name, &value) {
 				return nil, d.Errf("version %s: var takes a name and a value", v.ID)
 			}
 			if _, dup := v.Vars[name]; dup {
@@ -277,16 +257,12 @@ func parseVersion(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Versio
 				return nil, err
 			}
 			v.Upstream = raw
-		case "tag", "message":
-			if !d.NextArg() {
+		case "tag":
+			if !d.AllArgs(&v.Tag) {
 				return nil, d.ArgErr()
 			}
-			if sub == "tag" {
-				v.Tag = d.Val()
-			} else {
-				v.Message = d.Val()
-			}
-			if d.NextArg() {
+		case "message":
+			if !d.AllArgs(&v.Message) {
 				return nil, d.ArgErr()
 			}
 		default:
