@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"sort"
@@ -267,18 +266,13 @@ func (s *workerState) active(dep *deployment) *deploymentRecord {
 		Annotations: map[string]string{"workers/triggered_by": sourceConfig}}
 }
 
+// sameSplit reports whether two deployments give the same versions the
+// same shares; versions at 0% do not count.
 func sameSplit(a, b []DeployEntry) bool {
-	key := func(es []DeployEntry) string {
-		parts := make([]string, 0, len(es))
-		for _, e := range es {
-			if e.Percentage != 0 {
-				parts = append(parts, fmt.Sprintf("%s@%.2f", e.VersionID, e.Percentage))
-			}
-		}
-		sort.Strings(parts)
-		return strings.Join(parts, " ")
+	served := func(es []DeployEntry) []DeployEntry {
+		return slices.DeleteFunc(slices.Clone(es), func(e DeployEntry) bool { return e.Percentage == 0 })
 	}
-	return key(a) == key(b)
+	return deployKey(served(a)) == deployKey(served(b))
 }
 
 // history returns the stored deployment history, newest first.
@@ -294,11 +288,9 @@ func (s *workerState) history() []*deploymentRecord {
 
 // stored reads the worker's stored state.
 func (s *workerState) stored() (*storedState, error) {
-	s.liveMu.Lock()
-	storage := s.live.storage
-	s.liveMu.Unlock()
-	if storage == nil {
-		return nil, errorf(http.StatusServiceUnavailable, "live deployments are unavailable: no storage")
+	storage, err := s.storageOf()
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
 	defer cancel()

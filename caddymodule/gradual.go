@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -292,10 +294,7 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 		}
 		g.config = append(g.config, rv)
 	}
-	if _, err := g.newDeployment(g.config, configEntries(g)); err != nil {
-		return err
-	}
-	g.configKey = canonicalDeploy(g.Versions, g.Deploy)
+	g.configKey = deployKey(configEntries(g))
 	st := g.state.loadLive(configStorage(ctx), g)
 	g.apply(st)
 	g.state.attach(g)
@@ -397,7 +396,7 @@ func (g *Gradual) apply(st *storedState) {
 		}
 	}
 	entries := g.activeEntries(st)
-	dep, err := g.newDeployment(mapValues(byID), entries)
+	dep, err := g.newDeployment(slices.Collect(maps.Values(byID)), entries)
 	if err != nil {
 		g.logger.Error("cannot install the live deployment; serving the config's", zap.Error(err))
 		if dep, err = g.newDeployment(g.config, configEntries(g)); err != nil {
@@ -412,14 +411,6 @@ func (g *Gradual) apply(st *storedState) {
 		}
 		gradualMetrics.percent.WithLabelValues(g.Worker, id).Set(pct)
 	}
-}
-
-func mapValues(m map[string]*version) []*version {
-	out := make([]*version, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 // loadBackend loads the handler of an upstream version, and the addresses
@@ -525,14 +516,21 @@ func (g *Gradual) checkConfig() error {
 	return nil
 }
 
+// explicitDeploy is deploy, or, when it is empty and there is exactly one
+// version, that version at 100%.
+func explicitDeploy(versions []*Version, deploy []DeployEntry) []DeployEntry {
+	if len(deploy) == 0 && len(versions) == 1 {
+		return []DeployEntry{{VersionID: versions[0].ID, Percentage: 100}}
+	}
+	return deploy
+}
+
 // buildSplit checks a deployment against the defined versions and builds
 // the split.
 func buildSplit(versions []*Version, deploy []DeployEntry) (*splitter.Deployment, error) {
+	deploy = explicitDeploy(versions, deploy)
 	if len(deploy) == 0 {
-		if len(versions) != 1 {
-			return nil, fmt.Errorf("deploy: required when there is more than one version (%d defined)", len(versions))
-		}
-		deploy = []DeployEntry{{VersionID: versions[0].ID, Percentage: 100}}
+		return nil, fmt.Errorf("deploy: required when there is more than one version (%d defined)", len(versions))
 	}
 	defined := make(map[string]bool, len(versions))
 	for _, v := range versions {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"go.uber.org/zap"
 
+	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
 
@@ -85,17 +87,17 @@ var configStorage = func(ctx caddy.Context) certmagic.Storage { return ctx.Stora
 
 func storageKey(worker string) string { return "gradual/workers/" + worker + "/state.json" }
 
-// canonicalDeploy is deploy in a form that does not depend on order or
-// float formatting, to notice when the config's deploy changed.
-func canonicalDeploy(versions []*Version, deploy []DeployEntry) string {
-	split, err := buildSplit(versions, deploy)
-	if err != nil {
-		return ""
-	}
-	parts := make([]string, split.Len())
-	for i := range parts {
-		e := split.Entry(i)
-		parts[i] = e.ID + "@" + e.Weight.String()
+// deployKey is a deployment in a form that does not depend on order or
+// float formatting, to compare deployments.
+func deployKey(entries []DeployEntry) string {
+	entries = slices.SortedFunc(slices.Values(entries), func(a, b DeployEntry) int { return strings.Compare(a.VersionID, b.VersionID) })
+	parts := make([]string, len(entries))
+	for i, e := range entries {
+		pct := strconv.FormatFloat(e.Percentage, 'f', -1, 64) + "%"
+		if w, err := splitter.PercentFromFloat(e.Percentage); err == nil {
+			pct = w.String()
+		}
+		parts[i] = e.VersionID + "@" + pct
 	}
 	return strings.Join(parts, " ")
 }
@@ -219,10 +221,7 @@ var errUnchanged = errors.New("unchanged")
 
 // configEntries is the config's deploy, made explicit for a lone version.
 func configEntries(g *Gradual) []DeployEntry {
-	if len(g.Deploy) == 0 && len(g.Versions) == 1 {
-		return []DeployEntry{{VersionID: g.Versions[0].ID, Percentage: 100}}
-	}
-	return slices.Clone(g.Deploy)
+	return slices.Clone(explicitDeploy(g.Versions, g.Deploy))
 }
 
 func newDeploymentRecord(source string, entries []DeployEntry, message string) *deploymentRecord {
