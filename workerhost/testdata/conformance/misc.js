@@ -1,0 +1,58 @@
+// The rest of the global scope a Worker sees: structuredClone, crypto,
+// timers and queueMicrotask, and which Web API globals exist.
+const tag = (v) => Object.prototype.toString.call(v);
+const names = ["URL", "URLSearchParams", "Headers", "Request", "Response", "fetch", "Blob", "File", "FormData", "Event",
+  "EventTarget", "CustomEvent", "AbortController", "AbortSignal", "DOMException", "TextEncoder", "TextDecoder",
+  "TextEncoderStream", "TextDecoderStream", "ReadableStream", "WritableStream", "TransformStream",
+  "ReadableStreamDefaultReader", "ReadableStreamBYOBReader", "WritableStreamDefaultWriter", "ReadableByteStreamController",
+  "ReadableStreamDefaultController", "TransformStreamDefaultController", "WritableStreamDefaultController",
+  "CountQueuingStrategy", "ByteLengthQueuingStrategy", "CompressionStream", "DecompressionStream", "crypto", "Crypto",
+  "SubtleCrypto", "CryptoKey", "atob", "btoa", "structuredClone", "queueMicrotask", "setTimeout", "clearTimeout",
+  "setInterval", "clearInterval", "navigator", "performance", "self", "caches", "scheduler", "WebSocket",
+  "HTMLRewriter", "URLPattern", "Float16Array", "MessageChannel", "EventSource", "ErrorEvent", "PromiseRejectionEvent",
+  "FixedLengthStream", "IdentityTransformStream", "Iterator", "WeakRef", "FinalizationRegistry"];
+
+const cases = [];
+for (const n of names) cases.push(["global " + n, () => typeof globalThis[n]]);
+cases.push(
+  ["structuredClone object", () => JSON.stringify(structuredClone({ a: [1, { b: 2 }] }))],
+  ["structuredClone function", () => structuredClone(() => 1)],
+  ["structuredClone symbol", () => structuredClone(Symbol("s"))],
+  ["structuredClone no argument", () => structuredClone()],
+  ["structuredClone cycle", () => { const a = { }; a.self = a; const b = structuredClone(a); return b.self === b; }],
+  ["structuredClone Map", () => [...structuredClone(new Map([[1, 2]]))]],
+  ["structuredClone Date", () => structuredClone(new Date(5)).getTime()],
+  ["structuredClone typed array", () => structuredClone(new Uint8Array([1, 2]))],
+  ["structuredClone error", () => { const e = structuredClone(new RangeError("m")); return [e.constructor.name, e.message]; }],
+  ["structuredClone Request", () => structuredClone(new Request("http://h/"))],
+  ["crypto.randomUUID format", () => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(crypto.randomUUID())],
+  ["getRandomValues returns argument", () => { const a = new Uint8Array(4); return crypto.getRandomValues(a) === a; }],
+  ["getRandomValues float", () => crypto.getRandomValues(new Float32Array(1))],
+  ["getRandomValues too big", () => crypto.getRandomValues(new Uint8Array(65537))],
+  ["getRandomValues not a view", () => crypto.getRandomValues([1])],
+  ["digest SHA-256", async () => new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc"))).slice(0, 4)],
+  ["digest object name", async () => (await crypto.subtle.digest({ name: "sha-1" }, new Uint8Array(0))).byteLength],
+  ["digest unknown", () => crypto.subtle.digest("SHA-3", new Uint8Array(0))],
+  ["digest string data", () => crypto.subtle.digest("SHA-256", "abc")],
+  ["digest ArrayBuffer", async () => (await crypto.subtle.digest("SHA-512", new ArrayBuffer(3))).byteLength],
+  ["hmac sign verify", async () => { const k = await crypto.subtle.importKey("raw", new Uint8Array([1, 2]), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]); const s = await crypto.subtle.sign("HMAC", k, new Uint8Array([3])); return [s.byteLength, await crypto.subtle.verify("HMAC", k, s, new Uint8Array([3]))]; }],
+  ["hmac key properties", async () => { const k = await crypto.subtle.importKey("raw", new Uint8Array(4), { name: "HMAC", hash: "SHA-1" }, true, ["sign"]); return [k.type, k.extractable, k.algorithm.name, k.algorithm.hash.name, k.algorithm.length, k.usages, tag(k)]; }],
+  ["hmac wrong usage", async () => { const k = await crypto.subtle.importKey("raw", new Uint8Array(4), { name: "HMAC", hash: "SHA-1" }, false, ["verify"]); return crypto.subtle.sign("HMAC", k, new Uint8Array(1)); }],
+  ["timingSafeEqual", () => [crypto.subtle.timingSafeEqual(new Uint8Array([1]), new Uint8Array([1])), crypto.subtle.timingSafeEqual(new Uint8Array([1]), new Uint8Array([2]))]],
+  ["timingSafeEqual lengths", () => crypto.subtle.timingSafeEqual(new Uint8Array(1), new Uint8Array(2))],
+  ["crypto toStringTag", () => tag(crypto)],
+  ["subtle toStringTag", () => tag(crypto.subtle)],
+  ["queueMicrotask order", () => new Promise((res) => { const log = []; queueMicrotask(() => log.push(1)); Promise.resolve().then(() => log.push(2)); setTimeout(() => res(log), 0); })],
+  ["queueMicrotask non-function", () => queueMicrotask(1)],
+  ["setTimeout returns", () => { const id = setTimeout(() => {}, 1); clearTimeout(id); return typeof id; }],
+  ["setTimeout args", () => new Promise((res) => setTimeout((a, b) => res([a, b]), 0, "x", 2))],
+  ["timer order", () => new Promise((res) => { const log = []; setTimeout(() => log.push(2), 2); setTimeout(() => log.push(1), 1); setTimeout(() => res(log), 10); })],
+  ["clearTimeout unknown", () => clearTimeout(12345)],
+  ["navigator.userAgent", () => navigator.userAgent],
+  ["self is globalThis", () => self === globalThis],
+  ["performance.now type", () => typeof performance.now()],
+  ["eval refused", () => eval("1")],
+  ["Function refused", () => new Function("return 1")],
+);
+
+export default cases;
