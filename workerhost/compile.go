@@ -350,11 +350,15 @@ func build(name, source string, rec *recorder) (*Program, error) {
 	if err != nil {
 		return nil, parseError(name, code, srcMap)
 	}
-	prog, err := goja.CompileAST(ast, false)
+	// An ES module is strict code, and so is everything bundled into one
+	// (workerd loads the bundle as a module); a service-worker script is
+	// a classic script and is not.
+	module := entryIsModule(res.Metafile)
+	prog, err := goja.CompileAST(ast, module)
 	if err != nil {
 		return nil, fmt.Errorf("workerhost: %s: %w", name, err)
 	}
-	p := &Program{prog: prog, name: name, size: len(js), serviceWorker: !entryIsModule(res.Metafile)}
+	p := &Program{prog: prog, name: name, size: len(js), serviceWorker: !module}
 	if rec != nil {
 		for _, in := range rec.sorted() {
 			p.inputs = append(p.inputs, in.name)

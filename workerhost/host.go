@@ -79,6 +79,11 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		return vm.ToValue(subtle.ConstantTimeCompare(rt.argBytes(c, 0), rt.argBytes(c, 1)) == 1)
 	})
 	set("parseMultipart", rt.hostParseMultipart)
+	set("urlParse", rt.hostURLParse)
+	set("urlSet", rt.hostURLSet)
+	set("formParse", rt.hostFormParse)
+	set("formSerialize", rt.hostFormSerialize)
+	set("usv", rt.hostUSV)
 	set("setTimer", rt.hostSetTimer)
 	set("clearTimer", rt.hostClearTimer)
 	set("waitUntil", func(c goja.FunctionCall) goja.Value {

@@ -120,6 +120,48 @@
     abort(reason) { abortSignal(this.signal, reason); }
   }
 
+  // ---- iterators -----------------------------------------------------------
+
+  // iterator returns a function making the iterators of an interface
+  // named name, as workerd makes them: one prototype per kind ("key",
+  // "value" or "key+value") with its own next, inheriting from
+  // %IteratorPrototype% and tagged "Iterator" (V8's Iterator.prototype
+  // tag, which goja lacks). at(target, i) gives the i-th [key, value] pair,
+  // or undefined past the end.
+  const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+  if (!Object.prototype.hasOwnProperty.call(IteratorPrototype, Symbol.toStringTag)) {
+    Object.defineProperty(IteratorPrototype, Symbol.toStringTag, { value: "Iterator", configurable: true, writable: true });
+  }
+  function iterator(name, at) {
+    const kIter = Symbol(name + " Iterator");
+    const protos = {};
+    for (const kind of ["key", "value", "key+value"]) {
+      protos[kind] = Object.create(IteratorPrototype, {
+        next: {
+          value: function next() {
+            const st = this[kIter];
+            if (st === undefined) throw new TypeError("Illegal invocation");
+            const e = st.target === null ? undefined : at(st.target, st.index);
+            if (e === undefined) {
+              st.target = null;
+              return { done: true, value: undefined };
+            }
+            st.index++;
+            return { done: false, value: kind === "key" ? e[0] : kind === "value" ? e[1] : [e[0], e[1]] };
+          },
+          writable: true, enumerable: true, configurable: true,
+        },
+      });
+    }
+    return (target, kind) => {
+      const it = Object.create(protos[kind]);
+      it[kIter] = { target, index: 0 };
+      return it;
+    };
+  }
+
+  const { URL, URLSearchParams } = host.url(host, { iterator });
+
   // ---- bytes helpers -------------------------------------------------------
 
   function isBufferSource(v) { return v instanceof ArrayBuffer || ArrayBuffer.isView(v); }
@@ -931,22 +973,6 @@
 
   // ---- fixes to goja_nodejs globals ----------------------------------------
 
-  // goja_nodejs' href getter misses changes made through searchParams;
-  // toString() applies them first.
-  const NodeURL = global.URL;
-  class URL extends NodeURL {
-    get href() { return this.toString(); }
-    set href(v) { super.href = v; }
-    toJSON() { return this.toString(); }
-    static canParse(url, base) {
-      try {
-        new URL(url, base);
-        return true;
-      } catch (e) {
-        return false;
-      }
-    }
-  }
   // goja's TypedArray.from refuses strings, which are iterable.
   const TypedArray = Object.getPrototypeOf(Uint8Array);
   const typedFrom = TypedArray.from;
@@ -981,7 +1007,7 @@
   }
 
   const globals = {
-    URL, DOMException, Event, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder, structuredClone,
+    URL, URLSearchParams, DOMException, Event, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder, structuredClone,
     console, Headers, Blob, File, FormData, Request, Response, fetch, crypto, CryptoKey,
     ReadableStream, WritableStream, TransformStream, addEventListener,
     ReadableStreamDefaultReader: streams.ReadableStreamDefaultReader,
