@@ -40,3 +40,20 @@ func TestConformance(t *testing.T) {
 	}
 	t.Logf("%d cases: %d identical to workerd, %d documented differences", tally.Cases, tally.Identical, tally.Documented)
 }
+
+// TestIncomingGetHasNoBody checks that an incoming GET or HEAD request has
+// a null body even when the server hands it one (Caddy wraps bodies), so
+// that the Workers idiom new Request(url, request) works.
+func TestIncomingGetHasNoBody(t *testing.T) {
+	w := newInline(t, `export default { fetch(request) {
+		const r = new Request("http://example.com/other", request);
+		return new Response(String(request.body) + " " + r.method);
+	} };`)
+	for _, method := range []string{"GET", "HEAD"} {
+		_, body, res, err := do(t, w, method, "http://example.com/", "ignored")
+		want := "null " + method // the recorder keeps a HEAD response's body
+		if err != nil || body != want || res.Outcome != OutcomeOK {
+			t.Errorf("%s: body %q, outcome %s, err %v %+v; want %q", method, body, res.Outcome, err, res.Exceptions, want)
+		}
+	}
+}

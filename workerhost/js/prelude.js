@@ -1113,7 +1113,10 @@
     dispatch(method, url, flat, hasBody) {
       const req = Object.create(Request.prototype);
       req[kState] = {
-        url, method, headers: flat, source: hasBody ? kNative : null,
+        // A GET or HEAD request has no body, whatever the client sent, as
+        // on Workers: so fetch(url, request) and new Request(url, request)
+        // work for them.
+        url, method, headers: flat, source: hasBody && method !== "GET" && method !== "HEAD" ? kNative : null,
         used: false, redirect: "manual", signal: null, cf: kNative, // the cf getter makes it {} on first use
       };
       const ctx = new ExecutionContext();

@@ -4,6 +4,7 @@
 // of case name → what the case observed, rendered by show. The same script
 // runs in the worker host (workerhost/conformance_test.go) and in workerd
 // (integration/conformance_test.go), whose answers are kept in workerd.json.
+// Each case is called with the incoming request, a GET.
 import url from "./url.js";
 import search from "./search.js";
 import events from "./events.js";
@@ -42,7 +43,7 @@ function thrown(e) {
 // kHung marks a case that did not settle in 200ms.
 const kHung = Symbol("hung");
 
-export async function run(family) {
+export async function run(family, request) {
   const cases = families[family];
   const out = {};
   if (!cases) return out;
@@ -51,7 +52,7 @@ export async function run(family) {
     let timer;
     const hang = new Promise((resolve) => { timer = setTimeout(() => resolve(kHung), 200); });
     try {
-      const v = await Promise.race([Promise.resolve().then(fn), hang]);
+      const v = await Promise.race([Promise.resolve(request).then(fn), hang]);
       out[name] = v === kHung ? "hangs" : show(v);
     } catch (e) {
       out[name] = thrown(e);
@@ -65,6 +66,6 @@ export async function run(family) {
 export default {
   async fetch(request) {
     const family = new URL(request.url).pathname.slice(1);
-    return new Response(JSON.stringify(await run(family)), { headers: { "content-type": "application/json" } });
+    return new Response(JSON.stringify(await run(family, request)), { headers: { "content-type": "application/json" } });
   },
 };
