@@ -16,108 +16,293 @@
 
   // ---- DOMException, Event, EventTarget ---------------------------------
 
+  // The legacy codes of WebIDL's DOMException names table.
   const domCodes = {
-    IndexSizeError: 1, NotFoundError: 8, NotSupportedError: 9, InvalidStateError: 11, SyntaxError: 12,
-    InvalidAccessError: 15, TimeoutError: 23, DataCloneError: 25, AbortError: 20, InvalidCharacterError: 5,
+    IndexSizeError: 1, DOMStringSizeError: 2, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
+    NoDataAllowedError: 6, NoModificationAllowedError: 7, NotFoundError: 8, NotSupportedError: 9, InUseAttributeError: 10,
+    InvalidStateError: 11, SyntaxError: 12, InvalidModificationError: 13, NamespaceError: 14, InvalidAccessError: 15,
+    ValidationError: 16, TypeMismatchError: 17, SecurityError: 18, NetworkError: 19, AbortError: 20, URLMismatchError: 21,
+    QuotaExceededError: 22, TimeoutError: 23, InvalidNodeTypeError: 24, DataCloneError: 25,
   };
-  class DOMException extends Error {
+  const domConstants = {
+    INDEX_SIZE_ERR: 1, DOMSTRING_SIZE_ERR: 2, HIERARCHY_REQUEST_ERR: 3, WRONG_DOCUMENT_ERR: 4, INVALID_CHARACTER_ERR: 5,
+    NO_DATA_ALLOWED_ERR: 6, NO_MODIFICATION_ALLOWED_ERR: 7, NOT_FOUND_ERR: 8, NOT_SUPPORTED_ERR: 9, INUSE_ATTRIBUTE_ERR: 10,
+    INVALID_STATE_ERR: 11, SYNTAX_ERR: 12, INVALID_MODIFICATION_ERR: 13, NAMESPACE_ERR: 14, INVALID_ACCESS_ERR: 15,
+    VALIDATION_ERR: 16, TYPE_MISMATCH_ERR: 17, SECURITY_ERR: 18, NETWORK_ERR: 19, ABORT_ERR: 20, URL_MISMATCH_ERR: 21,
+    QUOTA_EXCEEDED_ERR: 22, TIMEOUT_ERR: 23, INVALID_NODE_TYPE_ERR: 24, DATA_CLONE_ERR: 25,
+  };
+  // DOMException is shaped as workerd's: an object inheriting from
+  // Error.prototype (not an Error exotic object, so it is tagged
+  // "[object Object]"), whose code, name, message and stack are own,
+  // enumerable and read-only.
+  class DOMException {
     constructor(message = "", name = "Error") {
-      super(String(message));
-      Object.defineProperty(this, "name", { value: String(name), configurable: true, writable: true });
+      message = String(message);
+      name = String(name);
+      const stack = new Error(message).stack;
+      Object.defineProperties(this, {
+        code: { value: domCodes[name] || 0, enumerable: true },
+        name: { value: name, enumerable: true },
+        message: { value: message, enumerable: true },
+        stack: { value: typeof stack === "string" ? stack.replace(/^Error/, name) : `${name}: ${message}`, enumerable: true },
+      });
     }
-    get code() { return domCodes[this.name] || 0; }
+  }
+  Object.setPrototypeOf(DOMException.prototype, Error.prototype);
+  for (const k of Object.keys(domConstants)) {
+    Object.defineProperty(DOMException, k, { value: domConstants[k], enumerable: true });
+    Object.defineProperty(DOMException.prototype, k, { value: domConstants[k], enumerable: true });
   }
 
+  const kEvent = Symbol("event");
+  const eventPhases = { NONE: 0, CAPTURING_PHASE: 1, AT_TARGET: 2, BUBBLING_PHASE: 3 };
   class Event {
-    constructor(type, init = {}) {
-      this.type = String(type);
-      this.bubbles = !!init.bubbles;
-      this.cancelable = !!init.cancelable;
-      this.defaultPrevented = false;
-      this.timeStamp = Date.now();
-      this.target = null;
-      this.currentTarget = null;
-      this[kState] = { stop: false };
+    constructor(type, init) {
+      if (arguments.length === 0) throw new TypeError("Failed to construct 'Event': 1 argument required, but only 0 present.");
+      if (init === undefined || init === null) init = {};
+      else if (typeof init !== "object" && typeof init !== "function") throw new TypeError("Failed to construct 'Event': The provided value is not of type 'EventInit'.");
+      this[kEvent] = {
+        type: String(type), bubbles: !!init.bubbles, cancelable: !!init.cancelable, composed: !!init.composed,
+        canceled: false, stop: false, stopImmediate: false, passive: false, dispatching: false, trusted: false,
+        target: undefined, currentTarget: undefined, phase: 0, timeStamp: Date.now(),
+      };
     }
-    preventDefault() { if (this.cancelable) this.defaultPrevented = true; }
-    stopImmediatePropagation() { this[kState].stop = true; }
-    stopPropagation() {}
+    get type() { return this[kEvent].type; }
+    get bubbles() { return this[kEvent].bubbles; }
+    get cancelable() { return this[kEvent].cancelable; }
+    get composed() { return this[kEvent].composed; }
+    get defaultPrevented() { return this[kEvent].canceled; }
+    get returnValue() { return !this[kEvent].canceled; }
+    get isTrusted() { return this[kEvent].trusted; }
+    get eventPhase() { return this[kEvent].phase; }
+    get target() { return this[kEvent].target; }
+    get srcElement() { return this[kEvent].target; }
+    get currentTarget() { return this[kEvent].currentTarget; }
+    get timeStamp() { return this[kEvent].timeStamp; }
+    get cancelBubble() { return this[kEvent].stop; }
+    set cancelBubble(v) { if (v) this[kEvent].stop = true; }
+    composedPath() {
+      const st = this[kEvent];
+      return st.dispatching ? [st.currentTarget] : [];
+    }
+    preventDefault() {
+      const st = this[kEvent];
+      if (st.cancelable && !st.passive) st.canceled = true;
+    }
+    stopPropagation() { this[kEvent].stop = true; }
+    stopImmediatePropagation() {
+      const st = this[kEvent];
+      st.stop = st.stopImmediate = true;
+    }
+  }
+  for (const k of Object.keys(eventPhases)) {
+    Object.defineProperty(Event, k, { value: eventPhases[k], enumerable: true });
+    Object.defineProperty(Event.prototype, k, { value: eventPhases[k], enumerable: true });
+  }
+  function trustedEvent(type) {
+    const e = new Event(type);
+    e[kEvent].trusted = true;
+    return e;
   }
 
-  class EventTarget {
-    constructor() { this[kGuard] = new Map(); }
-    addEventListener(type, listener, options) {
-      if (listener == null) return;
-      const once = typeof options === "object" && options !== null && !!options.once;
-      const list = this[kGuard].get(type) || [];
-      if (list.some((l) => l.listener === listener)) return;
-      list.push({ listener, once });
-      this[kGuard].set(type, list);
-      if (typeof options === "object" && options !== null && options.signal) {
-        options.signal.addEventListener("abort", () => this.removeEventListener(type, listener));
-      }
+  class CustomEvent extends Event {
+    constructor(type, init) {
+      if (arguments.length === 0) throw new TypeError("Failed to construct 'CustomEvent': 1 argument required, but only 0 present.");
+      super(type, init);
+      this[kEvent].detail = init === undefined || init === null ? undefined : init.detail;
     }
-    removeEventListener(type, listener) {
-      const list = this[kGuard].get(type);
-      if (!list) return;
-      const i = list.findIndex((l) => l.listener === listener);
-      if (i >= 0) list.splice(i, 1);
+    get detail() { return this[kEvent].detail; }
+  }
+
+  // An EventTarget's kListeners maps each type to its listeners in the
+  // order they were added: {callback, once, passive, removed}. Like
+  // workerd's, it has no capture phase: asking for one throws.
+  const kListeners = Symbol("listeners");
+  function listenersOf(t) {
+    let m = t[kListeners];
+    if (m === undefined) {
+      if (!(t instanceof EventTarget)) throw new TypeError("Illegal invocation");
+      m = t[kListeners] = new Map();
+    }
+    return m;
+  }
+  function noCapture(options) {
+    const capture = typeof options === "boolean" ? options : typeof options === "object" && options !== null && !!options.capture;
+    if (capture) throw new TypeError("addEventListener(): useCapture must be false.");
+  }
+  function removeListener(t, type, l) {
+    const list = listenersOf(t).get(type);
+    const i = list === undefined ? -1 : list.indexOf(l);
+    if (i >= 0) {
+      l.removed = true;
+      list.splice(i, 1);
+    }
+  }
+  class EventTarget {
+    constructor() { this[kListeners] = new Map(); }
+    addEventListener(type, callback, options) {
+      if (arguments.length < 2) throw new TypeError(`Failed to execute 'addEventListener' on 'EventTarget': 2 arguments required, but only ${arguments.length} present.`);
+      type = String(type);
+      noCapture(options);
+      if (callback === null || callback === undefined) return;
+      if (typeof callback !== "function") {
+        if (typeof callback !== "object" || typeof callback.handleEvent !== "function") {
+          throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': The callback provided as parameter 2 is not an object with a handleEvent function.");
+        }
+      }
+      let once = false, passive = false, signal;
+      if (typeof options === "object" && options !== null) {
+        once = !!options.once;
+        passive = !!options.passive;
+        if (options.signal !== undefined) {
+          signal = options.signal;
+          if (!(signal instanceof AbortSignal)) throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.");
+          if (signal.aborted) return;
+        }
+      }
+      const m = listenersOf(this);
+      let list = m.get(type);
+      if (list === undefined) m.set(type, (list = []));
+      for (let i = 0; i < list.length; i++) if (list[i].callback === callback) return;
+      const l = { callback, once, passive, removed: false };
+      list.push(l);
+      if (signal !== undefined) onAbort(signal, () => removeListener(this, type, l));
+    }
+    removeEventListener(type, callback, options) {
+      if (arguments.length < 2) throw new TypeError(`Failed to execute 'removeEventListener' on 'EventTarget': 2 arguments required, but only ${arguments.length} present.`);
+      noCapture(options);
+      const list = listenersOf(this).get(String(type));
+      if (list === undefined) return;
+      for (const l of list) if (l.callback === callback) return removeListener(this, String(type), l);
     }
     dispatchEvent(event) {
-      event.target = this;
-      event.currentTarget = this;
-      const list = (this[kGuard].get(event.type) || []).slice();
-      const handler = this["on" + event.type];
-      if (typeof handler === "function") list.unshift({ listener: handler, once: false });
-      for (const l of list) {
-        if (l.once) this.removeEventListener(event.type, l.listener);
-        if (typeof l.listener === "function") l.listener.call(this, event);
-        else if (l.listener && typeof l.listener.handleEvent === "function") l.listener.handleEvent(event);
-        if (event[kState].stop) break;
+      if (!(event instanceof Event)) throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.");
+      const st = event[kEvent];
+      if (st.dispatching) throw new DOMException("The event is already being dispatched.", "InvalidStateError");
+      const list = listenersOf(this).get(st.type);
+      st.dispatching = true;
+      st.target = st.currentTarget = this;
+      st.phase = 2;
+      try {
+        if (list !== undefined) {
+          for (const l of list.slice()) {
+            if (l.removed) continue;
+            if (l.once) removeListener(this, st.type, l);
+            st.passive = l.passive;
+            if (typeof l.callback === "function") l.callback.call(global, event);
+            else l.callback.handleEvent(event);
+            st.passive = false;
+            if (st.stopImmediate) break;
+          }
+        }
+      } finally {
+        st.dispatching = st.passive = st.stop = st.stopImmediate = false;
+        st.phase = 0;
       }
-      return !event.defaultPrevented;
+      return !st.canceled;
     }
   }
 
   // ---- AbortController, AbortSignal ------------------------------------
 
+  // An AbortSignal's kSignal state: aborted, reason, the internal abort
+  // algorithms (run before the abort event), its dependents (signals of
+  // AbortSignal.any that follow it), and the listener of its onabort.
+  const kSignal = Symbol("signal");
   class AbortSignal extends EventTarget {
     constructor(key) {
-      if (key !== kState) throw new TypeError("Illegal constructor");
+      if (key !== kSignal) throw new TypeError("Illegal constructor");
       super();
-      this.aborted = false;
-      this.reason = undefined;
-      this.onabort = null;
+      this[kSignal] = { aborted: false, reason: undefined, algorithms: [], dependents: [], sources: null, onabort: null };
     }
-    throwIfAborted() { if (this.aborted) throw this.reason; }
+    get aborted() { return this[kSignal].aborted; }
+    get reason() { return this[kSignal].reason; }
+    get onabort() { const h = this[kSignal].onabort; return h === null ? null : h.value; }
+    set onabort(v) {
+      const st = this[kSignal];
+      if (typeof v !== "function" && (typeof v !== "object" || v === null)) v = null;
+      if (v === null) {
+        if (st.onabort !== null) this.removeEventListener("abort", st.onabort.listener);
+        st.onabort = null;
+        return;
+      }
+      if (st.onabort !== null) { st.onabort.value = v; return; }
+      const h = { value: v, listener: (e) => { if (typeof h.value === "function") h.value.call(global, e); } };
+      st.onabort = h;
+      this.addEventListener("abort", h.listener);
+    }
+    throwIfAborted() {
+      const st = this[kSignal];
+      if (st.aborted) throw st.reason;
+    }
     static abort(reason) {
-      const s = new AbortSignal(kState);
-      abortSignal(s, reason);
+      const s = new AbortSignal(kSignal);
+      s[kSignal].aborted = true;
+      s[kSignal].reason = reason === undefined ? new DOMException("The operation was aborted", "AbortError") : reason;
       return s;
     }
     static timeout(ms) {
-      const s = new AbortSignal(kState);
+      const s = new AbortSignal(kSignal);
       setTimeout(() => abortSignal(s, new DOMException("The operation was aborted due to timeout", "TimeoutError")), ms);
       return s;
     }
     static any(signals) {
-      const s = new AbortSignal(kState);
-      for (const o of signals) {
-        if (o.aborted) { abortSignal(s, o.reason); return s; }
+      if (signals === null || (typeof signals !== "object" && typeof signals !== "function") || typeof signals[Symbol.iterator] !== "function") {
+        throw new TypeError("Failed to execute 'any' on 'AbortSignal': The provided value cannot be converted to a sequence.");
       }
-      for (const o of signals) o.addEventListener("abort", () => abortSignal(s, o.reason));
+      const list = Array.from(signals);
+      for (const o of list) if (!(o instanceof AbortSignal)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': Failed to convert value to 'AbortSignal'.");
+      const s = new AbortSignal(kSignal);
+      const st = s[kSignal];
+      for (const o of list) {
+        if (o[kSignal].aborted) {
+          st.aborted = true;
+          st.reason = o[kSignal].reason;
+          return s;
+        }
+      }
+      st.sources = [];
+      for (const o of list) {
+        for (const src of o[kSignal].sources === null ? [o] : o[kSignal].sources) {
+          if (st.sources.includes(src)) continue;
+          st.sources.push(src);
+          src[kSignal].dependents.push(s);
+        }
+      }
       return s;
     }
   }
+  // onAbort adds an abort algorithm to a signal.
+  function onAbort(s, fn) { s[kSignal].algorithms.push(fn); }
+  // abortSignal runs the DOM Standard's "signal abort": the signal and the
+  // dependents it aborts are all marked aborted before any abort event.
   function abortSignal(s, reason) {
-    if (s.aborted) return;
-    s.aborted = true;
-    s.reason = reason === undefined ? new DOMException("The operation was aborted", "AbortError") : reason;
-    s.dispatchEvent(new Event("abort"));
+    const st = s[kSignal];
+    if (st.aborted) return;
+    st.aborted = true;
+    st.reason = reason === undefined ? new DOMException("The operation was aborted", "AbortError") : reason;
+    const dependents = [];
+    for (const d of st.dependents) {
+      const ds = d[kSignal];
+      if (ds.aborted) continue;
+      ds.aborted = true;
+      ds.reason = st.reason;
+      dependents.push(d);
+    }
+    runAbortSteps(s);
+    for (const d of dependents) runAbortSteps(d);
+  }
+  function runAbortSteps(s) {
+    const st = s[kSignal];
+    const algorithms = st.algorithms;
+    st.algorithms = [];
+    for (const fn of algorithms) fn();
+    s.dispatchEvent(trustedEvent("abort"));
   }
   class AbortController {
-    constructor() { this.signal = new AbortSignal(kState); }
-    abort(reason) { abortSignal(this.signal, reason); }
+    constructor() { this[kSignal] = new AbortSignal(kSignal); }
+    get signal() { return this[kSignal]; }
+    abort(reason) { abortSignal(this[kSignal], reason); }
   }
 
   // ---- iterators -----------------------------------------------------------
@@ -1007,7 +1192,7 @@
   }
 
   const globals = {
-    URL, URLSearchParams, DOMException, Event, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder, structuredClone,
+    URL, URLSearchParams, DOMException, Event, CustomEvent, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder, structuredClone,
     console, Headers, Blob, File, FormData, Request, Response, fetch, crypto, CryptoKey,
     ReadableStream, WritableStream, TransformStream, addEventListener,
     ReadableStreamDefaultReader: streams.ReadableStreamDefaultReader,
