@@ -43,6 +43,9 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		return vm.ToValue(vm.NewArrayBuffer([]byte(c.Argument(0).String())))
 	})
 	set("decodeUTF8", rt.hostDecodeUTF8)
+	set("encodingName", rt.hostEncodingName)
+	set("textDecode", rt.hostTextDecode)
+	set("encodeInto", rt.hostEncodeInto)
 	set("atob", rt.hostAtob)
 	set("btoa", rt.hostBtoa)
 	set("base64urlDecode", func(c goja.FunctionCall) goja.Value {
@@ -208,18 +211,11 @@ func incompleteSuffix(b []byte) int {
 	return 0
 }
 
-// decodeUTF8 replaces each invalid byte by U+FFFD.
+// decodeUTF8 decodes b as UTF-8, each invalid sequence becoming U+FFFD
+// as the Encoding Standard says.
 func decodeUTF8(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	var sb strings.Builder
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		sb.WriteRune(r)
-		b = b[n:]
-	}
-	return sb.String()
+	s, _, _ := utf8Decode(b, false)
+	return s
 }
 
 // hostAtob implements atob's forgiving base64; it returns null on bad

@@ -371,40 +371,54 @@
   class TextEncoder {
     get encoding() { return "utf-8"; }
     encode(input = "") { return utf8.encode(String(input)); }
-    encodeInto(input, dest) {
-      const s = String(input);
-      let read = 0, written = 0;
-      for (const ch of s) {
-        const b = utf8.encode(ch);
-        if (written + b.length > dest.length) break;
-        dest.set(b, written);
-        written += b.length;
-        read += ch.length;
-      }
-      return { read, written };
+    encodeInto(source, destination) {
+      if (!(destination instanceof Uint8Array)) throw new TypeError("Failed to execute 'encodeInto' on 'TextEncoder': parameter 2 is not of type 'Uint8Array'.");
+      const r = host.encodeInto(String(source), destination);
+      return { read: r[0], written: r[1] };
     }
   }
+
+  const asciiSpace = /^[\t\n\f\r ]+|[\t\n\f\r ]+$/g;
+  function dictionary(v, what) {
+    if (v === undefined || v === null) return {};
+    if (typeof v !== "object" && typeof v !== "function") throw new TypeError(`${what}: The provided value is not of type 'Object'.`);
+    return v;
+  }
+  // TextDecoder keeps, between streamed calls, the bytes of an incomplete
+  // sequence (pending) and whether the BOM has been dealt with (started).
   class TextDecoder {
-    constructor(label = "utf-8", options = {}) {
-      const l = String(label).trim().toLowerCase();
-      if (l !== "utf-8" && l !== "utf8" && l !== "unicode-1-1-utf-8") {
-        throw new RangeError(`The "${label}" encoding is not supported`);
-      }
-      this[kState] = { fatal: !!options.fatal, ignoreBOM: !!options.ignoreBOM, pending: null, started: false };
+    constructor(label = "utf-8", options = undefined) {
+      const name = host.encodingName(String(label).replace(asciiSpace, ""));
+      if (name === null) throw new RangeError(`Failed to construct 'TextDecoder': The encoding label provided ('${label}') is invalid.`);
+      options = dictionary(options, "Failed to construct 'TextDecoder'");
+      this[kState] = { name, fatal: !!options.fatal, ignoreBOM: !!options.ignoreBOM, pending: null, started: false };
     }
-    get encoding() { return "utf-8"; }
+    get encoding() { return this[kState].name; }
     get fatal() { return this[kState].fatal; }
     get ignoreBOM() { return this[kState].ignoreBOM; }
-    decode(input, options = {}) {
+    decode(input = undefined, options = undefined) {
       const st = this[kState];
+      if (input !== undefined && !isBufferSource(input)) throw new TypeError("Failed to execute 'decode' on 'TextDecoder': parameter 1 is not of type 'ArrayBuffer or ArrayBufferView'.");
+      const stream = !!dictionary(options, "Failed to execute 'decode' on 'TextDecoder'").stream;
       let bytes = input === undefined ? new Uint8Array(0) : viewBytes(input);
-      if (st.pending) { bytes = concatBytes([st.pending, bytes], st.pending.length + bytes.length); st.pending = null; }
-      const stream = !!options.stream;
-      const r = host.decodeUTF8(bytes, st.fatal, stream);
+      if (st.pending !== null) {
+        bytes = concatBytes([st.pending, bytes], st.pending.length + bytes.length);
+        st.pending = null;
+      }
+      let r;
+      try {
+        r = host.textDecode(st.name, bytes, st.fatal, stream);
+      } catch (e) {
+        st.started = false;
+        throw e;
+      }
       let s = r[0];
       if (r[1] > 0) st.pending = bytes.slice(bytes.length - r[1]);
-      if (!st.started && !st.ignoreBOM && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
-      st.started = stream && (st.started || s.length > 0);
+      // workerd drops a UTF-8 BOM at the start of every call's input, and
+      // a UTF-16 one only at the start of the stream, as the standard does.
+      if ((!st.started || st.name === "utf-8") && !st.ignoreBOM && s.charCodeAt(0) === 0xfeff) s = s.slice(1);
+      st.started = stream && (st.started || r[0].length > 0);
+      if (!stream) st.pending = null;
       return s;
     }
   }

@@ -6,6 +6,7 @@
   "use strict";
 
   const { kState, viewBytes, toBytes } = deps;
+  const kDecoder = Symbol("decoder");
   if (!Symbol.asyncIterator) {
     // goja lacks the well-known symbol; esbuild's lowered for-await falls
     // back to the same registry symbol.
@@ -367,8 +368,11 @@
         transform(chunk, c) { const s = dec.decode(chunk, { stream: true }); if (s) c.enqueue(s); },
         flush(c) { const s = dec.decode(); if (s) c.enqueue(s); },
       });
+      this[kDecoder] = dec;
     }
-    get encoding() { return "utf-8"; }
+    get encoding() { return this[kDecoder].encoding; }
+    get fatal() { return this[kDecoder].fatal; }
+    get ignoreBOM() { return this[kDecoder].ignoreBOM; }
   }
 
   class CountQueuingStrategy {
