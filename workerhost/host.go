@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+	"golang.org/x/net/http/httpguts"
 )
 
 // maxFormParts bounds the parts formData() accepts from a multipart body.
@@ -105,7 +106,13 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		return goja.Undefined()
 	})
 	set("header", func(c goja.FunctionCall) goja.Value {
-		rt.out.headers = append(rt.out.headers, c.Argument(0).String(), c.Argument(1).String())
+		name := c.Argument(0).String()
+		if !httpguts.ValidHeaderFieldName(name) {
+			// Headers takes the empty name and non-ASCII ones, as workerd
+			// does; neither can be sent.
+			return goja.Undefined()
+		}
+		rt.out.headers = append(rt.out.headers, name, c.Argument(1).String())
 		return goja.Undefined()
 	})
 	set("respond", func(c goja.FunctionCall) goja.Value {
@@ -273,6 +280,11 @@ func (rt *jsRuntime) hostParseMultipart(c goja.FunctionCall) goja.Value {
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
+			// The reader finds no part, rather than failing, in a body
+			// without the boundary: that is not multipart/form-data.
+			if len(out) == 0 && !bytes.Contains(body, []byte("--"+params["boundary"])) {
+				rt.throwType("invalid multipart/form-data body: no boundary %q", params["boundary"])
+			}
 			break
 		}
 		if err != nil {

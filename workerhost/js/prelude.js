@@ -559,12 +559,17 @@
     if (m.size >= maxCached) m.clear();
     m.set(k, v);
   }
+  // headerName checks and lower-cases a name as workerd does: an ASCII
+  // character must be a token character, a non-ASCII one becomes U+FFFD,
+  // and the empty name is allowed.
+  const nonTokenRe = /[^!#$%&'*+\-.^_`|~0-9A-Za-z\u0080-\uffff]/;
+  const nonASCIIRe = /[\u0080-\uffff]/g;
   function headerName(n) {
     n = String(n);
     let l = headerNames.get(n);
     if (l !== undefined) return l;
-    if (!tokenRe.test(n)) throw new TypeError(`Invalid header name: "${n}"`);
-    l = n.toLowerCase();
+    if (nonTokenRe.test(n)) throw new TypeError(`Invalid header name.`);
+    l = n.toLowerCase().replace(nonASCIIRe, "\ufffd");
     cache(headerNames, n, l);
     return l;
   }
@@ -616,7 +621,8 @@
     constructor(init) {
       const m = new Map();
       this[kState] = m;
-      if (init === undefined || init === null) return;
+      if (init === undefined) return;
+      if (init === null) throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.");
       if (init instanceof Headers) {
         hmap(init).forEach((l, k) => { m.set(k, copyValue(l)); });
         return;
@@ -635,10 +641,15 @@
       }
     }
     append(n, v) {
+      if (arguments.length < 2) throw new TypeError(`Failed to execute 'append' on 'Headers': 2 arguments required, but only ${arguments.length} present.`);
       checkMutable(this);
       addValue(hmap(this), headerName(n), headerValue(v));
     }
-    set(n, v) { checkMutable(this); hmap(this).set(headerName(n), headerValue(v)); }
+    set(n, v) {
+      if (arguments.length < 2) throw new TypeError(`Failed to execute 'set' on 'Headers': 2 arguments required, but only ${arguments.length} present.`);
+      checkMutable(this);
+      hmap(this).set(headerName(n), headerValue(v));
+    }
     delete(n) { checkMutable(this); hmap(this).delete(headerName(n)); }
     get(n) {
       n = headerName(n);
@@ -662,19 +673,22 @@
       return this.getSetCookie();
     }
     forEach(cb, thisArg) { for (const [k, v] of this) cb.call(thisArg, v, k, this); }
-    *entries() {
-      const m = hmap(this);
-      const names = Array.from(m.keys()).sort();
-      for (const n of names) {
-        const l = m.get(n);
-        if (l === undefined) continue;
-        if (n === "set-cookie" && typeof l !== "string") { for (const v of l) yield [n, v]; } else yield [n, joinValue(l)];
-      }
+    // The iterators go over the sorted and combined list as it was when
+    // they were made, as workerd's do.
+    entries() { return headersIterator(sortedHeaders(this), "key+value"); }
+    keys() { return headersIterator(sortedHeaders(this), "key"); }
+    values() { return headersIterator(sortedHeaders(this), "value"); }
+    [Symbol.iterator]() { return headersIterator(sortedHeaders(this), "key+value"); }
+  }
+  const headersIterator = iterator("Headers", (list, i) => list[i]);
+  function sortedHeaders(h) {
+    const m = hmap(h);
+    const out = [];
+    for (const n of Array.from(m.keys()).sort()) {
+      const l = m.get(n);
+      if (n === "set-cookie" && typeof l !== "string") { for (const v of l) out.push([n, v]); } else out.push([n, joinValue(l)]);
     }
-    *keys() { for (const [k] of this.entries()) yield k; }
-    *values() { for (const [, v] of this.entries()) yield v; }
-    [Symbol.iterator]() { return this.entries(); }
-    get [Symbol.toStringTag]() { return "Headers"; }
+    return out;
   }
   // A Headers object's kGuard is "immutable" or unset.
   function checkMutable(h) {
@@ -698,8 +712,15 @@
 
   // ---- Blob, File, FormData -------------------------------------------------
 
+  const blobTypeRe = /^[\u0020-\u007e]*$/;
   class Blob {
-    constructor(parts = [], options = {}) {
+    constructor(parts = undefined, options = undefined) {
+      if (parts === undefined) parts = [];
+      else if (typeof parts !== "object" || parts === null || typeof parts[Symbol.iterator] !== "function") {
+        throw new TypeError("Failed to construct 'Blob': The provided value cannot be converted to a sequence.");
+      }
+      options = dictionary(options, "Failed to construct 'Blob'");
+      if (options.endings !== undefined) throw new Error("The 'endings' field on 'Options' is not implemented.");
       const chunks = [];
       let total = 0;
       for (const p of parts) {
@@ -708,7 +729,8 @@
         total += b.length;
       }
       this[kState] = concatBytes(chunks, total);
-      this[kGuard] = options.type === undefined ? "" : String(options.type).toLowerCase();
+      const type = options.type === undefined ? "" : String(options.type);
+      this[kGuard] = blobTypeRe.test(type) ? type.toLowerCase() : "";
     }
     get size() { return this[kState].length; }
     get type() { return this[kGuard]; }
@@ -723,37 +745,51 @@
     stream() { return streamOfBytes(this[kState]); }
   }
   class File extends Blob {
-    constructor(parts, name, options = {}) {
+    constructor(parts, name, options = undefined) {
+      if (arguments.length < 2) throw new TypeError(`Failed to construct 'File': 2 arguments required, but only ${arguments.length} present.`);
+      options = dictionary(options, "Failed to construct 'File'");
       super(parts, options);
       this.name = String(name);
       this.lastModified = options.lastModified === undefined ? Date.now() : Number(options.lastModified);
     }
   }
 
+  function need(n, args, what) {
+    if (args.length < n) throw new TypeError(`Failed to execute '${what}': ${n} argument${n > 1 ? "s" : ""} required, but only ${args.length} present.`);
+  }
   class FormData {
     constructor() { this[kState] = []; }
-    append(name, value, filename) { this[kState].push([String(name), formValue(value, filename)]); }
-    set(name, value, filename) {
+    append(name, value, filename) {
+      need(2, arguments, "append");
       name = String(name);
-      const v = formValue(value, filename);
+      this[kState].push([name, formValue(name, value, filename)]);
+    }
+    set(name, value, filename) {
+      need(2, arguments, "set");
+      name = String(name);
+      const v = formValue(name, value, filename);
       const i = this[kState].findIndex((e) => e[0] === name);
       this[kState] = this[kState].filter((e, j) => e[0] !== name || j === i);
       if (i >= 0) this[kState][this[kState].findIndex((e) => e[0] === name)][1] = v; else this[kState].push([name, v]);
     }
-    get(name) { const e = this[kState].find((x) => x[0] === String(name)); return e ? e[1] : null; }
-    getAll(name) { return this[kState].filter((x) => x[0] === String(name)).map((x) => x[1]); }
-    has(name) { return this[kState].some((x) => x[0] === String(name)); }
-    delete(name) { this[kState] = this[kState].filter((x) => x[0] !== String(name)); }
+    get(name) { need(1, arguments, "get"); const e = this[kState].find((x) => x[0] === String(name)); return e ? e[1] : null; }
+    getAll(name) { need(1, arguments, "getAll"); return this[kState].filter((x) => x[0] === String(name)).map((x) => x[1]); }
+    has(name) { need(1, arguments, "has"); return this[kState].some((x) => x[0] === String(name)); }
+    delete(name) { need(1, arguments, "delete"); this[kState] = this[kState].filter((x) => x[0] !== String(name)); }
     forEach(cb, thisArg) { for (const [k, v] of this) cb.call(thisArg, v, k, this); }
-    *entries() { for (const e of this[kState]) yield [e[0], e[1]]; }
-    *keys() { for (const e of this[kState]) yield e[0]; }
-    *values() { for (const e of this[kState]) yield e[1]; }
-    [Symbol.iterator]() { return this.entries(); }
+    entries() { return formIterator(this, "key+value"); }
+    keys() { return formIterator(this, "key"); }
+    values() { return formIterator(this, "value"); }
+    [Symbol.iterator]() { return formIterator(this, "key+value"); }
   }
-  function formValue(value, filename) {
+  const formIterator = iterator("FormData", (fd, i) => fd[kState][i]);
+  // formValue makes a FormData entry's value. A Blob given without a file
+  // name is named after the entry, as workerd does (the standard says
+  // "blob").
+  function formValue(name, value, filename) {
     if (value instanceof Blob) {
       if (value instanceof File && filename === undefined) return value;
-      return new File([value], filename === undefined ? "blob" : filename, { type: value.type });
+      return new File([value], filename === undefined ? name : filename, { type: value.type });
     }
     return String(value);
   }
@@ -878,16 +914,31 @@
 
   // ---- Request -------------------------------------------------------------
 
-  const normMethods = { DELETE: 1, GET: 1, HEAD: 1, OPTIONS: 1, POST: 1, PUT: 1, PATCH: 1 };
+  // normMethods are the methods whose case workerd normalises; the
+  // others it knows must be given in upper case.
+  const normMethods = { DELETE: 1, GET: 1, HEAD: 1, OPTIONS: 1, POST: 1, PUT: 1 };
+  const otherMethods = {
+    PATCH: 1, PURGE: 1, TRACE: 1, COPY: 1, LOCK: 1, MKCOL: 1, MOVE: 1, PROPFIND: 1, PROPPATCH: 1, SEARCH: 1, UNLOCK: 1,
+    ACL: 1, REPORT: 1, MKACTIVITY: 1, CHECKOUT: 1, MERGE: 1, NOTIFY: 1, SUBSCRIBE: 1, UNSUBSCRIBE: 1, MKCALENDAR: 1,
+  };
+  function requestMethod(m) {
+    const u = m.toUpperCase();
+    if (normMethods[u]) return u;
+    if (otherMethods[m]) return m;
+    throw new TypeError(`Invalid HTTP method string: ${m}`);
+  }
   class Request extends Body {
     constructor(input, init) {
       super();
-      if (init === undefined || init === null) init = {};
+      if (arguments.length === 0) throw new TypeError("Failed to construct 'Request': 1 argument required, but only 0 present.");
+      init = dictionary(init, "Failed to construct 'Request'");
       const src = input instanceof Request ? input : null;
       const url = src ? src.url : new URL(String(input)).href;
-      let method = init.method !== undefined ? String(init.method) : src ? src.method : "GET";
-      if (!tokenRe.test(method)) throw new TypeError(`Invalid HTTP method: ${method}`);
-      if (normMethods[method.toUpperCase()]) method = method.toUpperCase();
+      const method = init.method !== undefined ? requestMethod(String(init.method)) : src ? src.method : "GET";
+      if (init.cache !== undefined) throw new Error("The 'cache' field on 'RequestInitializerDict' is not implemented.");
+      if (init.signal !== undefined && init.signal !== null && !(init.signal instanceof AbortSignal)) {
+        throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
+      }
       const headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
       let source = null;
       if (init.body !== undefined && init.body !== null) {
@@ -902,8 +953,8 @@
       if (source !== null && (method === "GET" || method === "HEAD")) {
         throw new TypeError("Request with a GET or HEAD method cannot have a body.");
       }
-      const redirect = init.redirect !== undefined ? String(init.redirect) : src ? src.redirect : "follow";
-      if (redirect !== "follow" && redirect !== "manual" && redirect !== "error") throw new TypeError(`Invalid redirect value: ${redirect}`);
+      const redirect = init.redirect !== undefined ? String(init.redirect).toLowerCase() : src ? src.redirect : "follow";
+      if (redirect !== "follow" && redirect !== "manual") throw new TypeError(`Invalid redirect value, must be one of "follow" or "manual" ("error" won't be implemented since it does not make sense at the edge; use "manual" and check the response status code).`);
       this[kState] = {
         url, method, headers, source, used: false, redirect,
         signal: init.signal !== undefined ? init.signal : src ? src.signal : null,
@@ -926,7 +977,6 @@
     }
     get keepalive() { return false; }
     get integrity() { return ""; }
-    get [Symbol.toStringTag]() { return "Request"; }
     clone() {
       const st = this[kState];
       const r = Object.create(Request.prototype);
@@ -960,13 +1010,15 @@
   }
 
   const nullBodyStatus = { 101: 1, 204: 1, 205: 1, 304: 1 };
+  // controlRe finds what workerd refuses in a status text.
+  const controlRe = /[\u0000-\u001f]/;
   const redirectStatus = { 301: 1, 302: 1, 303: 1, 307: 1, 308: 1 };
   class Response extends Body {
     constructor(body, init) {
       super();
-      if (init === undefined || init === null) init = {};
-      const status = init.status === undefined ? 200 : Number(init.status);
-      if (!(status >= 200 && status <= 599) || status !== Math.floor(status)) {
+      init = dictionary(init, "Failed to construct 'Response'");
+      const status = init.status === undefined ? 200 : Math.trunc(Number(init.status));
+      if (!(status >= 200 && status <= 599)) {
         throw new RangeError(`Responses may only be constructed with status codes in the range 200 to 599, inclusive.`);
       }
       let headers = init.headers === undefined ? null : new Headers(init.headers);
@@ -980,12 +1032,18 @@
         type = e.type;
       }
       if (source !== null && nullBodyStatus[status]) {
-        throw new TypeError(`Response with null body status (${status}) cannot have a body.`);
+        // workerd takes an empty body for none (it warns).
+        if (source !== "" && !(source instanceof Uint8Array && source.length === 0)) {
+          throw new TypeError(`Response with null body status (${status}) cannot have a body.`);
+        }
+        source = null;
       }
+      const statusText = init.statusText === undefined ? "" : String(init.statusText);
+      if (controlRe.test(statusText)) throw new TypeError("Invalid statusText");
       if (headers === null) headers = type;
       else if (type !== null && !headers.has("content-type")) headers.set("content-type", type);
       this[kState] = {
-        status, statusText: init.statusText === undefined ? "" : String(init.statusText),
+        status, statusText,
         headers, source, used: false, url: "", redirected: false, type: "default",
       };
     }
@@ -997,7 +1055,6 @@
     get redirected() { return this[kState].redirected; }
     get type() { return this[kState].type; }
     get webSocket() { return null; }
-    get [Symbol.toStringTag]() { return "Response"; }
     clone() {
       const st = this[kState];
       const r = Object.create(Response.prototype);
@@ -1006,8 +1063,9 @@
       return r;
     }
     static json(data, init) {
-      const body = JSON.stringify(data);
-      if (body === undefined) throw new TypeError("The data is not JSON serializable");
+      // JSON.stringify gives undefined for undefined and functions, which
+      // workerd sends as the text "undefined".
+      const body = String(JSON.stringify(data));
       if (init === undefined || init === null) {
         // The common case, built directly.
         const r = Object.create(Response.prototype);

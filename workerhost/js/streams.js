@@ -5,7 +5,7 @@
 (function (deps) {
   "use strict";
 
-  const { kState, viewBytes, toBytes } = deps;
+  const { kState, viewBytes } = deps;
   const kDecoder = Symbol("decoder");
   if (!Symbol.asyncIterator) {
     // goja lacks the well-known symbol; esbuild's lowered for-await falls
@@ -428,7 +428,10 @@
         for (const c of chunks) { out.set(c, off); off += c.length; }
         return out;
       }
-      const b = typeof value === "string" ? toBytes(value) : viewBytes(value);
+      if (!(value instanceof ArrayBuffer) && !ArrayBuffer.isView(value)) {
+        throw new TypeError("This ReadableStream did not return bytes.");
+      }
+      const b = viewBytes(value);
       chunks.push(b);
       total += b.length;
       return step();

@@ -6,6 +6,11 @@ const proto = (o) => Object.getPrototypeOf(o);
 const iterProto = proto(proto([][Symbol.iterator]()));
 const multipart = "--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.txt\"\r\nContent-Type: text/plain\r\n\r\nhey\r\n--b--\r\n";
 
+const methods = ["get", "post", "put", "delete", "head", "options", "patch", "PATCH", "Patch", "purge", "PURGE", "trace", "TRACE",
+  "connect", "track", "copy", "LOCK", "mkcol", "MOVE", "propfind", "PROPPATCH", "search", "unlock", "REPORT", "mkactivity",
+  "CHECKOUT", "merge", "M-SEARCH", "notify", "subscribe", "unsubscribe", "mkcalendar", "acl", "Foo", "FOO", "query"];
+const statusTexts = ["", "OK", "a b", "a\tb", "a\u007fb", "a\u0080b", "é", "€", "a\rb", "a\u0000b", "a\u001fb", " lead", "trail "];
+
 const cases = [
   ["Headers()", () => [...H()]],
   ["Headers(undefined)", () => [...H(undefined)]],
@@ -198,5 +203,45 @@ const cases = [
   ["fetch aborted signal", () => fetch("http://h.invalid/", { signal: AbortSignal.abort() })],
   ["fetch GET with body", () => fetch("http://h.invalid/", { body: "x" })],
 ];
+for (const m of methods) cases.push(["Request method " + JSON.stringify(m), () => new Request("http://h/", { method: m }).method]);
+for (const r of ["follow", "manual", "error", "FOLLOW"]) cases.push(["Request redirect " + r, () => new Request("http://h/", { redirect: r }).redirect]);
+for (const t of statusTexts) cases.push(["Response statusText " + JSON.stringify(t), () => new Response(null, { statusText: t }).statusText]);
+cases.push(
+  ["Response json undefined text", async () => { const r = Response.json(undefined); return [r.headers.get("content-type"), await r.text()]; }],
+  ["Response json function", () => Response.json(() => 1)],
+  ["Response json cycle", () => { const a = {}; a.a = a; return Response.json(a); }],
+  ["Response status non-integer value", () => new Response(null, { status: 200.9 }).status],
+  ["Response status NaN", () => new Response(null, { status: NaN })],
+  ["Response status 65736", () => new Response(null, { status: 65736 }).status],
+  ["Response status 101", () => new Response(null, { status: 101 })],
+  ["Response null body status empty string body", async () => { const r = new Response("", { status: 204 }); return [r.body === null, await r.text()]; }],
+  ["Request cache default value", () => String(new Request("http://h/").cache)],
+  ["Request cache undefined", () => String(new Request("http://h/", { cache: undefined }).cache)],
+  ["Request mode navigate value", () => String(new Request("http://h/", { mode: "navigate" }).mode)],
+  ["Request credentials invalid value", () => String(new Request("http://h/", { credentials: "x" }).credentials)],
+  ["Request init null", () => new Request("http://h/", null).method],
+  ["Response init null", () => new Response(null, null).status],
+  ["Request init function", () => new Request("http://h/", () => {}).method],
+  ["Headers empty name value", () => [...H([["", "1"]])]],
+  ["Headers name non-latin1 value", () => [...H({ "é": "1" })]],
+  ["Headers value non-latin1 value", () => H({ a: "€" }).get("a")],
+  ["Headers name with colon", () => H({ "a:b": "1" })],
+  ["Headers name with space", () => H({ " a": "1" })],
+  ["Headers name with slash", () => [...H({ "a/b": "1" })]],
+  ["Headers name with at", () => [...H({ "a@b": "1" })]],
+  ["Headers value with CR in middle", () => H({ a: "1\r2" })],
+  ["Blob(null) type", () => new Blob(null)],
+  ["Blob options null", () => new Blob([], null).type],
+  ["Blob options not object", () => new Blob([], 1)],
+  ["Blob endings transparent", () => new Blob(["a\nb"], { endings: "transparent" }).size],
+  ["Blob endings invalid", () => new Blob([], { endings: "x" })],
+  ["Blob type with control", () => new Blob([], { type: "a\u0001" }).type],
+  ["FormData blob name", () => { const fd = new FormData(); fd.append("name", new Blob(["x"])); return fd.get("name").name; }],
+  ["FormData blob with filename", () => { const fd = new FormData(); fd.append("name", new Blob(["x"]), "given"); return fd.get("name").name; }],
+  ["FormData set arity", () => new FormData().set("a")],
+  ["FormData get arity", () => new FormData().get()],
+  ["Request redirect default value", () => new Request("http://h/").redirect],
+  ["Response from stream of strings body", async () => { const r = new Response(new ReadableStream({ start(c) { c.enqueue("hi"); c.close(); } })); const reader = r.body.getReader(); return (await reader.read()).value; }],
+);
 
 export default cases;
