@@ -1267,7 +1267,7 @@
     URL, URLSearchParams, DOMException, Event, CustomEvent, EventTarget, AbortController, AbortSignal, TextEncoder, TextDecoder, structuredClone,
     console, Headers, Blob, File, FormData, Request, Response, fetch, crypto, CryptoKey,
     ReadableStream, WritableStream, TransformStream, addEventListener,
-    ReadableStreamDefaultReader: streams.ReadableStreamDefaultReader,
+    ReadableStreamDefaultReader: streams.ReadableStreamDefaultReader, ReadableStreamBYOBReader: streams.ReadableStreamBYOBReader,
     CountQueuingStrategy: streams.CountQueuingStrategy, ByteLengthQueuingStrategy: streams.ByteLengthQueuingStrategy,
     TextEncoderStream: streams.TextEncoderStream, TextDecoderStream: streams.TextDecoderStream,
     setTimeout: (fn, ms, ...args) => host.setTimer(fn, ms, false, args),
