@@ -54,6 +54,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		override_header <header name>
 //		override_from   <cidr|ip> ...
 //		cpu_limit       <duration>
+//		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
 //	}
 //
 // `version` may be repeated, once per version ID, and `var` once per name;
@@ -174,6 +175,16 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 			g.CPULimit = caddy.Duration(dur)
 
+		case "fetch_allow":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := workerhost.NewFetchPolicy(args, nil); err != nil {
+				return d.WrapErr(err)
+			}
+			g.FetchAllow = args
+
 		case "override_from":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -185,7 +196,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.OverrideFrom = args
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from or cpu_limit)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit or fetch_allow)", sub)
 		}
 	}
 
