@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -55,6 +56,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		override_from   <cidr|ip> ...
 //		cpu_limit       <duration>
 //		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
+//		rollout {
+//			steps           <pct%>...
+//			interval        <duration>
+//			max_error_rate  <pct%>
+//			max_latency_p99 <duration>
+//			min_requests    <n>
+//			margin          <pct%>
+//		}
 //	}
 //
 // `version` may be repeated, once per version ID, and `var` once per name;
@@ -185,6 +194,13 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 			g.FetchAllow = args
 
+		case "rollout":
+			c := new(rollout.Config)
+			if err := c.UnmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			g.Rollout = c
+
 		case "override_from":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -196,7 +212,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.OverrideFrom = args
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit or fetch_allow)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, fetch_allow or rollout)", sub)
 		}
 	}
 

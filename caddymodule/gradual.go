@@ -27,6 +27,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -88,6 +89,13 @@ type Gradual struct {
 	// Caddy's admin endpoint is never reachable, whatever it says.
 	// Default: public addresses only.
 	FetchAllow []string `json:"fetch_allow,omitempty"`
+
+	// Rollout is the default policy of automatic rollouts of this worker
+	// (started with POST /gradual/workers/{name}/rollout or `caddy gradual
+	// rollout start`, which may override any field). Default: steps 1% 10%
+	// 50% 100%, interval 5m, max_error_rate 2%, min_requests 100, margin
+	// 1%, no latency bound.
+	Rollout *rollout.Config `json:"rollout,omitempty"`
 
 	// OverrideFrom limits the override header to clients in these networks
 	// (CIDRs or single IPs). The client IP is Caddy's, so it honours the
@@ -520,6 +528,9 @@ func (g *Gradual) checkConfig() error {
 	}
 	if _, err := workerhost.NewFetchPolicy(g.FetchAllow, nil); err != nil {
 		return err
+	}
+	if _, err := g.Rollout.Over(rollout.DefaultPolicy()); err != nil {
+		return fmt.Errorf("rollout: %w", err)
 	}
 	if c := g.AffinityCookie; c != nil {
 		if c.MaxAge < 0 {
