@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -583,6 +584,26 @@ func buildSplit(versions []*Version, deploy []DeployEntry) (*splitter.Deployment
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	return split, nil
+}
+
+// splitEntries converts entries to the splitter's. A percentage that is
+// not valid (see splitter.PercentFromFloat), which no installed or stored
+// deployment has, is rounded to hundredths and clamped to 0..100%, so that
+// every deployment has a key.
+func splitEntries(entries []DeployEntry) []splitter.Entry {
+	out := make([]splitter.Entry, len(entries))
+	for i, e := range entries {
+		w, err := splitter.PercentFromFloat(e.Percentage)
+		if err != nil {
+			p := e.Percentage
+			if !(p >= 0) { // below 0, or NaN
+				p = 0
+			}
+			w = splitter.Weight(math.Round(min(p, 100) * 100))
+		}
+		out[i] = splitter.Entry{ID: e.VersionID, Weight: w}
+	}
+	return out
 }
 
 // newDeployment builds the runtime split of entries over versions.
