@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -352,24 +351,18 @@ func parseUpstream(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) ([]byte
 	return raw, nil
 }
 
-// parseDeploy parses `<id>[@<percent>%] ...`.
+// parseDeploy parses `<id>[@<percent>%] ...` with splitter.ParseDeploy,
+// the grammar the CLI uses too.
 func parseDeploy(args []string) ([]DeployEntry, error) {
-	if len(args) == 1 && !strings.Contains(args[0], "@") {
-		return []DeployEntry{{VersionID: args[0], Percentage: 100}}, nil
+	entries, err := splitter.ParseDeploy(args)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	entries := make([]DeployEntry, 0, len(args))
-	for _, arg := range args {
-		id, pct, ok := strings.Cut(arg, "@")
-		if !ok {
-			return nil, fmt.Errorf("deploy: %q: expected <version id>@<percent>%%", arg)
-		}
-		w, err := splitter.ParsePercent(pct)
-		if err != nil {
-			return nil, fmt.Errorf("deploy: version %s: %w", id, err)
-		}
-		entries = append(entries, DeployEntry{VersionID: id, Percentage: w.Percent()})
+	deploy := make([]DeployEntry, len(entries))
+	for i, e := range entries {
+		deploy[i] = DeployEntry{VersionID: e.ID, Percentage: e.Weight.Percent()}
 	}
-	return entries, nil
+	return deploy, nil
 }
 
 // Interface guards
