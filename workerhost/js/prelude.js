@@ -463,7 +463,7 @@
         out.stack = v.stack;
       } else if (v instanceof Boolean || v instanceof Number || v instanceof String) {
         out = Object(v.valueOf());
-      } else if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet || v instanceof Request || v instanceof Response) {
+      } else if (v instanceof Promise || v instanceof WeakMap || v instanceof WeakSet) {
         fail(`#<${v.constructor.name}>`);
       } else {
         out = {};
@@ -1208,6 +1208,7 @@
   const crypto = {
     subtle,
     getRandomValues(a) {
+      if (!ArrayBuffer.isView(a)) throw new TypeError("Failed to execute 'getRandomValues' on 'Crypto': parameter 1 is not of type 'ArrayBufferView'.");
       if (!intArrays.some((C) => a instanceof C)) throw new DOMException("The data argument must be an integer-type TypedArray", "TypeMismatchError");
       if (a.byteLength > 65536) throw new DOMException(`The ArrayBufferView's byte length (${a.byteLength}) exceeds the number of bytes of entropy available via this API (65536)`, "QuotaExceededError");
       host.randomFill(viewBytes(a));
@@ -1258,6 +1259,73 @@
 
   // ---- globals -------------------------------------------------------------
 
+  // Interfaces scripts may name but not construct.
+  function illegal(name) {
+    const C = { [name]: function () { throw new TypeError("Illegal constructor"); } }[name];
+    return C;
+  }
+  const Crypto = illegal("Crypto");
+  const SubtleCrypto = illegal("SubtleCrypto");
+  Object.setPrototypeOf(crypto, Crypto.prototype);
+  Object.setPrototypeOf(subtle, SubtleCrypto.prototype);
+
+  // ErrorEvent and PromiseRejectionEvent, the Event subclasses workerd
+  // defines.
+  class ErrorEvent extends Event {
+    constructor(type, init) {
+      super(type, init);
+      const i = init === undefined || init === null ? {} : init;
+      this[kGuard] = { message: i.message === undefined ? "" : String(i.message), filename: i.filename === undefined ? "" : String(i.filename),
+        lineno: i.lineno >>> 0, colno: i.colno >>> 0, error: i.error };
+    }
+    get message() { return this[kGuard].message; }
+    get filename() { return this[kGuard].filename; }
+    get lineno() { return this[kGuard].lineno; }
+    get colno() { return this[kGuard].colno; }
+    get error() { return this[kGuard].error; }
+  }
+  class PromiseRejectionEvent extends Event {
+    constructor(type, init) {
+      super(type, init);
+      const i = init === undefined || init === null ? {} : init;
+      this[kGuard] = { promise: i.promise, reason: i.reason };
+    }
+    get promise() { return this[kGuard].promise; }
+    get reason() { return this[kGuard].reason; }
+  }
+
+  // IdentityTransformStream and FixedLengthStream, workerd's byte
+  // pass-through streams; FixedLengthStream checks the length written.
+  class IdentityTransformStream extends TransformStream {
+    constructor() {
+      super({
+        transform(chunk, c) {
+          if (!isBufferSource(chunk)) throw new TypeError("This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.");
+          c.enqueue(copyBytes(chunk));
+        },
+      });
+    }
+  }
+  class FixedLengthStream extends TransformStream {
+    constructor(expectedLength) {
+      const n = Number(expectedLength);
+      if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER)) throw new TypeError("FixedLengthStream requires a non-negative integer expected length.");
+      let seen = 0;
+      super({
+        transform(chunk, c) {
+          if (!isBufferSource(chunk)) throw new TypeError("This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.");
+          seen += chunk.byteLength;
+          if (seen > n) throw new TypeError("Attempt to write too many bytes through a FixedLengthStream.");
+          c.enqueue(copyBytes(chunk));
+        },
+        flush() { if (seen < n) throw new TypeError("FixedLengthStream did not see all expected bytes before close()."); },
+      });
+    }
+  }
+
+  // scheduler.wait, workerd's await-able setTimeout.
+  const scheduler = { wait(ms) { return new Promise((resolve) => host.setTimer(resolve, ms, false, [])); } };
+
   const fetchListeners = [];
   function addEventListener(type, listener) {
     if (type === "fetch" && typeof listener === "function") fetchListeners.push(listener);
@@ -1268,13 +1336,20 @@
     console, Headers, Blob, File, FormData, Request, Response, fetch, crypto, CryptoKey,
     ReadableStream, WritableStream, TransformStream, addEventListener,
     ReadableStreamDefaultReader: streams.ReadableStreamDefaultReader, ReadableStreamBYOBReader: streams.ReadableStreamBYOBReader,
+    ReadableStreamDefaultController: streams.ReadableStreamDefaultController, ReadableByteStreamController: illegal("ReadableByteStreamController"),
+    WritableStreamDefaultWriter: streams.WritableStreamDefaultWriter, WritableStreamDefaultController: illegal("WritableStreamDefaultController"),
+    TransformStreamDefaultController: illegal("TransformStreamDefaultController"),
+    Crypto, SubtleCrypto, ErrorEvent, PromiseRejectionEvent, IdentityTransformStream, FixedLengthStream, scheduler,
     CountQueuingStrategy: streams.CountQueuingStrategy, ByteLengthQueuingStrategy: streams.ByteLengthQueuingStrategy,
     TextEncoderStream: streams.TextEncoderStream, TextDecoderStream: streams.TextDecoderStream,
     setTimeout: (fn, ms, ...args) => host.setTimer(fn, ms, false, args),
     setInterval: (fn, ms, ...args) => host.setTimer(fn, ms, true, args),
     clearTimeout: (id) => host.clearTimer(id),
     clearInterval: (id) => host.clearTimer(id),
-    queueMicrotask: (fn) => { Promise.resolve().then(fn); },
+    queueMicrotask(fn) {
+      if (typeof fn !== "function") throw new TypeError("Failed to execute 'queueMicrotask': parameter 1 is not of type 'Function'.");
+      Promise.resolve().then(fn);
+    },
     atob(data) {
       if (arguments.length === 0) throw new TypeError("atob requires an argument");
       const r = host.atob(String(data));
