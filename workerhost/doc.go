@@ -68,13 +68,12 @@
 //     pipeTo, pipeThrough, async iteration, from), WritableStream,
 //     TransformStream, IdentityTransformStream, FixedLengthStream,
 //     TextEncoderStream, TextDecoderStream, CountQueuingStrategy,
-//     ByteLengthQueuingStrategy.
+//     ByteLengthQueuingStrategy. Readers pull lazily; the writable side has
+//     no backpressure: a write resolves once its chunk is transformed.
 //
 // Where workerd departs from the standards, the host follows workerd; the
 // conformance suite (testdata/conformance, TestConformance) compares the
 // two case by case and lists the differences that remain.
-//     Readers pull lazily; the writable side has no backpressure: a write
-//     resolves once its chunk is transformed.
 //
 // Scripts get no require, process, filesystem or environment access, and,
 // as in Workers, eval, new Function and the other function constructors
