@@ -23,10 +23,23 @@
     if (count < n) throw new TypeError(`Failed to execute '${what}': ${n} argument${n > 1 ? "s" : ""} required, but only ${count} present.`);
   }
 
-  // parseURL runs the basic URL parser, or returns null on failure.
+  // parseURL runs the basic URL parser, or returns null on failure. The
+  // parts of URLs parsed without a base are cached: scripts parse the same
+  // request.url and the same constants on every request, and the parts
+  // arrays are never changed (a setter replaces them). The cache starts
+  // over when full.
+  const parsed = new Map();
   function parseURL(url, base) {
     url = String(url);
-    return base === undefined ? host.urlParse(url) : host.urlParse(url, String(base));
+    if (base !== undefined) return host.urlParse(url, String(base));
+    let parts = parsed.get(url);
+    if (parts !== undefined) return parts;
+    parts = host.urlParse(url);
+    if (url.length <= 2048) {
+      if (parsed.size >= 256) parsed.clear();
+      parsed.set(url, parts);
+    }
+    return parts;
   }
 
   function listOf(query) {
