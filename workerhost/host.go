@@ -83,6 +83,8 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		return vm.ToValue(subtle.ConstantTimeCompare(rt.argBytes(c, 0), rt.argBytes(c, 1)) == 1)
 	})
 	set("parseMultipart", rt.hostParseMultipart)
+	set("concat", rt.hostConcat)
+	set("arrayFromTyped", rt.hostArrayFromTyped)
 	set("urlParse", rt.hostURLParse)
 	set("urlSet", rt.hostURLSet)
 	set("formParse", rt.hostFormParse)
@@ -244,15 +246,23 @@ func (rt *jsRuntime) hostAtob(c goja.FunctionCall) goja.Value {
 	if err != nil {
 		return goja.Null()
 	}
-	return rt.vm.ToValue(latin1(b))
+	return latin1(rt.vm, b)
 }
 
-func latin1(b []byte) string {
-	r := make([]rune, len(b))
-	for i, c := range b {
-		r[i] = rune(c)
+// latin1 makes the string whose code units are the bytes of b: ASCII
+// as it is, anything else through UTF-16 code units, which goja keeps
+// as they are (a UTF-8 Go string would be converted back).
+func latin1(vm *goja.Runtime, b []byte) goja.Value {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			u := make([]uint16, len(b))
+			for i, c := range b {
+				u[i] = uint16(c)
+			}
+			return goja.StringFromUTF16(u)
+		}
 	}
-	return string(r)
+	return vm.ToValue(string(b))
 }
 
 func (rt *jsRuntime) hostBtoa(c goja.FunctionCall) goja.Value {

@@ -357,12 +357,8 @@
     throw new TypeError("Expected an ArrayBuffer or ArrayBufferView");
   }
   function copyBytes(v) { return viewBytes(v).slice(); }
-  function concatBytes(chunks, total) {
-    const out = new Uint8Array(total);
-    let off = 0;
-    for (const c of chunks) { out.set(c, off); off += c.length; }
-    return out;
-  }
+  // concatBytes joins Uint8Arrays into a new one, in Go (bytes.go).
+  function concatBytes(chunks) { return host.concat(chunks); }
   function toBytes(x) { return typeof x === "string" ? utf8.encode(x) : x; }
   function toText(x) { return typeof x === "string" ? x : host.decodeUTF8(x, false, false)[0]; }
 
@@ -402,7 +398,7 @@
       const stream = !!dictionary(options, "Failed to execute 'decode' on 'TextDecoder'").stream;
       let bytes = input === undefined ? new Uint8Array(0) : viewBytes(input);
       if (st.pending !== null) {
-        bytes = concatBytes([st.pending, bytes], st.pending.length + bytes.length);
+        bytes = concatBytes([st.pending, bytes]);
         st.pending = null;
       }
       let r;
@@ -721,14 +717,10 @@
       }
       options = dictionary(options, "Failed to construct 'Blob'");
       if (options.endings !== undefined) throw new Error("The 'endings' field on 'Options' is not implemented.");
+      // concatBytes copies: the parts' own bytes can go in as they are.
       const chunks = [];
-      let total = 0;
-      for (const p of parts) {
-        const b = p instanceof Blob ? p[kState] : isBufferSource(p) ? copyBytes(p) : utf8.encode(String(p));
-        chunks.push(b);
-        total += b.length;
-      }
-      this[kState] = concatBytes(chunks, total);
+      for (const p of parts) chunks.push(p instanceof Blob ? p[kState] : isBufferSource(p) ? viewBytes(p) : utf8.encode(String(p)));
+      this[kState] = concatBytes(chunks);
       const type = options.type === undefined ? "" : String(options.type);
       this[kGuard] = blobTypeRe.test(type) ? type.toLowerCase() : "";
     }
@@ -796,8 +788,7 @@
   function encodeMultipart(fd) {
     const boundary = "----GradualFormBoundary" + host.randomUUID().replace(/-/g, "");
     const chunks = [];
-    let total = 0;
-    const push = (b) => { b = toBytes(b); chunks.push(b); total += b.length; };
+    const push = (b) => { chunks.push(toBytes(b)); };
     const esc = (s) => s.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
     for (const [name, v] of fd[kState]) {
       push(`--${boundary}\r\nContent-Disposition: form-data; name="${esc(name)}"`);
@@ -810,12 +801,12 @@
       }
     }
     push(`--${boundary}--\r\n`);
-    return { bytes: concatBytes(chunks, total), type: `multipart/form-data; boundary=${boundary}` };
+    return { bytes: concatBytes(chunks), type: `multipart/form-data; boundary=${boundary}` };
   }
 
   // ---- Streams (see streams.js) --------------------------------------------
 
-  const streams = host.streams({ kState, viewBytes, toBytes, DOMException });
+  const streams = host.streams({ kState, viewBytes, concatBytes, DOMException });
   const { ReadableStream, WritableStream, TransformStream, streamOfBytes, takeBytes, readAllBytes } = streams;
 
   // ---- Body ----------------------------------------------------------------
@@ -1233,10 +1224,33 @@
 
   // goja's TypedArray.from refuses strings, which are iterable.
   const TypedArray = Object.getPrototypeOf(Uint8Array);
+  // goja's TypedArray.from and Array.from step an iterator per element:
+  // over 350 KB they take most of a second. Without a map function, a
+  // typed array or an Array is copied with set (as from would convert it,
+  // element by element), and Array.from over an integer typed array is
+  // built in Go (bytes.go).
   const typedFrom = TypedArray.from;
+  const isTypedArray = (v) => ArrayBuffer.isView(v) && !(v instanceof DataView);
+  const intArrayTypes = [Uint8Array, Int8Array, Uint8ClampedArray, Uint16Array, Int16Array, Uint32Array, Int32Array];
+  const isIntArray = (v) => intArrayTypes.some((C) => v instanceof C);
   Object.defineProperty(TypedArray, "from", {
     value: function from(source, ...rest) {
+      if (rest.length === 0 && (isTypedArray(source) || Array.isArray(source)) && typeof this === "function" && Object.getPrototypeOf(this) === TypedArray) {
+        const out = new this(source.length);
+        out.set(source);
+        return out;
+      }
       return typedFrom.call(this, typeof source === "string" ? Array.from(source) : source, ...rest);
+    },
+    writable: true, configurable: true,
+  });
+  const arrayFrom = Array.from;
+  Object.defineProperty(Array, "from", {
+    value: function from(source, ...rest) {
+      if (this === Array && (rest.length === 0 || rest[0] === undefined) && isIntArray(source)) {
+        return host.arrayFromTyped(source);
+      }
+      return arrayFrom.apply(this, arguments);
     },
     writable: true, configurable: true,
   });

@@ -5,7 +5,7 @@
 (function (deps) {
   "use strict";
 
-  const { kState, viewBytes } = deps;
+  const { kState, viewBytes, concatBytes } = deps;
   const kDecoder = Symbol("decoder");
   const kWriterClosed = Symbol("writer closed");
   if (!Symbol.asyncIterator) {
@@ -534,20 +534,12 @@
       return Promise.reject(new TypeError("The body stream is locked or disturbed"));
     }
     const chunks = [];
-    let total = 0;
     const step = () => reader.read().then(({ value, done }) => {
-      if (done) {
-        const out = new Uint8Array(total);
-        let off = 0;
-        for (const c of chunks) { out.set(c, off); off += c.length; }
-        return out;
-      }
+      if (done) return concatBytes(chunks);
       if (!(value instanceof ArrayBuffer) && !ArrayBuffer.isView(value)) {
         throw new TypeError("This ReadableStream did not return bytes.");
       }
-      const b = viewBytes(value);
-      chunks.push(b);
-      total += b.length;
+      chunks.push(viewBytes(value));
       return step();
     });
     return step();
