@@ -96,26 +96,12 @@ func utf8Decode(b []byte, stream bool) (s string, keep int, bad bool) {
 		c := b[i]
 		if needed == 0 {
 			start = i
-			switch {
-			case c <= 0x7F:
+			if c <= 0x7F {
 				sb.WriteByte(c)
-			case c >= 0xC2 && c <= 0xDF:
-				needed, cp = 1, rune(c&0x1F)
-			case c >= 0xE0 && c <= 0xEF:
-				if c == 0xE0 {
-					lower = 0xA0
-				} else if c == 0xED {
-					upper = 0x9F
-				}
-				needed, cp = 2, rune(c&0x0F)
-			case c >= 0xF0 && c <= 0xF4:
-				if c == 0xF0 {
-					lower = 0x90
-				} else if c == 0xF4 {
-					upper = 0x8F
-				}
-				needed, cp = 3, rune(c&0x07)
-			default:
+				continue
+			}
+			needed, cp, lower, upper = utf8Lead(c)
+			if needed == 0 {
 				sb.WriteRune(utf8.RuneError)
 				bad = true
 			}
@@ -146,6 +132,37 @@ func utf8Decode(b []byte, stream bool) (s string, keep int, bad bool) {
 		bad = true
 	}
 	return sb.String(), 0, bad
+}
+
+// utf8Leads are the lead bytes above 0x7F of well-formed UTF-8 (the
+// Unicode Standard's table 3-7): how many continuation bytes follow, the
+// payload bits of the lead, and the bounds of the first continuation
+// byte, which exclude overlong forms, surrogates and code points past
+// U+10FFFF.
+var utf8Leads = [...]struct {
+	first, last  byte
+	needed       int
+	mask         byte
+	lower, upper byte
+}{
+	{0xC2, 0xDF, 1, 0x1F, 0x80, 0xBF},
+	{0xE0, 0xE0, 2, 0x0F, 0xA0, 0xBF},
+	{0xE1, 0xEC, 2, 0x0F, 0x80, 0xBF},
+	{0xED, 0xED, 2, 0x0F, 0x80, 0x9F},
+	{0xEE, 0xEF, 2, 0x0F, 0x80, 0xBF},
+	{0xF0, 0xF0, 3, 0x07, 0x90, 0xBF},
+	{0xF1, 0xF3, 3, 0x07, 0x80, 0xBF},
+	{0xF4, 0xF4, 3, 0x07, 0x80, 0x8F},
+}
+
+// utf8Lead classifies a byte above 0x7F; needed is 0 if it cannot lead.
+func utf8Lead(c byte) (needed int, cp rune, lower, upper byte) {
+	for _, l := range utf8Leads {
+		if c >= l.first && c <= l.last {
+			return l.needed, rune(c & l.mask), l.lower, l.upper
+		}
+	}
+	return 0, 0, 0x80, 0xBF
 }
 
 // utf16Decode decodes UTF-16 code units as workerd does: surrogates are

@@ -16,21 +16,21 @@
 
   // ---- DOMException, Event, EventTarget ---------------------------------
 
-  // The legacy codes of WebIDL's DOMException names table.
-  const domCodes = {
-    IndexSizeError: 1, DOMStringSizeError: 2, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
-    NoDataAllowedError: 6, NoModificationAllowedError: 7, NotFoundError: 8, NotSupportedError: 9, InUseAttributeError: 10,
-    InvalidStateError: 11, SyntaxError: 12, InvalidModificationError: 13, NamespaceError: 14, InvalidAccessError: 15,
-    ValidationError: 16, TypeMismatchError: 17, SecurityError: 18, NetworkError: 19, AbortError: 20, URLMismatchError: 21,
-    QuotaExceededError: 22, TimeoutError: 23, InvalidNodeTypeError: 24, DataCloneError: 25,
-  };
-  const domConstants = {
-    INDEX_SIZE_ERR: 1, DOMSTRING_SIZE_ERR: 2, HIERARCHY_REQUEST_ERR: 3, WRONG_DOCUMENT_ERR: 4, INVALID_CHARACTER_ERR: 5,
-    NO_DATA_ALLOWED_ERR: 6, NO_MODIFICATION_ALLOWED_ERR: 7, NOT_FOUND_ERR: 8, NOT_SUPPORTED_ERR: 9, INUSE_ATTRIBUTE_ERR: 10,
-    INVALID_STATE_ERR: 11, SYNTAX_ERR: 12, INVALID_MODIFICATION_ERR: 13, NAMESPACE_ERR: 14, INVALID_ACCESS_ERR: 15,
-    VALIDATION_ERR: 16, TYPE_MISMATCH_ERR: 17, SECURITY_ERR: 18, NETWORK_ERR: 19, ABORT_ERR: 20, URL_MISMATCH_ERR: 21,
-    QUOTA_EXCEEDED_ERR: 22, TIMEOUT_ERR: 23, INVALID_NODE_TYPE_ERR: 24, DATA_CLONE_ERR: 25,
-  };
+  // WebIDL's DOMException names that have a legacy code, with the name of
+  // their constant: the code is the position in this list, from 1.
+  const domLegacy = [
+    ["IndexSizeError", "INDEX_SIZE_ERR"], ["DOMStringSizeError", "DOMSTRING_SIZE_ERR"], ["HierarchyRequestError", "HIERARCHY_REQUEST_ERR"],
+    ["WrongDocumentError", "WRONG_DOCUMENT_ERR"], ["InvalidCharacterError", "INVALID_CHARACTER_ERR"], ["NoDataAllowedError", "NO_DATA_ALLOWED_ERR"],
+    ["NoModificationAllowedError", "NO_MODIFICATION_ALLOWED_ERR"], ["NotFoundError", "NOT_FOUND_ERR"], ["NotSupportedError", "NOT_SUPPORTED_ERR"],
+    ["InUseAttributeError", "INUSE_ATTRIBUTE_ERR"], ["InvalidStateError", "INVALID_STATE_ERR"], ["SyntaxError", "SYNTAX_ERR"],
+    ["InvalidModificationError", "INVALID_MODIFICATION_ERR"], ["NamespaceError", "NAMESPACE_ERR"], ["InvalidAccessError", "INVALID_ACCESS_ERR"],
+    ["ValidationError", "VALIDATION_ERR"], ["TypeMismatchError", "TYPE_MISMATCH_ERR"], ["SecurityError", "SECURITY_ERR"],
+    ["NetworkError", "NETWORK_ERR"], ["AbortError", "ABORT_ERR"], ["URLMismatchError", "URL_MISMATCH_ERR"],
+    ["QuotaExceededError", "QUOTA_EXCEEDED_ERR"], ["TimeoutError", "TIMEOUT_ERR"], ["InvalidNodeTypeError", "INVALID_NODE_TYPE_ERR"],
+    ["DataCloneError", "DATA_CLONE_ERR"],
+  ];
+  const domCodes = {};
+  for (let i = 0; i < domLegacy.length; i++) domCodes[domLegacy[i][0]] = i + 1;
   // DOMException is shaped as workerd's: an object inheriting from
   // Error.prototype (not an Error exotic object, so it is tagged
   // "[object Object]"), whose code, name, message and stack are own,
@@ -49,9 +49,9 @@
     }
   }
   Object.setPrototypeOf(DOMException.prototype, Error.prototype);
-  for (const k of Object.keys(domConstants)) {
-    Object.defineProperty(DOMException, k, { value: domConstants[k], enumerable: true });
-    Object.defineProperty(DOMException.prototype, k, { value: domConstants[k], enumerable: true });
+  for (let i = 0; i < domLegacy.length; i++) {
+    Object.defineProperty(DOMException, domLegacy[i][1], { value: i + 1, enumerable: true });
+    Object.defineProperty(DOMException.prototype, domLegacy[i][1], { value: i + 1, enumerable: true });
   }
 
   const kEvent = Symbol("event");
