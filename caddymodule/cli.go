@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,10 +20,10 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/caddy-gradual/gradual/internal/api"
 	"github.com/caddy-gradual/gradual/splitter"
 )
 
@@ -110,16 +109,16 @@ version's ID.
 		if err != nil {
 			return err
 		}
-		raw, err := s.api.call(s.ctx, http.MethodPost, cliWorkerPath(name, "versions"), body)
+		raw, err := s.api.Call(s.ctx, http.MethodPost, api.WorkerPath(name, "versions"), body)
 		if err != nil {
 			return err
 		}
 		if s.json {
 			return s.printJSON(raw)
 		}
-		var v versionInfo
+		var v api.Version
 		if err := json.Unmarshal(raw, &v); err != nil {
-			return s.api.unexpected(err)
+			return s.api.Unexpected(err)
 		}
 		_, err = fmt.Fprintf(s.out, "Uploaded version %s of worker %s.\n", v.ID, name)
 		return err
@@ -129,14 +128,14 @@ version's ID.
 
 // cliUploadBody builds the body of a version upload from the flags of cmd,
 // checking them before anything is sent.
-func cliUploadBody(cmd *cobra.Command) (*uploadRequest, error) {
+func cliUploadBody(cmd *cobra.Command) (*api.UploadRequest, error) {
 	f := cmd.Flags()
 	script, _ := f.GetString("script")
 	upstreams, _ := f.GetStringArray("upstream")
 	vars, _ := f.GetStringArray("var")
 	tag, _ := f.GetString("tag")
 	message, _ := f.GetString("message")
-	body := &uploadRequest{Tag: tag, Message: message}
+	body := &api.UploadRequest{Tag: tag, Message: message}
 	switch {
 	case script != "" && len(upstreams) > 0:
 		return nil, errors.New("give either --script or --upstream, not both")
@@ -161,7 +160,7 @@ func cliUploadBody(cmd *cobra.Command) (*uploadRequest, error) {
 	body.Script = src
 	// The file's name tells the server TypeScript from JavaScript and
 	// names the script in stacks.
-	if name := filepath.Base(script); script != "-" && validModuleName(name) {
+	if name := filepath.Base(script); script != "-" && api.ValidModuleName(name) {
 		body.MainModule = name
 	}
 	if body.Vars, err = cliParseVars(vars); err != nil {
@@ -221,16 +220,16 @@ func cliVersionsListCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		raw, err := s.api.call(s.ctx, http.MethodGet, cliWorkerPath(name, "versions"), nil)
+		raw, err := s.api.Call(s.ctx, http.MethodGet, api.WorkerPath(name, "versions"), nil)
 		if err != nil {
 			return err
 		}
 		if s.json {
 			return s.printJSON(raw)
 		}
-		var versions []versionInfo
+		var versions []api.Version
 		if err := json.Unmarshal(raw, &versions); err != nil {
-			return s.api.unexpected(err)
+			return s.api.Unexpected(err)
 		}
 		tw := cliTable(s.out, "ID", "CREATED", "SOURCE", "KIND", "TAG", "MESSAGE")
 		for _, v := range versions {
@@ -269,9 +268,9 @@ without a reload, and requests in flight finish on their version.
 		if err != nil {
 			return err
 		}
-		body := deploymentRequest{Strategy: "percentage", Versions: make([]DeployEntry, len(entries))}
+		body := api.DeployRequest{Strategy: "percentage", Versions: make([]api.DeploymentVersion, len(entries))}
 		for i, e := range entries {
-			body.Versions[i] = DeployEntry{VersionID: e.ID, Percentage: e.Weight.Percent()}
+			body.Versions[i] = api.DeploymentVersion{VersionID: e.ID, Percentage: e.Weight.Percent()}
 		}
 		if msg, _ := cmd.Flags().GetString("message"); msg != "" {
 			body.Annotations = map[string]string{"workers/message": msg}
@@ -280,7 +279,7 @@ without a reload, and requests in flight finish on their version.
 		if err != nil {
 			return err
 		}
-		raw, err := s.api.call(s.ctx, http.MethodPost, cliWorkerPath(name, "deployments"), body)
+		raw, err := s.api.Call(s.ctx, http.MethodPost, api.WorkerPath(name, "deployments"), body)
 		if err != nil {
 			return err
 		}
@@ -301,7 +300,7 @@ func cliDeploymentsListCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		raw, err := s.api.call(s.ctx, http.MethodGet, cliWorkerPath(name, "deployments"), nil)
+		raw, err := s.api.Call(s.ctx, http.MethodGet, api.WorkerPath(name, "deployments"), nil)
 		if err != nil {
 			return err
 		}
@@ -309,14 +308,14 @@ func cliDeploymentsListCommand() *cobra.Command {
 			return s.printJSON(raw)
 		}
 		var history struct {
-			Deployments []deploymentRecord `json:"deployments"`
+			Deployments []api.Deployment `json:"deployments"`
 		}
 		if err := json.Unmarshal(raw, &history); err != nil {
-			return s.api.unexpected(err)
+			return s.api.Unexpected(err)
 		}
 		tw := cliTable(s.out, "CREATED", "SOURCE", "TRIGGERED BY", "SPLIT", "MESSAGE")
 		for _, d := range history.Deployments {
-			cliRow(tw, cliTime(d.CreatedOn), d.Source, d.Annotations["workers/triggered_by"], d.cliSplit(), d.Annotations["workers/message"])
+			cliRow(tw, cliTime(d.CreatedOn), d.Source, d.Annotations["workers/triggered_by"], cliSplit(&d), d.Annotations["workers/message"])
 		}
 		return tw.Flush()
 	})
@@ -336,7 +335,7 @@ newest earlier version that served 100%.
 	}
 	cmd.Flags().String("message", "", "Why the rollback was made; kept in the deployment history")
 	cmd.RunE = cliRun(func(s *cliSession, cmd *cobra.Command, args []string) error {
-		var body rollbackRequest
+		var body api.RollbackRequest
 		if len(args) == 1 {
 			if err := splitter.ValidateID(args[0]); err != nil {
 				return err
@@ -348,7 +347,7 @@ newest earlier version that served 100%.
 		if err != nil {
 			return err
 		}
-		raw, err := s.api.call(s.ctx, http.MethodPost, cliWorkerPath(name, "rollback"), body)
+		raw, err := s.api.Call(s.ctx, http.MethodPost, api.WorkerPath(name, "rollback"), body)
 		if err != nil {
 			return err
 		}
@@ -375,16 +374,16 @@ is printed). Versions that are uploaded but not deployed show "-".
 		if err != nil {
 			return err
 		}
-		raw, err := s.api.call(s.ctx, http.MethodGet, cliWorkerPath(name, ""), nil)
+		raw, err := s.api.Call(s.ctx, http.MethodGet, api.WorkerPath(name, ""), nil)
 		if err != nil {
 			return err
 		}
 		if s.json {
 			return s.printJSON(raw)
 		}
-		var w workerInfo
+		var w api.Worker
 		if err := json.Unmarshal(raw, &w); err != nil {
-			return s.api.unexpected(err)
+			return s.api.Unexpected(err)
 		}
 		return cliPrintStatus(s.out, &w)
 	})
@@ -394,13 +393,13 @@ is printed). Versions that are uploaded but not deployed show "-".
 // cliPrintStatus writes the human-readable status of w: a header about its
 // deployment, then one row per version, deployed versions first in the
 // deployment's order.
-func cliPrintStatus(out io.Writer, w *workerInfo) error {
+func cliPrintStatus(out io.Writer, w *api.Worker) error {
 	head := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	cliRow(head, "Worker:", w.Name)
 	pct := map[string]float64{}
 	var order []string
 	if d := w.Deployment; d != nil {
-		cliRow(head, "Deployment:", d.cliDescribe())
+		cliRow(head, "Deployment:", cliDescribe(d))
 		if by := d.Annotations["workers/triggered_by"]; by != "" {
 			cliRow(head, "Triggered by:", by)
 		}
@@ -427,7 +426,7 @@ func cliPrintStatus(out io.Writer, w *workerInfo) error {
 		return err
 	}
 
-	byID := make(map[string]versionInfo, len(w.Versions))
+	byID := make(map[string]api.Version, len(w.Versions))
 	for _, v := range w.Versions {
 		byID[v.ID] = v
 		if _, deployed := pct[v.ID]; !deployed {
@@ -476,13 +475,13 @@ per line, as the admin API sends them.
 		if err != nil {
 			return err
 		}
-		path := cliWorkerPath(name, "tail")
+		path := api.WorkerPath(name, "tail")
 		if versionID != "" {
 			path += "?version_id=" + url.QueryEscape(versionID)
 		}
 		ctx, stop := signal.NotifyContext(s.ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		resp, err := s.api.send(ctx, http.MethodGet, path, nil)
+		resp, err := s.api.Send(ctx, http.MethodGet, path, nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -596,7 +595,7 @@ func cliIndent(b *strings.Builder, prefix, text string) {
 type cliSession struct {
 	ctx    context.Context
 	out    io.Writer
-	api    *cliClient
+	api    *api.Client
 	worker string
 	json   bool
 }
@@ -610,11 +609,11 @@ func cliRun(run func(s *cliSession, cmd *cobra.Command, args []string) error) fu
 		if err != nil {
 			return fmt.Errorf("finding the admin API address: %w", err)
 		}
-		api, err := newCLIClient(addr)
+		api, err := api.NewClient(addr)
 		if err != nil {
 			return err
 		}
-		defer api.http.CloseIdleConnections()
+		defer api.Close()
 		return run(&cliSession{
 			ctx:    cmd.Context(),
 			out:    cmd.OutOrStdout(),
@@ -631,7 +630,7 @@ func (s *cliSession) workerName() (string, error) {
 	if s.worker != "" {
 		return s.worker, nil
 	}
-	raw, err := s.api.call(s.ctx, http.MethodGet, "/gradual/workers", nil)
+	raw, err := s.api.Call(s.ctx, http.MethodGet, "/gradual/workers", nil)
 	if err != nil {
 		return "", err
 	}
@@ -639,19 +638,19 @@ func (s *cliSession) workerName() (string, error) {
 		Name string `json:"name"`
 	}
 	if err := json.Unmarshal(raw, &workers); err != nil {
-		return "", s.api.unexpected(err)
+		return "", s.api.Unexpected(err)
 	}
 	switch len(workers) {
 	case 1:
 		return workers[0].Name, nil
 	case 0:
-		return "", fmt.Errorf("the Caddy at %s runs no gradual worker", s.api.addr)
+		return "", fmt.Errorf("the Caddy at %s runs no gradual worker", s.api.Addr())
 	}
 	names := make([]string, len(workers))
 	for i, w := range workers {
 		names[i] = w.Name
 	}
-	return "", fmt.Errorf("the Caddy at %s runs %d workers (%s); choose one with --worker", s.api.addr, len(names), strings.Join(names, ", "))
+	return "", fmt.Errorf("the Caddy at %s runs %d workers (%s); choose one with --worker", s.api.Addr(), len(names), strings.Join(names, ", "))
 }
 
 // printJSON prints an API result for --json, indented for people but
@@ -659,7 +658,7 @@ func (s *cliSession) workerName() (string, error) {
 func (s *cliSession) printJSON(raw json.RawMessage) error {
 	var b bytes.Buffer
 	if err := json.Indent(&b, raw, "", "  "); err != nil {
-		return s.api.unexpected(err)
+		return s.api.Unexpected(err)
 	}
 	b.WriteByte('\n')
 	_, err := s.out.Write(b.Bytes())
@@ -671,172 +670,12 @@ func (s *cliSession) printDeployment(raw json.RawMessage, verb, worker string) e
 	if s.json {
 		return s.printJSON(raw)
 	}
-	var d deploymentRecord
+	var d api.Deployment
 	if err := json.Unmarshal(raw, &d); err != nil {
-		return s.api.unexpected(err)
+		return s.api.Unexpected(err)
 	}
-	_, err := fmt.Fprintf(s.out, "%s worker %s: %s (deployment %s).\n", verb, worker, d.cliSplit(), cliOr(d.ID))
+	_, err := fmt.Fprintf(s.out, "%s worker %s: %s (deployment %s).\n", verb, worker, cliSplit(&d), cliOr(d.ID))
 	return err
-}
-
-// cliWorkerPath returns the API path of a worker, or of sub under it.
-func cliWorkerPath(worker, sub string) string {
-	p := "/gradual/workers/" + url.PathEscape(worker)
-	if sub != "" {
-		p += "/" + sub
-	}
-	return p
-}
-
-// cliMaxResponse bounds how much of an answer is read: far more than any
-// real answer, but a bound all the same.
-const cliMaxResponse = 64 << 20
-
-// cliClient talks to Caddy's admin API. It does what
-// caddycmd.AdminAPIRequest does, but requests carry a context, so that a
-// tail stops on Ctrl-C, and failed answers are decoded, so that the API's
-// own message reaches the user.
-type cliClient struct {
-	addr   string
-	origin string
-	unix   bool
-	http   *http.Client
-}
-
-// newCLIClient returns a client for the admin API listening at addr, in
-// Caddy's network address syntax (such as localhost:2019 or
-// unix//run/caddy-admin.sock).
-func newCLIClient(addr string) (*cliClient, error) {
-	na, err := caddy.ParseNetworkAddress(addr)
-	if err != nil {
-		return nil, fmt.Errorf("invalid admin address %q: %w", addr, err)
-	}
-	if na.PortRangeSize() > 1 {
-		return nil, fmt.Errorf("invalid admin address %q: a port range", addr)
-	}
-	network, dial := na.Network, na.JoinHostPort(0)
-	c := &cliClient{addr: addr, origin: "http://" + dial, unix: na.IsUnixNetwork()}
-	if c.unix {
-		// Caddy ignores the host of requests over a socket, but Go wants
-		// one; this is the one Caddy's own commands send.
-		c.origin = "http://127.0.0.1"
-		// A socket address may end in |<mode>, the permissions Caddy gives
-		// the socket file, which are no part of its path.
-		dial, _, _ = strings.Cut(dial, "|")
-	}
-	c.http = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, dial)
-		},
-	}}
-	return c, nil
-}
-
-// send makes a request with body as JSON and returns the response when its
-// status is a success; otherwise it returns the API's error.
-func (c *cliClient) send(ctx context.Context, method, path string, body any) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.origin+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if !c.unix {
-		// Caddy checks the origin of admin requests when enforce_origin is
-		// on; this is the one it allows for its own listen address.
-		req.Header.Set("Origin", c.origin)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		// The url.Error repeats the method and URL, which say nothing the
-		// message does not.
-		if ue, ok := errors.AsType[*url.Error](err); ok {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("cannot reach Caddy's admin API at %s: %w", c.addr, err)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, cliMaxResponse))
-		return nil, cliAPIError(resp.StatusCode, b)
-	}
-	return resp, nil
-}
-
-// call makes a request that is answered with Cloudflare's envelope and
-// returns its result.
-func (c *cliClient) call(ctx context.Context, method, path string, body any) (json.RawMessage, error) {
-	resp, err := c.send(ctx, method, path, body)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, cliMaxResponse))
-	if err != nil {
-		return nil, fmt.Errorf("reading the answer of the admin API at %s: %w", c.addr, err)
-	}
-	var env struct {
-		Success bool            `json:"success"`
-		Result  json.RawMessage `json:"result"`
-	}
-	if err := json.Unmarshal(b, &env); err != nil {
-		return nil, c.unexpected(err)
-	}
-	if !env.Success {
-		return nil, cliAPIError(resp.StatusCode, b)
-	}
-	return env.Result, nil
-}
-
-// unexpected reports an answer that is not shaped as the API promises.
-func (c *cliClient) unexpected(err error) error {
-	return fmt.Errorf("unexpected answer from the admin API at %s: %w", c.addr, err)
-}
-
-// cliAPIError turns a failed answer into an error with the API's message.
-func cliAPIError(status int, body []byte) error {
-	var env struct {
-		Errors []struct {
-			Message string `json:"message"`
-		} `json:"errors"`
-		// Error is how Caddy itself reports errors, such as a forbidden
-		// host, before a request reaches the gradual API.
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &env) == nil {
-		var msgs []string
-		for _, e := range env.Errors {
-			if e.Message != "" {
-				msgs = append(msgs, e.Message)
-			}
-		}
-		if len(msgs) > 0 {
-			return errors.New(strings.Join(msgs, "; "))
-		}
-		if env.Error != "" {
-			return fmt.Errorf("admin API: HTTP %d: %s", status, env.Error)
-		}
-	}
-	msg := strings.TrimSpace(string(body))
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
-	if status == http.StatusNotFound {
-		// Caddy's admin mux answers a bare 404 when no module serves
-		// /gradual/: the usual cause is a Caddy built without the plugin.
-		msg += " (is this Caddy built with caddy-gradual?)"
-	}
-	return fmt.Errorf("admin API: HTTP %d: %s", status, msg)
 }
 
 // cliTable starts a table with the given column titles.
@@ -913,7 +752,7 @@ func cliMs(ms float64) string {
 // cliDescribe returns the deployment's ID, source and creation time,
 // leaving out what the API does not know, such as the time of a deployment
 // that came from the config.
-func (d *deploymentRecord) cliDescribe() string {
+func cliDescribe(d *api.Deployment) string {
 	var details []string
 	for _, s := range []string{d.Source, cliTime(d.CreatedOn)} {
 		if s != "" {
@@ -931,7 +770,7 @@ func (d *deploymentRecord) cliDescribe() string {
 
 // cliSplit returns the deployment's versions in the syntax of deploy, such
 // as "v1@90% v2@10%", so that it can be pasted back.
-func (d *deploymentRecord) cliSplit() string {
+func cliSplit(d *api.Deployment) string {
 	parts := make([]string, len(d.Versions))
 	for i, e := range d.Versions {
 		parts[i] = e.VersionID + "@" + cliPercent(e.Percentage)

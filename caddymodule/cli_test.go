@@ -19,6 +19,8 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+
+	"github.com/caddy-gradual/gradual/internal/api"
 )
 
 // The fixtures are written out as the admin API's contract shows them, so
@@ -616,9 +618,9 @@ func TestCLIFormatting(t *testing.T) {
 		{cliPercent(33.33), "33.33%"},
 		{cliTime(time.Date(2026, 5, 1, 12, 30, 0, 5e8, time.FixedZone("", 2*3600))), "2026-05-01 10:30:00Z"},
 		{cliTime(time.Time{}), ""},
-		{(&deploymentRecord{ID: "d1", Source: "api", CreatedOn: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}).cliDescribe(), "d1 (api, 2026-05-01 08:00:00Z)"},
-		{(&deploymentRecord{Source: "config"}).cliDescribe(), "config"},
-		{(&deploymentRecord{ID: "d1"}).cliDescribe(), "d1"},
+		{cliDescribe(&api.Deployment{ID: "d1", Source: "api", CreatedOn: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}), "d1 (api, 2026-05-01 08:00:00Z)"},
+		{cliDescribe(&api.Deployment{Source: "config"}), "config"},
+		{cliDescribe(&api.Deployment{ID: "d1"}), "d1"},
 		{cliClean("a\tb\nc\x1b[0m"), "a b c [0m"},
 	} {
 		if tc.got != tc.want {

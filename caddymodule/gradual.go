@@ -28,6 +28,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/api"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -520,7 +521,7 @@ func (g *Gradual) checkConfig() error {
 			return fmt.Errorf("version %s: vars are for script versions", v.ID)
 		}
 		for name, value := range v.Vars {
-			if err := checkVar(name, value); err != nil {
+			if err := api.CheckVar(name, value); err != nil {
 				return fmt.Errorf("version %s: %w", v.ID, err)
 			}
 		}
