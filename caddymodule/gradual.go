@@ -1,7 +1,8 @@
 // Package caddymodule is the Caddy side of caddy-gradual: the
-// http.handlers.gradual module, its Caddyfile directive and its glue to
-// Caddy's logs and placeholders. It is the only package of the project
-// that imports Caddy.
+// http.handlers.gradual module, its Caddyfile directive, the admin API
+// (admin.api.gradual, whose wire types are internal/api's) and its glue to
+// Caddy's logs and placeholders. The `caddy gradual` command is in
+// gradualcmd.
 package caddymodule
 
 import (

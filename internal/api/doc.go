@@ -6,6 +6,6 @@
 // Client that `caddy gradual` uses. The server (caddymodule) and the
 // client (gradualcmd) share these types, so that they cannot drift apart.
 //
-// The package imports nothing of Caddy's HTTP modules and nothing of the
-// project but splitter.
+// The package imports Caddy's core (for its network addresses) but none of
+// its HTTP modules, and nothing else of the project.
 package api
