@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddy-gradual/gradual/affinity"
 	"github.com/caddy-gradual/gradual/internal/api"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -54,6 +55,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		override_header <header name>
 //		override_from   <cidr|ip> ...
 //		cpu_limit       <duration>
+//		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
+//		rollout {
+//			steps           <pct%>...
+//			interval        <duration>
+//			max_error_rate  <pct%>
+//			max_latency_p99 <duration>
+//			min_requests    <n>
+//			margin          <pct%>
+//		}
 //	}
 //
 // `version` may be repeated, once per version ID, and `var` once per name;
@@ -174,6 +184,23 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 			g.CPULimit = caddy.Duration(dur)
 
+		case "fetch_allow":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := workerhost.NewFetchPolicy(args, nil); err != nil {
+				return d.WrapErr(err)
+			}
+			g.FetchAllow = args
+
+		case "rollout":
+			c := new(rollout.Config)
+			if err := c.UnmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			g.Rollout = c
+
 		case "override_from":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -185,7 +212,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.OverrideFrom = args
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from or cpu_limit)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, fetch_allow or rollout)", sub)
 		}
 	}
 

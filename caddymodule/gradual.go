@@ -30,6 +30,7 @@ import (
 
 	"github.com/caddy-gradual/gradual/affinity"
 	"github.com/caddy-gradual/gradual/internal/api"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -83,6 +84,22 @@ type Gradual struct {
 	// script version; past it the request gets 503. Default: 50ms.
 	CPULimit caddy.Duration `json:"cpu_limit,omitempty"`
 
+	// FetchAllow lets script versions' fetch() reach loopback, link-local
+	// and private addresses, which it cannot by default: CIDR prefixes
+	// (10.0.0.0/8), IP addresses (any port), IP:port pairs
+	// (127.0.0.1:9002, [::1]:9002) or localhost[:port]. It is checked on
+	// the address actually dialled, after DNS and on every redirect.
+	// Caddy's admin endpoint is never reachable, whatever it says.
+	// Default: public addresses only.
+	FetchAllow []string `json:"fetch_allow,omitempty"`
+
+	// Rollout is the default policy of automatic rollouts of this worker
+	// (started with POST /gradual/workers/{name}/rollout or `caddy gradual
+	// rollout start`, which may override any field). Default: steps 1% 10%
+	// 50% 100%, interval 5m, max_error_rate 2%, min_requests 100, margin
+	// 1%, no latency bound.
+	Rollout *rollout.Config `json:"rollout,omitempty"`
+
 	// OverrideFrom limits the override header to clients in these networks
 	// (CIDRs or single IPs). The client IP is Caddy's, so it honours the
 	// server's trusted_proxies. Default: any client.
@@ -99,6 +116,7 @@ type Gradual struct {
 	cookie         *affinity.Cookie
 	workerVal      any
 	logger         *zap.Logger
+	fetchPolicy    *workerhost.FetchPolicy
 
 	// state is shared with other configs' handlers of the same worker.
 	state *workerState
@@ -281,6 +299,9 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 		g.keys.Cookie = g.cookie
 	}
 	g.workerVal = g.Worker
+	if g.fetchPolicy, err = workerhost.NewFetchPolicy(g.FetchAllow, adminAddresses(ctx)); err != nil {
+		return err
+	}
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -538,6 +559,12 @@ func (g *Gradual) checkConfig() error {
 	}
 	if g.CPULimit < 0 {
 		return errors.New("cpu_limit must not be negative")
+	}
+	if _, err := workerhost.NewFetchPolicy(g.FetchAllow, nil); err != nil {
+		return err
+	}
+	if _, err := g.Rollout.Over(rollout.DefaultPolicy()); err != nil {
+		return fmt.Errorf("rollout: %w", err)
 	}
 	if c := g.AffinityCookie; c != nil {
 		if c.MaxAge < 0 {
