@@ -35,6 +35,13 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 }
 
 // Routes implements caddy.AdminRouter.
+// Provision protects the admin endpoint being started from workers'
+// fetch(): Caddy provisions this module before it opens the listener.
+func (adminAPI) Provision(ctx caddy.Context) error {
+	protectAdmin(ctx, ctx.Logger())
+	return nil
+}
+
 func (a adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/gradual/", Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
@@ -484,4 +491,5 @@ func (s *workerState) serveTail(w http.ResponseWriter, r *http.Request) error {
 var (
 	_ caddy.Module      = adminAPI{}
 	_ caddy.AdminRouter = adminAPI{}
+	_ caddy.Provisioner = adminAPI{}
 )

@@ -299,9 +299,10 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 		g.keys.Cookie = g.cookie
 	}
 	g.workerVal = g.Worker
-	if g.fetchPolicy, err = workerhost.NewFetchPolicy(g.FetchAllow, adminAddresses(ctx)); err != nil {
+	if g.fetchPolicy, err = workerhost.NewFetchPolicy(g.FetchAllow); err != nil {
 		return err
 	}
+	protectAdmin(ctx, g.logger)
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -560,7 +561,7 @@ func (g *Gradual) checkConfig() error {
 	if g.CPULimit < 0 {
 		return errors.New("cpu_limit must not be negative")
 	}
-	if _, err := workerhost.NewFetchPolicy(g.FetchAllow, nil); err != nil {
+	if _, err := workerhost.NewFetchPolicy(g.FetchAllow); err != nil {
 		return err
 	}
 	if _, err := g.Rollout.Over(rollout.DefaultPolicy()); err != nil {
