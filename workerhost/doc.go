@@ -67,7 +67,9 @@
 //   - ReadableStream (default readers, BYOB readers of byte streams, tee,
 //     pipeTo, pipeThrough, async iteration, from), WritableStream,
 //     TransformStream, IdentityTransformStream, FixedLengthStream,
-//     TextEncoderStream, TextDecoderStream, CountQueuingStrategy,
+//     CompressionStream and DecompressionStream (gzip, deflate,
+//     deflate-raw; decompression buffers its input, up to MaxBodyBytes,
+//     and answers at the end), TextEncoderStream, TextDecoderStream, CountQueuingStrategy,
 //     ByteLengthQueuingStrategy. Readers pull lazily; the writable side has
 //     no backpressure: a write resolves once its chunk is transformed.
 //

@@ -69,6 +69,10 @@ export default {
     attempt(() => crypto.getRandomValues(new Uint8Array(units.length)));
     attempt(() => new Blob([s, bytes], { type: s }).text());
     attempt(() => { const fd = new FormData(); fd.append(s, s); fd.append(s, new Blob([bytes]), s); return new Response(fd).formData(); });
+    for (const f of ["gzip", "deflate", "deflate-raw", s]) {
+      attempt(() => new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream(f))).arrayBuffer());
+      attempt(() => new Response(new Blob([s]).stream().pipeThrough(new CompressionStream(f))).arrayBuffer());
+    }
     attempt(() => structuredClone({ s, bytes }));
     attempt(() => new DOMException(s, s).code);
     attempt(() => new Event(s));
@@ -84,7 +88,8 @@ export default {
 // FuzzWebAPIs feeds arbitrary strings, lone surrogates included, to every
 // Web API reachable from JavaScript that calls into Go (URL,
 // URLSearchParams, Headers, Request, Response, TextDecoder, TextEncoder,
-// atob, btoa, crypto, Blob, FormData): each may throw a JavaScript error,
+// atob, btoa, crypto, Blob, FormData, CompressionStream and
+// DecompressionStream): each may throw a JavaScript error,
 // but none may reach a Go panic or fail the request.
 func FuzzWebAPIs(f *testing.F) {
 	for _, s := range []string{"", "http://h/", "\xd8\x00", "\x00\xdc", "a=1&b=%zz+%", "[::1]", "%", "\xff\xfe\xff\xff", "utf-16le", "xn--", "aGk=", "=\x00\x01"} {

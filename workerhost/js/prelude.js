@@ -1419,6 +1419,39 @@
     }
   }
 
+  // CompressionStream and DecompressionStream over Go's compress packages
+  // (compress.go). Strings are compressed as their UTF-8, as in workerd.
+  const zlibFormats = { gzip: 1, deflate: 1, "deflate-raw": 1 };
+  function zlibTransform(what, format, decompress) {
+    format = String(format);
+    if (!zlibFormats[format]) throw new TypeError(`Failed to construct '${what}': The provided value '${format}' is not a valid enum value of type CompressionFormat.`);
+    const z = host.zlibNew(format, decompress);
+    return {
+      transform(chunk, c) {
+        const b = typeof chunk === "string" ? utf8.encode(chunk) : isBufferSource(chunk) ? viewBytes(chunk) : null;
+        if (b === null) throw new TypeError(`${what} accepts only ArrayBuffer and ArrayBufferView chunks.`);
+        const out = host.zlibWrite(z, b);
+        if (out.length > 0) c.enqueue(out);
+      },
+      flush(c) {
+        const out = host.zlibEnd(z);
+        if (out.length > 0) c.enqueue(out);
+      },
+    };
+  }
+  class CompressionStream extends TransformStream {
+    constructor(format) {
+      if (arguments.length === 0) throw new TypeError("Failed to construct 'CompressionStream': 1 argument required, but only 0 present.");
+      super(zlibTransform("CompressionStream", format, false));
+    }
+  }
+  class DecompressionStream extends TransformStream {
+    constructor(format) {
+      if (arguments.length === 0) throw new TypeError("Failed to construct 'DecompressionStream': 1 argument required, but only 0 present.");
+      super(zlibTransform("DecompressionStream", format, true));
+    }
+  }
+
   // scheduler.wait, workerd's await-able setTimeout.
   const scheduler = { wait(ms) { return new Promise((resolve) => host.setTimer(resolve, ms, false, [])); } };
 
@@ -1435,7 +1468,7 @@
     ReadableStreamDefaultController: streams.ReadableStreamDefaultController, ReadableByteStreamController: illegal("ReadableByteStreamController"),
     WritableStreamDefaultWriter: streams.WritableStreamDefaultWriter, WritableStreamDefaultController: illegal("WritableStreamDefaultController"),
     TransformStreamDefaultController: illegal("TransformStreamDefaultController"),
-    Crypto, SubtleCrypto, ErrorEvent, PromiseRejectionEvent, IdentityTransformStream, FixedLengthStream, scheduler,
+    CompressionStream, DecompressionStream, Crypto, SubtleCrypto, ErrorEvent, PromiseRejectionEvent, IdentityTransformStream, FixedLengthStream, scheduler,
     CountQueuingStrategy: streams.CountQueuingStrategy, ByteLengthQueuingStrategy: streams.ByteLengthQueuingStrategy,
     TextEncoderStream: streams.TextEncoderStream, TextDecoderStream: streams.TextDecoderStream,
     setTimeout: (fn, ms, ...args) => host.setTimer(fn, ms, false, args),

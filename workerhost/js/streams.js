@@ -459,8 +459,12 @@
         start() { return start; },
         write(chunk) { return typeof transformer.transform === "function" ? transformer.transform(chunk, tc) : tc.enqueue(chunk); },
         close() {
-          return Promise.resolve(typeof transformer.flush === "function" ? transformer.flush(tc) : undefined).then(() => {
+          return new Promise((resolve) => resolve(typeof transformer.flush === "function" ? transformer.flush(tc) : undefined)).then(() => {
             if (canceled === null) rc.close();
+          }, (e) => {
+            // A failed flush errors the readable side too.
+            rc.error(e);
+            throw e;
           });
         },
         abort(reason) { rc.error(reason); },

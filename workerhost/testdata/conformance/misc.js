@@ -46,7 +46,7 @@ cases.push(
   ["queueMicrotask non-function", () => queueMicrotask(1)],
   ["setTimeout returns", () => { const id = setTimeout(() => {}, 1); clearTimeout(id); return typeof id; }],
   ["setTimeout args", () => new Promise((res) => setTimeout((a, b) => res([a, b]), 0, "x", 2))],
-  ["timer order", () => new Promise((res) => { const log = []; setTimeout(() => log.push(2), 2); setTimeout(() => log.push(1), 1); setTimeout(() => res(log), 10); })],
+  ["timer order", () => new Promise((res) => { const log = []; setTimeout(() => log.push(2), 40); setTimeout(() => log.push(1), 1); setTimeout(() => res(log), 60); })],
   ["clearTimeout unknown", () => clearTimeout(12345)],
   ["navigator.userAgent", () => navigator.userAgent],
   ["self is globalThis", () => self === globalThis],

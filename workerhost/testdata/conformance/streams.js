@@ -6,6 +6,21 @@ const of = (...chunks) => RS({ start(c) { for (const x of chunks) c.enqueue(x); 
 const settle = (p) => p.then((v) => "resolved " + JSON.stringify(v), (e) => "rejected " + (e && e.constructor ? e.constructor.name : String(e)));
 async function drain(s) { const out = []; const r = s.getReader(); for (;;) { const { value, done } = await r.read(); if (done) return out; out.push(value); } }
 
+const gz = new Uint8Array([31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 203, 72, 205, 201, 201, 87, 72, 175, 202, 44, 0, 0, 25, 106, 210, 223, 10, 0, 0, 0]);
+const raw = new Uint8Array([43, 74, 44, 87, 72, 73, 77, 203, 73, 44, 73, 5, 0]);
+const zl = new Uint8Array([120, 156, 171, 202, 201, 76, 82, 72, 73, 77, 203, 73, 44, 73, 5, 0, 30, 44, 4, 167]);
+// through pipes chunks through a transform and answers the text out.
+async function through(t, chunks) {
+  const w = t.writable.getWriter();
+  for (const c of chunks) w.write(c).catch(() => {});
+  w.close().catch(() => {});
+  return new Response(t.readable).text();
+}
+async function roundTrip(format, text) {
+  const out = await new Response(new Response(text).body.pipeThrough(new CompressionStream(format))).arrayBuffer();
+  return through(new DecompressionStream(format), [new Uint8Array(out)]);
+}
+
 const cases = [
   ["ReadableStream()", () => tag(RS())],
   ["ReadableStream(null)", () => tag(RS(null))],
@@ -99,5 +114,30 @@ const cases = [
   ["byte stream enqueue string", () => { let e; RS({ type: "bytes", start(c) { try { c.enqueue("a"); } catch (x) { e = x.constructor.name; } } }); return e; }],
   ["byte stream read", async () => drain(RS({ type: "bytes", start(c) { c.enqueue(new Uint8Array([1, 2])); c.close(); } }))],
 ];
+if (typeof CompressionStream === "function") {
+  for (const f of ["gzip", "deflate", "deflate-raw"]) {
+    cases.push(["compression round trip " + f, () => roundTrip(f, "hello " + f + " ".repeat(100) + "€")]);
+    cases.push(["compression round trip empty " + f, () => roundTrip(f, "")]);
+  }
+  cases.push(
+    ["decompress gzip", () => through(new DecompressionStream("gzip"), [gz])],
+    ["decompress gzip split", () => through(new DecompressionStream("gzip"), [gz.subarray(0, 7), gz.subarray(7)])],
+    ["decompress deflate-raw", () => through(new DecompressionStream("deflate-raw"), [raw])],
+    ["decompress deflate", () => through(new DecompressionStream("deflate"), [zl])],
+    ["decompress wrong format", () => settle(through(new DecompressionStream("deflate"), [gz]))],
+    ["decompress truncated", () => settle(through(new DecompressionStream("gzip"), [gz.subarray(0, 20)]))],
+    ["decompress trailing junk", () => settle(through(new DecompressionStream("gzip"), [gz, new Uint8Array([1, 2])]))],
+    ["decompress string chunk", () => settle(through(new DecompressionStream("gzip"), ["x"]))],
+    ["compress string chunk", async () => through(new DecompressionStream("gzip"), [new Uint8Array(await new Response(new Blob(["x"]).stream().pipeThrough(new TextDecoderStream()).pipeThrough(new CompressionStream("gzip"))).arrayBuffer())])],
+    ["flush error errors the readable side", () => settle(through(new TransformStream({ flush() { throw new RangeError("f"); } }), []))],
+    ["compression format invalid", () => new CompressionStream("zip")],
+    ["compression format missing", () => new CompressionStream()],
+    ["decompression format invalid", () => new DecompressionStream("br")],
+    ["compression format case", () => new CompressionStream("GZIP")],
+    ["compression toStringTag", () => tag(new CompressionStream("gzip"))],
+    ["compression is a TransformStream", () => new CompressionStream("gzip") instanceof TransformStream],
+    ["compressed gzip header", async () => { const b = new Uint8Array(await new Response(new Response("x").body.pipeThrough(new CompressionStream("gzip"))).arrayBuffer()); return [b[0], b[1], b[2]]; }],
+  );
+}
 
 export default cases;
