@@ -69,9 +69,10 @@
 //     TransformStream, IdentityTransformStream, FixedLengthStream,
 //     CompressionStream and DecompressionStream (gzip, deflate,
 //     deflate-raw; decompression buffers its input, up to MaxBodyBytes,
-//     and answers at the end), TextEncoderStream, TextDecoderStream, CountQueuingStrategy,
-//     ByteLengthQueuingStrategy. Readers pull lazily; the writable side has
-//     no backpressure: a write resolves once its chunk is transformed.
+//     and answers at the end), TextEncoderStream, TextDecoderStream,
+//     CountQueuingStrategy, ByteLengthQueuingStrategy. Readers pull lazily;
+//     the writable side has no backpressure: a write resolves once its
+//     chunk is transformed.
 //
 // Where workerd departs from the standards, the host follows workerd; the
 // conformance suite (testdata/conformance, TestConformance) compares the
