@@ -50,7 +50,10 @@
 //   - URL and URLSearchParams after the WHATWG URL Standard (url.go and
 //     js/url.js, on github.com/nlnwa/whatwg-url), with URL.canParse and
 //     URL.parse; Buffer (goja_nodejs/buffer, plus isBuffer, isEncoding,
-//     byteLength, concat).
+//     byteLength, concat); node:crypto (createHash, createHmac,
+//     randomBytes, timingSafeEqual, webcrypto) and node:util (format,
+//     inspect, promisify, callbackify, inherits, types), built on first
+//     import (js/node.js, node.go).
 //   - console (log, info, debug, warn, error, trace, assert, dir, table,
 //     time, timeEnd), TextEncoder, TextDecoder (every encoding of the
 //     Encoding Standard but "replacement", with BOM handling, stream and

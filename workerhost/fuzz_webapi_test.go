@@ -10,6 +10,8 @@ import (
 // through) and variations of it. Any JavaScript exception is fine; a Go
 // panic is not.
 const webAPIFuzzWorker = `
+import { createHash, createHmac } from "node:crypto";
+import { format } from "node:util";
 const attempts = [];
 function attempt(f) { try { const r = f(); if (r && typeof r.then === "function") attempts.push(r.catch(() => {})); } catch (e) {} }
 export default {
@@ -73,6 +75,12 @@ export default {
       attempt(() => new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream(f))).arrayBuffer());
       attempt(() => new Response(new Blob([s]).stream().pipeThrough(new CompressionStream(f))).arrayBuffer());
     }
+    for (const enc of ["utf8", "hex", "base64", "base64url", "latin1", "ucs2", s]) {
+      attempt(() => createHash("sha256").update(s, enc).digest(enc));
+      attempt(() => createHmac(s, s).update(bytes).digest(enc));
+      attempt(() => Buffer.from(s, enc).toString(enc));
+    }
+    attempt(() => format(s, s, bytes));
     attempt(() => structuredClone({ s, bytes }));
     attempt(() => new DOMException(s, s).code);
     attempt(() => new Event(s));
@@ -89,7 +97,7 @@ export default {
 // Web API reachable from JavaScript that calls into Go (URL,
 // URLSearchParams, Headers, Request, Response, TextDecoder, TextEncoder,
 // atob, btoa, crypto, Blob, FormData, CompressionStream and
-// DecompressionStream): each may throw a JavaScript error,
+// DecompressionStream, node:crypto, node:util): each may throw a JavaScript error,
 // but none may reach a Go panic or fail the request.
 func FuzzWebAPIs(f *testing.F) {
 	for _, s := range []string{"", "http://h/", "\xd8\x00", "\x00\xdc", "a=1&b=%zz+%", "[::1]", "%", "\xff\xfe\xff\xff", "utf-16le", "xn--", "aGk=", "=\x00\x01"} {

@@ -20,12 +20,15 @@ var (
 	preludeSource string
 	//go:embed js/url.js
 	urlSource string
+	//go:embed js/node.js
+	nodeSource string
 	//go:embed js/streams.js
 	streamsSource string
 
 	preludeProgram = goja.MustCompile("gradual:prelude.js", preludeSource, true)
 	streamsProgram = goja.MustCompile("gradual:streams.js", streamsSource, true)
 	urlProgram     = goja.MustCompile("gradual:url.js", urlSource, true)
+	nodeProgram    = goja.MustCompile("gradual:node.js", nodeSource, true)
 )
 
 // maxCallStackSize bounds JavaScript recursion, which would otherwise grow
@@ -196,6 +199,13 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 			return nil, err
 		}
 		if err := host.Set("url", urlModule); err != nil {
+			return nil, err
+		}
+		nodeModule, err := vm.RunProgram(nodeProgram)
+		if err != nil {
+			return nil, err
+		}
+		if err := host.Set("node", nodeModule); err != nil {
 			return nil, err
 		}
 		preludeFn, err := vm.RunProgram(preludeProgram)

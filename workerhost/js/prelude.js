@@ -1338,6 +1338,8 @@
   });
 
   const Buffer = global.Buffer;
+  // goja_nodejs names the constructor after its Go method.
+  Object.defineProperty(Buffer, "name", { value: "Buffer", configurable: true });
   Buffer.isBuffer = (b) => b instanceof Buffer;
   Buffer.isEncoding = (e) => ["utf8", "utf-8", "hex", "base64", "base64url", "latin1", "binary", "ascii", "ucs2", "utf16le"].includes(String(e).toLowerCase());
   Buffer.byteLength = (v, enc) => (typeof v === "string" ? Buffer.from(v, enc).length : v.byteLength);
@@ -1354,6 +1356,16 @@
   };
 
   // ---- globals -------------------------------------------------------------
+
+  // The nodejs_compat modules other than node:buffer (js/node.js) are built
+  // when a script first imports one; compile.go's module stubs call this.
+  let nodeModules = null;
+  Object.defineProperty(global, Symbol.for("gradual.node"), {
+    value: (name) => {
+      if (nodeModules === null) nodeModules = host.node(host, { Buffer, viewBytes, format, inspect });
+      return nodeModules(name);
+    },
+  });
 
   // Interfaces scripts may name but not construct.
   function illegal(name) {

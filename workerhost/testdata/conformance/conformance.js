@@ -12,8 +12,9 @@ import encoding from "./encoding.js";
 import fetchapi from "./fetch.js";
 import streams from "./streams.js";
 import misc from "./misc.js";
+import node from "./node.js";
 
-const families = { url, search, events, encoding, fetch: fetchapi, streams, misc };
+const families = { url, search, events, encoding, fetch: fetchapi, streams, misc, node };
 
 // show renders a value so that two runtimes' answers compare as strings.
 function show(v) {
