@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"github.com/google/uuid"
+
+	"github.com/caddy-gradual/gradual/internal/stats"
 )
 
 func init() {
@@ -167,10 +169,10 @@ func strconvQuote(s string) string {
 
 // workerInfo describes a worker in API answers.
 type workerInfo struct {
-	Name       string            `json:"name"`
-	Versions   []versionInfo     `json:"versions"`
-	Deployment *deploymentRecord `json:"deployment"`
-	Stats      map[string]*stats `json:"stats"`
+	Name       string                `json:"name"`
+	Versions   []versionInfo         `json:"versions"`
+	Deployment *deploymentRecord     `json:"deployment"`
+	Stats      map[string]*statsInfo `json:"stats"`
 }
 
 type versionInfo struct {
@@ -182,8 +184,8 @@ type versionInfo struct {
 	Upstreams   []string          `json:"upstreams,omitempty"`
 }
 
-// stats are a version's live stats in API answers.
-type stats struct {
+// statsInfo are a version's live stats in API answers.
+type statsInfo struct {
 	Requests       uint64  `json:"requests"`
 	Errors         uint64  `json:"errors"`
 	WindowSeconds  int     `json:"window_seconds"`
@@ -218,7 +220,7 @@ func versionInfoOf(v *version) versionInfo {
 // describe reports the worker as its most recently provisioned handler
 // serves it: versions newest first, the active deployment, live stats.
 func (s *workerState) describe() workerInfo {
-	info := workerInfo{Name: s.name, Versions: []versionInfo{}, Stats: map[string]*stats{}}
+	info := workerInfo{Name: s.name, Versions: []versionInfo{}, Stats: map[string]*statsInfo{}}
 	g := s.latest()
 	if g == nil {
 		return info
@@ -227,10 +229,11 @@ func (s *workerState) describe() workerInfo {
 	t := now()
 	for _, v := range set.byID {
 		info.Versions = append(info.Versions, versionInfoOf(v))
-		win := v.stats.window(t)
-		st := &stats{
-			Requests: v.stats.requests.Load(), Errors: v.stats.errors.Load(),
-			WindowSeconds:  int(statsSlots * statsSlotLen / time.Second),
+		win := v.stats.Window(t)
+		requests, errs := v.stats.Totals()
+		st := &statsInfo{
+			Requests: requests, Errors: errs,
+			WindowSeconds:  int(stats.Slots * stats.SlotLen / time.Second),
 			WindowRequests: win.Requests, WindowErrors: win.Errors,
 			P50Ms: durationMs(win.P50), P99Ms: durationMs(win.P99),
 		}

@@ -27,6 +27,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/stats"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -199,7 +200,7 @@ type version struct {
 	spanAttrs [len(selectionNames)][]attribute.KeyValue
 	backend   backend
 	metrics   *versionMetrics
-	stats     *versionStats
+	stats     *stats.Version
 	// uploaded marks versions from the admin API; upstreams are the
 	// addresses of an upstream version; release gives back a script's
 	// worker.
@@ -602,7 +603,7 @@ func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	exception := isException(res.Outcome)
 	v.metrics.observe(status, res.WallTime.Seconds(), exception)
-	v.stats.record(end, res.WallTime, exception || status >= 500)
+	v.stats.Record(end, res.WallTime, exception || status >= 500)
 	endSpan(span, &res, err)
 	if g.state.tail.active() {
 		if ev := newTailEvent(g.Worker, v, sel, r, start, res); ev != nil {
