@@ -450,10 +450,6 @@ func fullVersion(d *deploymentRecord) string {
 	return ""
 }
 
-// tailHeartbeat keeps idle tail connections alive through proxies and
-// lets the server notice clients that went away.
-const tailHeartbeat = 15 * time.Second
-
 // serveTail streams the worker's trace events as NDJSON until the client
 // goes away, optionally only those of ?version_id=.
 func (s *workerState) serveTail(w http.ResponseWriter, r *http.Request) error {
@@ -463,45 +459,8 @@ func (s *workerState) serveTail(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusNotFound, "worker "+s.name+" has no version "+strconvQuote(versionID))
 		}
 	}
-	rc := http.NewResponseController(w)
-	sub := s.tail.subscribe(versionID)
-	defer s.tail.unsubscribe(sub)
-
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
-		return nil
-	}
-	heartbeat := time.NewTicker(tailHeartbeat)
-	defer heartbeat.Stop()
-	var reported uint64
-	for {
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-sub.done:
-			return nil
-		case <-heartbeat.C:
-			if _, err := w.Write([]byte("\n")); err != nil {
-				return nil
-			}
-		case ev := <-sub.events:
-			if d := sub.dropped.Load(); d > reported {
-				line, _ := json.Marshal(tailDropped{Type: "dropped", Dropped: d - reported, EventTimestamp: now().UnixMilli()})
-				reported = d
-				if _, err := w.Write(append(line, '\n')); err != nil {
-					return nil
-				}
-			}
-			if _, err := w.Write(ev); err != nil {
-				return nil
-			}
-		}
-		if err := rc.Flush(); err != nil {
-			return nil
-		}
-	}
+	s.tail.Serve(w, r, versionID)
+	return nil
 }
 
 // Interface guards

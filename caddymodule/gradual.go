@@ -605,9 +605,9 @@ func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	v.metrics.observe(status, res.WallTime.Seconds(), exception)
 	v.stats.Record(end, res.WallTime, exception || status >= 500)
 	endSpan(span, &res, err)
-	if g.state.tail.active() {
+	if g.state.tail.Active() {
 		if ev := newTailEvent(g.Worker, v, sel, r, start, res); ev != nil {
-			g.state.tail.publish(v.id, ev)
+			g.state.tail.Publish(v.id, ev)
 		}
 	}
 	if errors.Is(err, workerhost.ErrResponseAborted) {

@@ -7,6 +7,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/caddy-gradual/gradual/internal/stats"
+	"github.com/caddy-gradual/gradual/internal/tail"
 )
 
 // now is the clock of the live stats; tests replace it.
@@ -22,7 +23,7 @@ var workers = caddy.NewUsagePool()
 // version, the tail subscribers, and which versions have metric series.
 type workerState struct {
 	name string
-	tail tailHub
+	tail tail.Hub
 
 	// liveMu guards live, the worker's stored live deployments.
 	liveMu sync.Mutex
@@ -101,7 +102,7 @@ func lookupWorker(name string) *workerState {
 // worker is gone.
 func (s *workerState) Destruct() error {
 	s.stopPolling()
-	s.tail.closeAll()
+	s.tail.CloseAll()
 	return nil
 }
 
