@@ -4,17 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/certmagic"
-	"github.com/google/uuid"
 
+	"github.com/caddy-gradual/gradual/internal/live"
 	"github.com/caddy-gradual/gradual/internal/stats"
+	"github.com/caddy-gradual/gradual/workerhost"
 )
 
 func init() {
@@ -22,8 +23,10 @@ func init() {
 }
 
 // adminAPI serves /gradual/ on Caddy's admin endpoint: the workers, their
-// versions, deployments and live stats, and live tails, in JSON shaped like
-// Cloudflare's Workers API.
+// versions, deployments, nodes and live stats, and live tails, in JSON
+// shaped like Cloudflare's Workers API. The routes are thin: changes go
+// through the worker's live.Worker, which answers only once this node
+// serves them.
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -36,18 +39,116 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 
 // Routes implements caddy.AdminRouter.
 func (a adminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: "/gradual/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, *workerState) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			s := lookupWorker(r.PathValue("name"))
+			if s == nil {
+				writeError(w, errorf(http.StatusNotFound, "no worker named "+strconv.Quote(r.PathValue("name"))))
+				return
+			}
+			if err := h(w, r, s); err != nil {
+				writeError(w, err)
+			}
+		})
+	}
+	mux.HandleFunc("GET /gradual/workers", func(w http.ResponseWriter, r *http.Request) {
+		writeResult(w, http.StatusOK, listWorkers(r.Context()))
+	})
+	handle("GET /gradual/workers/{name}", func(w http.ResponseWriter, r *http.Request, s *workerState) error {
+		return writeResult(w, http.StatusOK, s.describe(r.Context()))
+	})
+	handle("GET /gradual/workers/{name}/versions", func(w http.ResponseWriter, r *http.Request, s *workerState) error {
+		return writeResult(w, http.StatusOK, s.describe(r.Context()).Versions)
+	})
+	handle("POST /gradual/workers/{name}/versions", uploadVersion)
+	handle("GET /gradual/workers/{name}/deployments", func(w http.ResponseWriter, r *http.Request, s *workerState) error {
+		return writeResult(w, http.StatusOK, map[string]any{"deployments": s.history(r.Context())})
+	})
+	handle("POST /gradual/workers/{name}/deployments", deploy)
+	handle("POST /gradual/workers/{name}/rollback", rollback)
+	handle("GET /gradual/workers/{name}/tail", serveTail)
+	return []caddy.AdminRoute{{Pattern: "/gradual/", Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		serveEnveloped(mux, w, r)
+		return nil
+	})}}
 }
 
-// apiError is an error with the HTTP status to answer it with.
+// serveEnveloped serves r through mux, with the mux's own 404 and 405
+// answers in the envelope too.
+func serveEnveloped(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	r.URL.Path = "/" + trimSlashes(r.URL.Path)
+	h, pattern := mux.Handler(r)
+	if pattern != "" {
+		h.ServeHTTP(w, r)
+		return
+	}
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		writeError(w, errorf(rec.status, "method not allowed: "+r.Method+" "+r.URL.Path))
+	default:
+		writeError(w, errorf(http.StatusNotFound, "no such endpoint: "+r.URL.Path))
+	}
+}
+
+func trimSlashes(p string) string {
+	for len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	for len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+// statusRecorder keeps the status and headers of the mux's 404 or 405.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(status int)      { s.status = status }
+
+// apiError is an error of a request, with the status to answer it with.
 type apiError struct {
 	status int
-	msg    string
+	err    error
 }
 
-func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Error() string { return e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
 
-func errorf(status int, msg string) error { return &apiError{status: status, msg: msg} }
+func errorf(status int, msg string) error { return &apiError{status: status, err: errors.New(msg)} }
+
+// badRequest is a malformed request: 400.
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, err: fmt.Errorf(format, args...)}
+}
+
+// statusOf maps an error to its HTTP status: the one place where the
+// control plane's errors meet HTTP.
+func statusOf(err error) int {
+	var ae *apiError
+	var inv *live.InvalidError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status
+	case errors.As(err, &inv):
+		return http.StatusBadRequest
+	case errors.Is(err, live.ErrNoStorage), errors.Is(err, live.ErrNotLoaded):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, live.ErrNoHistory):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
 
 // envelope is Cloudflare's response shape.
 type envelope struct {
@@ -74,97 +175,112 @@ func writeResult(w http.ResponseWriter, status int, result any) error {
 	return writeJSON(w, status, envelope{Success: true, Errors: []apiMessage{}, Messages: []apiMessage{}, Result: result})
 }
 
-func writeError(w http.ResponseWriter, err error) error {
-	status := http.StatusInternalServerError
-	var ae *apiError
-	if errors.As(err, &ae) {
-		status = ae.status
-	}
-	return writeJSON(w, status, envelope{Errors: []apiMessage{{Code: status, Message: err.Error()}}, Messages: []apiMessage{}})
+func writeError(w http.ResponseWriter, err error) {
+	status := statusOf(err)
+	_ = writeJSON(w, status, envelope{Errors: []apiMessage{{Code: status, Message: err.Error()}}, Messages: []apiMessage{}})
 }
 
-// serve routes /gradual/... requests.
-func (a adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
-	if err := a.route(w, r); err != nil {
-		return writeError(w, err)
+// uploadVersion accepts a new version: a script is compiled and its top
+// level run once under the limits before anything is stored, and the
+// answer comes once this node has the version.
+func uploadVersion(w http.ResponseWriter, r *http.Request, s *workerState) error {
+	req, err := decodeUpload(r.Body)
+	if err != nil {
+		return err
 	}
-	return nil
+	g := s.latest()
+	if g == nil {
+		return live.ErrNotLoaded
+	}
+	u := live.NewUpload(live.Upload{Tag: req.Tag, Message: req.Message, Script: req.Script, MainModule: req.MainModule,
+		Upstreams: req.Upstreams, Vars: req.Vars}, now())
+	if u.Script != "" {
+		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Vars, source: u.Script, mainModule: u.MainModule}
+		if err := workerhost.Check(g.scriptConfig(v, u.CreatedOn)); err != nil {
+			return live.Invalidf("script does not load: %v", err)
+		}
+	}
+	if _, err := s.live.Update(r.Context(), func(st *live.State) (bool, error) {
+		_, err := st.AddUpload(u)
+		return true, err
+	}); err != nil {
+		return err
+	}
+	return writeResult(w, http.StatusCreated, uploadInfo(u))
 }
 
-func (a adminAPI) route(w http.ResponseWriter, r *http.Request) error {
-	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/gradual/"), "/"), "/")
-	if len(parts) == 0 || parts[0] != "workers" || len(parts) > 3 {
-		return errorf(http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+func uploadInfo(u live.Upload) versionInfo {
+	info := versionInfo{ID: u.ID, Source: "upload", Kind: "upstream", CreatedOn: u.CreatedOn, Upstreams: u.Upstreams,
+		Annotations: map[string]string{"workers/tag": u.Tag, "workers/message": u.Message}}
+	if u.IsScript() {
+		info.Kind = "script"
 	}
-	if len(parts) == 1 {
-		if r.Method != http.MethodGet {
-			return errMethod(r)
-		}
-		return writeResult(w, http.StatusOK, listWorkers())
+	return info
+}
+
+// deploy makes a new deployment from an API request.
+func deploy(w http.ResponseWriter, r *http.Request, s *workerState) error {
+	req, err := decodeDeployment(r.Body)
+	if err != nil {
+		return err
 	}
-	s := lookupWorker(parts[1])
-	if s == nil {
-		return errorf(http.StatusNotFound, "no worker named "+strconvQuote(parts[1]))
+	return s.newDeployment(w, r.Context(), live.SourceAPI, req.Annotations["workers/message"], func(*live.State) ([]live.Entry, error) {
+		return entriesOf(req.Versions), nil
+	})
+}
+
+// rollback deploys one version at 100%: the one named, or else the newest
+// earlier version that served 100%.
+func rollback(w http.ResponseWriter, r *http.Request, s *workerState) error {
+	req, err := decodeRollback(r.Body)
+	if err != nil {
+		return err
 	}
-	sub := ""
-	if len(parts) == 3 {
-		sub = parts[2]
-	}
-	switch sub {
-	case "":
-		if r.Method != http.MethodGet {
-			return errMethod(r)
-		}
-		return writeResult(w, http.StatusOK, s.describe())
-	case "tail":
-		if r.Method != http.MethodGet {
-			return errMethod(r)
-		}
-		return s.serveTail(w, r)
-	case "versions":
-		switch r.Method {
-		case http.MethodGet:
-			return writeResult(w, http.StatusOK, s.describe().Versions)
-		case http.MethodPost:
-			v, err := s.upload(r)
-			if err != nil {
-				return err
+	message := req.Message
+	return s.newDeployment(w, r.Context(), live.SourceRollback, message, func(st *live.State) ([]live.Entry, error) {
+		target := req.VersionID
+		if target == "" {
+			if target, err = st.RollbackTarget(); err != nil {
+				return nil, err
 			}
-			return writeResult(w, http.StatusCreated, v)
 		}
-		return errMethod(r)
-	case "deployments":
-		switch r.Method {
-		case http.MethodGet:
-			return writeResult(w, http.StatusOK, map[string]any{"deployments": s.history()})
-		case http.MethodPost:
-			d, err := s.deploy(r)
-			if err != nil {
-				return err
-			}
-			return writeResult(w, http.StatusCreated, d)
+		if message == "" {
+			message = "rollback to " + target
 		}
-		return errMethod(r)
-	case "rollback":
-		if r.Method != http.MethodPost {
-			return errMethod(r)
-		}
-		d, err := s.rollback(r)
+		return []live.Entry{{VersionID: target, Percentage: 100}}, nil
+	})
+}
+
+// newDeployment records the deployment that pick chooses from the stored
+// state as the active one; the newest handler validates it by loading it.
+func (s *workerState) newDeployment(w http.ResponseWriter, ctx context.Context, source, message string, pick func(*live.State) ([]live.Entry, error)) error {
+	var d live.Deployment
+	_, err := s.live.Update(ctx, func(st *live.State) (bool, error) {
+		entries, err := pick(st)
 		if err != nil {
-			return err
+			return false, err
 		}
-		return writeResult(w, http.StatusCreated, d)
+		d = live.NewDeployment(source, entries, message, now())
+		st.Deploy(d)
+		return true, nil
+	})
+	if err != nil {
+		return err
 	}
-	return errorf(http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	return writeResult(w, http.StatusCreated, recordOf(d))
 }
 
-func errMethod(r *http.Request) error {
-	return errorf(http.StatusMethodNotAllowed, "method not allowed: "+r.Method+" "+r.URL.Path)
-}
-
-func strconvQuote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
+// serveTail streams the worker's trace events as NDJSON until the client
+// goes away, optionally only those of ?version_id=.
+func serveTail(w http.ResponseWriter, r *http.Request, s *workerState) error {
+	versionID := r.URL.Query().Get("version_id")
+	if versionID != "" {
+		if g := s.latest(); g != nil && g.set.Load().byID[versionID] == nil {
+			return errorf(http.StatusNotFound, "worker "+s.name+" has no version "+strconv.Quote(versionID))
+		}
+	}
+	s.tail.Serve(w, r, versionID)
+	return nil
 }
 
 // workerInfo describes a worker in API answers.
@@ -173,6 +289,7 @@ type workerInfo struct {
 	Versions   []versionInfo         `json:"versions"`
 	Deployment *deploymentRecord     `json:"deployment"`
 	Stats      map[string]*statsInfo `json:"stats"`
+	Nodes      []live.Node           `json:"nodes"`
 }
 
 type versionInfo struct {
@@ -182,6 +299,23 @@ type versionInfo struct {
 	CreatedOn   time.Time         `json:"created_on"`
 	Annotations map[string]string `json:"annotations"`
 	Upstreams   []string          `json:"upstreams,omitempty"`
+	// Status is set for an upload that this node failed to load.
+	Status string `json:"status,omitempty"`
+}
+
+// deploymentRecord is a deployment in API answers.
+type deploymentRecord struct {
+	ID          string            `json:"id"`
+	CreatedOn   time.Time         `json:"created_on"`
+	Source      string            `json:"source"`
+	Strategy    string            `json:"strategy"`
+	Versions    []DeployEntry     `json:"versions"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+func recordOf(d live.Deployment) *deploymentRecord {
+	return &deploymentRecord{ID: d.ID, CreatedOn: d.CreatedOn, Source: d.Source, Strategy: d.Strategy,
+		Versions: deployOf(d.Versions), Annotations: d.Annotations}
 }
 
 // statsInfo are a version's live stats in API answers.
@@ -196,11 +330,11 @@ type statsInfo struct {
 	P99Ms          float64 `json:"p99_ms"`
 }
 
-func listWorkers() []workerInfo {
+func listWorkers(ctx context.Context) []workerInfo {
 	out := []workerInfo{}
 	workers.Range(func(_, value any) bool {
 		if s, ok := value.(*workerState); ok {
-			out = append(out, s.describe())
+			out = append(out, s.describe(ctx))
 		}
 		return true
 	})
@@ -218,9 +352,13 @@ func versionInfoOf(v *version) versionInfo {
 }
 
 // describe reports the worker as its most recently provisioned handler
-// serves it: versions newest first, the active deployment, live stats.
-func (s *workerState) describe() workerInfo {
-	info := workerInfo{Name: s.name, Versions: []versionInfo{}, Stats: map[string]*statsInfo{}}
+// serves it: versions newest first, the deployment served, live stats, and
+// the fleet view.
+func (s *workerState) describe(ctx context.Context) workerInfo {
+	info := workerInfo{Name: s.name, Versions: []versionInfo{}, Stats: map[string]*statsInfo{}, Nodes: []live.Node{}}
+	if nodes, err := s.live.Nodes(ctx); err == nil && nodes != nil {
+		info.Nodes = nodes
+	}
 	g := s.latest()
 	if g == nil {
 		return info
@@ -242,6 +380,12 @@ func (s *workerState) describe() workerInfo {
 		}
 		info.Stats[v.id] = st
 	}
+	g.mu.Lock()
+	serving := g.serving
+	for id, why := range g.failed {
+		info.Versions = append(info.Versions, versionInfo{ID: id, Source: "upload", Status: "failed: " + why})
+	}
+	g.mu.Unlock()
 	sort.Slice(info.Versions, func(i, j int) bool {
 		a, b := info.Versions[i], info.Versions[j]
 		if !a.CreatedOn.Equal(b.CreatedOn) {
@@ -249,219 +393,44 @@ func (s *workerState) describe() workerInfo {
 		}
 		return a.ID < b.ID
 	})
-	info.Deployment = s.active(set.dep)
+	info.Deployment = s.served(ctx, serving, set.dep)
 	return info
 }
 
-// active describes the installed deployment dep: the newest history entry
-// when it is the one installed, else (no storage, or a fallback) the split
+// served describes the deployment installed: its history entry, or, for
+// the config's deployment never recorded (or no storage), the split
 // itself.
-func (s *workerState) active(dep *deployment) *deploymentRecord {
+func (s *workerState) served(ctx context.Context, id string, dep *deployment) *deploymentRecord {
+	if id != "" {
+		for _, d := range s.history(ctx) {
+			if d.ID == id {
+				return d
+			}
+		}
+	}
 	entries := make([]DeployEntry, dep.split.Len())
 	for i := range entries {
 		e := dep.split.Entry(i)
 		entries[i] = DeployEntry{VersionID: e.ID, Percentage: e.Weight.Percent()}
 	}
-	if h := s.history(); len(h) > 0 && sameSplit(h[0].Versions, entries) {
-		return h[0]
-	}
-	return &deploymentRecord{Source: sourceConfig, Strategy: "percentage", Versions: entries,
-		Annotations: map[string]string{"workers/triggered_by": sourceConfig}}
-}
-
-// sameSplit reports whether two deployments give the same versions the
-// same shares; versions at 0% do not count.
-func sameSplit(a, b []DeployEntry) bool {
-	served := func(es []DeployEntry) []DeployEntry {
-		return slices.DeleteFunc(slices.Clone(es), func(e DeployEntry) bool { return e.Percentage == 0 })
-	}
-	return deployKey(served(a)) == deployKey(served(b))
+	return &deploymentRecord{ID: id, Source: live.SourceConfig, Strategy: "percentage", Versions: entries,
+		Annotations: map[string]string{"workers/triggered_by": live.SourceConfig}}
 }
 
 // history returns the stored deployment history, newest first.
-func (s *workerState) history() []*deploymentRecord {
-	st, err := s.stored()
-	if err != nil || st == nil {
+func (s *workerState) history(ctx context.Context) []*deploymentRecord {
+	st, err := s.live.Load(ctx)
+	if err != nil {
 		return []*deploymentRecord{}
 	}
-	out := slices.Clone(st.Deployments)
-	slices.Reverse(out)
+	out := make([]*deploymentRecord, 0, len(st.Deployments))
+	for _, d := range slices.Backward(st.Deployments) {
+		out = append(out, recordOf(d))
+	}
 	return out
 }
 
-// stored reads the worker's stored state.
-func (s *workerState) stored() (*storedState, error) {
-	storage, err := s.storageOf()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
-	defer cancel()
-	return loadState(ctx, storage, s.name)
-}
-
 func durationMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// storageOf returns the storage the worker's state lives in.
-func (s *workerState) storageOf() (certmagic.Storage, error) {
-	s.liveMu.Lock()
-	defer s.liveMu.Unlock()
-	if s.live.storage == nil {
-		return nil, errorf(http.StatusServiceUnavailable, "live deployments are unavailable: no storage")
-	}
-	return s.live.storage, nil
-}
-
-// upload accepts a new version: it is checked (a script is bundled and
-// compiled) before anything is stored.
-func (s *workerState) upload(r *http.Request) (versionInfo, error) {
-	req, err := decodeUpload(r.Body)
-	if err != nil {
-		return versionInfo{}, err
-	}
-	g := s.latest()
-	if g == nil {
-		return versionInfo{}, errorf(http.StatusServiceUnavailable, "worker "+s.name+" is not loaded")
-	}
-	sv := &storedVersion{ID: uuid.NewString(), CreatedOn: now().UTC(), Tag: req.Tag, Message: req.Message,
-		Script: req.Script, MainModule: req.MainModule, Upstreams: req.Upstreams, Vars: req.Vars}
-	if err := g.checkUpload(sv); err != nil {
-		return versionInfo{}, err
-	}
-	storage, err := s.storageOf()
-	if err != nil {
-		return versionInfo{}, err
-	}
-	if _, err := s.change(storage, func(st *storedState) error {
-		g.recordConfig(st)
-		active := map[string]bool{}
-		if n := len(st.Deployments); n > 0 {
-			for _, e := range st.Deployments[n-1].Versions {
-				active[e.VersionID] = true
-			}
-		}
-		st.Versions = append(st.Versions, sv)
-		for len(st.Versions) > maxUploads {
-			i := slices.IndexFunc(st.Versions, func(v *storedVersion) bool { return !active[v.ID] })
-			if i < 0 {
-				break
-			}
-			st.Versions = slices.Delete(st.Versions, i, i+1)
-		}
-		return nil
-	}); err != nil {
-		return versionInfo{}, err
-	}
-	info := versionInfo{ID: sv.ID, Source: "upload", Kind: "upstream", CreatedOn: sv.CreatedOn, Upstreams: sv.Upstreams,
-		Annotations: map[string]string{"workers/tag": sv.Tag, "workers/message": sv.Message}}
-	if sv.Script != "" {
-		info.Kind = "script"
-	}
-	return info, nil
-}
-
-// deploy makes a new deployment from an API request.
-func (s *workerState) deploy(r *http.Request) (*deploymentRecord, error) {
-	req, err := decodeDeployment(r.Body)
-	if err != nil {
-		return nil, err
-	}
-	return s.newDeployment(sourceAPI, req.Annotations["workers/message"], func(*storedState) ([]DeployEntry, error) {
-		return req.Versions, nil
-	})
-}
-
-// newDeployment records the deployment that pick chooses from the stored
-// state (under the storage lock) as the active one, once it is validated
-// against the known versions.
-func (s *workerState) newDeployment(source, message string, pick func(*storedState) ([]DeployEntry, error)) (*deploymentRecord, error) {
-	g := s.latest()
-	if g == nil {
-		return nil, errorf(http.StatusServiceUnavailable, "worker "+s.name+" is not loaded")
-	}
-	storage, err := s.storageOf()
-	if err != nil {
-		return nil, err
-	}
-	var rec *deploymentRecord
-	_, err = s.change(storage, func(st *storedState) error {
-		g.recordConfig(st)
-		entries, err := pick(st)
-		if err != nil {
-			return err
-		}
-		if _, err := buildSplit(g.knownVersions(st), entries); err != nil {
-			return badRequest("%v", err)
-		}
-		if message == "" && source == sourceRollback {
-			message = "rollback to " + entries[0].VersionID
-		}
-		rec = newDeploymentRecord(source, entries, message)
-		st.Deployments = appendDeployment(st.Deployments, rec)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return rec, nil
-}
-
-// rollback deploys one version at 100%: the one named, or else the newest
-// earlier version that served 100%.
-func (s *workerState) rollback(r *http.Request) (*deploymentRecord, error) {
-	req, err := decodeRollback(r.Body)
-	if err != nil {
-		return nil, err
-	}
-	return s.newDeployment(sourceRollback, req.Message, func(st *storedState) ([]DeployEntry, error) {
-		target := req.VersionID
-		if target == "" {
-			if target, err = rollbackTarget(st.Deployments); err != nil {
-				return nil, err
-			}
-		}
-		return []DeployEntry{{VersionID: target, Percentage: 100}}, nil
-	})
-}
-
-// rollbackTarget finds, in history (oldest first, the last active), the
-// newest earlier deployment that gave one version 100%, other than the
-// version the active deployment gives 100% to.
-func rollbackTarget(history []*deploymentRecord) (string, error) {
-	if len(history) == 0 {
-		return "", errorf(http.StatusConflict, "no deployment history to roll back in")
-	}
-	current := fullVersion(history[len(history)-1])
-	for i := len(history) - 2; i >= 0; i-- {
-		if id := fullVersion(history[i]); id != "" && id != current {
-			return id, nil
-		}
-	}
-	return "", errorf(http.StatusConflict, "no earlier version served 100%; name the version to roll back to")
-}
-
-// fullVersion returns the version a deployment gives 100%, or "".
-func fullVersion(d *deploymentRecord) string {
-	for _, e := range d.Versions {
-		if e.Percentage == 100 {
-			return e.VersionID
-		}
-	}
-	return ""
-}
-
-// serveTail streams the worker's trace events as NDJSON until the client
-// goes away, optionally only those of ?version_id=.
-func (s *workerState) serveTail(w http.ResponseWriter, r *http.Request) error {
-	versionID := r.URL.Query().Get("version_id")
-	if versionID != "" {
-		if g := s.latest(); g != nil && g.set.Load().byID[versionID] == nil {
-			return errorf(http.StatusNotFound, "worker "+s.name+" has no version "+strconvQuote(versionID))
-		}
-	}
-	s.tail.Serve(w, r, versionID)
-	return nil
-}
 
 // Interface guards
 var (

@@ -5,7 +5,6 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +23,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/live"
 	"github.com/caddy-gradual/gradual/internal/stats"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
@@ -86,6 +85,12 @@ type Gradual struct {
 	// server's trusted_proxies. Default: any client.
 	OverrideFrom []string `json:"override_from,omitempty"`
 
+	// PollInterval is how often this Caddy reads the live deployments
+	// stored for the worker, to follow changes made through other
+	// instances sharing the storage; a change reaches every instance
+	// within two intervals. Default: 2s.
+	PollInterval caddy.Duration `json:"poll_interval,omitempty"`
+
 	// set is what requests read: the versions and the active deployment,
 	// swapped as a whole.
 	set atomic.Pointer[versionSet]
@@ -100,19 +105,28 @@ type Gradual struct {
 
 	// state is shared with other configs' handlers of the same worker.
 	state *workerState
-	// configKey is the config's deploy in canonical form; recorded tells
-	// whether the first request has had it recorded in the stored state.
-	configKey string
-	recorded  atomic.Bool
+	// configDeploy is the config's deploy, explicit for a lone version;
+	// configKey its canonical form.
+	configDeploy []live.Entry
+	configKey    string
 	// ctx is the config's context, for loading uploaded versions.
-	ctx caddy.Context
+	ctx    caddy.Context
+	detach func()
 
-	// mu guards the fields below, changed by live deployments.
+	// mu guards the fields below, changed by live deployments (apply.go).
+	// It is never held while a version loads.
 	mu sync.Mutex
 	// config are the config's versions; uploads those loaded from the
-	// admin API, by ID.
+	// admin API, by ID; failed the uploads that did not load, with why.
 	config  []*version
 	uploads map[string]*upload
+	failed  map[string]string
+	// seq is the live.State.Seq installed; serving the ID of the
+	// deployment installed ("" for the config's, never recorded).
+	seq     uint64
+	serving string
+	retired []retired
+	reaper  *time.Timer
 	closed  bool
 }
 
@@ -121,12 +135,6 @@ type Gradual struct {
 type versionSet struct {
 	byID map[string]*version
 	dep  *deployment
-}
-
-// upload is an uploaded version loaded by this handler.
-type upload struct {
-	v      *version
-	cancel context.CancelFunc // unloads its modules
 }
 
 // Version is one version of the worker.
@@ -284,8 +292,9 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
 	g.ctx = ctx
-	g.state = acquireWorker(g.Worker)
+	g.state = acquireWorker(g.Worker, g.logger)
 	g.uploads = make(map[string]*upload)
+	g.failed = make(map[string]string)
 	for _, v := range g.Versions {
 		rv, err := g.loadVersion(ctx, v)
 		if err != nil {
@@ -295,10 +304,27 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 		}
 		g.config = append(g.config, rv)
 	}
-	g.configKey = deployKey(configEntries(g))
-	st := g.state.loadLive(configStorage(ctx), g)
-	g.apply(st)
-	g.state.attach(g)
+	g.configDeploy = entriesOf(explicitDeploy(g.Versions, g.Deploy))
+	g.configKey = live.Key(g.configDeploy)
+	dep, err := g.newDeployment(g.config, g.configDeploy)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*version, len(g.config))
+	for _, v := range g.config {
+		byID[v.id] = v
+	}
+	g.mu.Lock()
+	g.install(byID, dep, "")
+	g.mu.Unlock()
+	// Attach writes nothing, so that `caddy validate` on a machine
+	// sharing the storage cannot change what the fleet serves; the
+	// config's deployment is recorded by the first poll. Storage failures
+	// leave the config's deployment served, and the poller retries.
+	g.detach, err = g.state.live.Attach(ctx, g, configStorage(ctx), time.Duration(g.PollInterval))
+	if err != nil {
+		g.logger.Error("live deployments unavailable for now; serving the config's deployment", zap.Error(err))
+	}
 	return nil
 }
 
@@ -351,69 +377,6 @@ func (g *Gradual) releaseVersions(vs []*version) {
 	}
 }
 
-// apply brings the handler up to the stored live state: it loads uploaded
-// versions it does not have yet, unloads evicted ones, and installs the
-// active deployment. A nil st means the config alone.
-func (g *Gradual) apply(st *storedState) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.closed {
-		return
-	}
-	byID := make(map[string]*version, len(g.config)+len(g.uploads))
-	for _, v := range g.config {
-		byID[v.id] = v
-	}
-	keep := make(map[string]bool)
-	if st != nil {
-		for _, sv := range st.Versions {
-			keep[sv.ID] = true
-			if byID[sv.ID] != nil {
-				continue // a config version of the same ID wins
-			}
-			up := g.uploads[sv.ID]
-			if up == nil {
-				vctx, cancel := caddy.NewContext(g.ctx)
-				rv, err := g.loadVersion(vctx, sv.version())
-				if err != nil {
-					cancel()
-					g.logger.Error("cannot load uploaded version", zap.String("version_id", sv.ID), zap.Error(err))
-					continue
-				}
-				up = &upload{v: rv, cancel: cancel}
-				g.uploads[sv.ID] = up
-			}
-			byID[sv.ID] = up.v
-		}
-	}
-	for id, up := range g.uploads {
-		if !keep[id] {
-			delete(g.uploads, id)
-			// Requests that reached it by override may still run.
-			time.AfterFunc(time.Minute, func() {
-				up.cancel()
-				g.releaseVersions([]*version{up.v})
-			})
-		}
-	}
-	entries := g.activeEntries(st)
-	dep, err := g.newDeployment(slices.Collect(maps.Values(byID)), entries)
-	if err != nil {
-		g.logger.Error("cannot install the live deployment; serving the config's", zap.Error(err))
-		if dep, err = g.newDeployment(g.config, configEntries(g)); err != nil {
-			return
-		}
-	}
-	g.set.Store(&versionSet{byID: byID, dep: dep})
-	for id := range byID {
-		var pct float64
-		if i := dep.split.Index(id); i >= 0 {
-			pct = dep.split.Entry(i).Weight.Percent()
-		}
-		gradualMetrics.percent.WithLabelValues(g.Worker, id).Set(pct)
-	}
-}
-
 // loadBackend loads the handler of an upstream version, and the addresses
 // it proxies to, for the admin API.
 func (g *Gradual) loadBackend(ctx caddy.Context, v *Version) (backend, []string, error) {
@@ -448,130 +411,24 @@ func (g *Gradual) Cleanup() error {
 		return nil
 	}
 	g.closed = true
-	for _, up := range g.uploads {
-		up.cancel()
-		g.releaseVersions([]*version{up.v})
+	if g.reaper != nil {
+		g.reaper.Stop()
 	}
-	g.uploads = nil
-	g.releaseVersions(g.config)
+	ups := slices.Collect(maps.Values(g.uploads))
+	for _, r := range g.retired {
+		ups = append(ups, r.up)
+	}
+	g.uploads, g.retired = nil, nil
 	g.mu.Unlock()
-	g.state.detach(g)
+	if g.detach != nil {
+		g.detach()
+	}
+	for _, up := range ups {
+		g.unload(up)
+	}
+	g.releaseVersions(g.config)
 	releaseWorker(g.Worker)
 	return nil
-}
-
-// checkConfig reports the first problem with the configuration that can be
-// found without loading modules. The Caddyfile parser runs the same checks,
-// so the JSON and Caddyfile paths accept exactly the same configurations.
-func (g *Gradual) checkConfig() error {
-	if err := affinity.ValidateWorkerName(g.Worker); err != nil {
-		return fmt.Errorf("worker name: %w", err)
-	}
-	if len(g.Versions) == 0 {
-		return fmt.Errorf("worker %s: at least one version is required", g.Worker)
-	}
-	seen := make(map[string]bool, len(g.Versions))
-	for _, v := range g.Versions {
-		if v == nil {
-			return errors.New("version: null entry")
-		}
-		if err := splitter.ValidateID(v.ID); err != nil {
-			return fmt.Errorf("version: %w", err)
-		}
-		if seen[v.ID] {
-			return fmt.Errorf("version %s: defined more than once", v.ID)
-		}
-		seen[v.ID] = true
-		if (len(v.Upstream) == 0) == (v.Script == "" && v.source == "") {
-			return fmt.Errorf("version %s: exactly one of script and upstream is required", v.ID)
-		}
-		if len(v.Upstream) > 0 && len(v.Vars) > 0 {
-			return fmt.Errorf("version %s: vars are for script versions", v.ID)
-		}
-		for name, value := range v.Vars {
-			if err := checkVar(name, value); err != nil {
-				return fmt.Errorf("version %s: %w", v.ID, err)
-			}
-		}
-	}
-	if _, err := buildSplit(g.Versions, g.Deploy); err != nil {
-		return err
-	}
-	if g.OverrideHeader != "" && !httpguts.ValidHeaderFieldName(g.OverrideHeader) {
-		return fmt.Errorf("override_header: %q is not a valid header name", g.OverrideHeader)
-	}
-	if _, err := affinity.ParsePrefixes(g.OverrideFrom); err != nil {
-		return fmt.Errorf("override_from: %w", err)
-	}
-	if g.CPULimit < 0 {
-		return errors.New("cpu_limit must not be negative")
-	}
-	if c := g.AffinityCookie; c != nil {
-		if c.MaxAge < 0 {
-			return errors.New("affinity_cookie: max_age must not be negative")
-		}
-		if err := (affinity.Cookie{Name: c.Name}).Validate(); err != nil {
-			return fmt.Errorf("affinity_cookie: %w", err)
-		}
-	}
-	return nil
-}
-
-// explicitDeploy is deploy, or, when it is empty and there is exactly one
-// version, that version at 100%.
-func explicitDeploy(versions []*Version, deploy []DeployEntry) []DeployEntry {
-	if len(deploy) == 0 && len(versions) == 1 {
-		return []DeployEntry{{VersionID: versions[0].ID, Percentage: 100}}
-	}
-	return deploy
-}
-
-// buildSplit checks a deployment against the defined versions and builds
-// the split.
-func buildSplit(versions []*Version, deploy []DeployEntry) (*splitter.Deployment, error) {
-	deploy = explicitDeploy(versions, deploy)
-	if len(deploy) == 0 {
-		return nil, fmt.Errorf("deploy: required when there is more than one version (%d defined)", len(versions))
-	}
-	defined := make(map[string]bool, len(versions))
-	for _, v := range versions {
-		defined[v.ID] = true
-	}
-	entries := make([]splitter.Entry, 0, len(deploy))
-	for _, e := range deploy {
-		if !defined[e.VersionID] {
-			return nil, fmt.Errorf("deploy: unknown version %q", e.VersionID)
-		}
-		w, err := splitter.PercentFromFloat(e.Percentage)
-		if err != nil {
-			return nil, fmt.Errorf("deploy: version %s: %w", e.VersionID, err)
-		}
-		entries = append(entries, splitter.Entry{ID: e.VersionID, Weight: w})
-	}
-	split, err := splitter.New(entries)
-	if err != nil {
-		return nil, fmt.Errorf("deploy: %w", err)
-	}
-	return split, nil
-}
-
-// newDeployment builds the runtime split of entries over versions.
-func (g *Gradual) newDeployment(versions []*version, entries []DeployEntry) (*deployment, error) {
-	defined := make([]*Version, len(versions))
-	byID := make(map[string]*version, len(versions))
-	for i, v := range versions {
-		defined[i] = &Version{ID: v.id}
-		byID[v.id] = v
-	}
-	split, err := buildSplit(defined, entries)
-	if err != nil {
-		return nil, err
-	}
-	dep := &deployment{split: split, versions: make([]*version, split.Len())}
-	for i := range dep.versions {
-		dep.versions[i] = byID[split.Entry(i).ID]
-	}
-	return dep, nil
 }
 
 // Validate checks the provisioned handler.
@@ -586,9 +443,6 @@ func (g *Gradual) Validate() error {
 // it to that version and records how it went.
 func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := now()
-	if !g.recorded.Load() {
-		g.recordConfigOnce()
-	}
 	v, sel := g.choose(w, r)
 
 	r, span := g.tag(r, v, sel)

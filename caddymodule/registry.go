@@ -6,6 +6,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"go.uber.org/zap"
+
+	"github.com/caddy-gradual/gradual/internal/live"
 	"github.com/caddy-gradual/gradual/internal/stats"
 	"github.com/caddy-gradual/gradual/internal/tail"
 )
@@ -19,15 +22,13 @@ var now = time.Now
 // let go of theirs.
 var workers = caddy.NewUsagePool()
 
-// workerState is what a worker keeps across config reloads: live stats per
-// version, the tail subscribers, and which versions have metric series.
+// workerState is what a worker keeps across config reloads: its control
+// plane, live stats per version, the tail subscribers, and which versions
+// have metric series.
 type workerState struct {
 	name string
 	tail tail.Hub
-
-	// liveMu guards live, the worker's stored live deployments.
-	liveMu sync.Mutex
-	live   liveState
+	live *live.Worker
 
 	mu    sync.Mutex
 	stats map[string]*stats.Version
@@ -36,46 +37,21 @@ type workerState struct {
 	refs map[string]int
 	// seen records when each config version was first loaded.
 	seen map[string]time.Time
-	// handlers are the provisioned handlers serving the worker, oldest
-	// first; during a reload the old config's and the new one's.
-	handlers []*Gradual
-}
-
-// attach adds a provisioned handler.
-func (s *workerState) attach(g *Gradual) {
-	s.mu.Lock()
-	s.handlers = append(s.handlers, g)
-	s.mu.Unlock()
-}
-
-// detach removes a handler that is being cleaned up.
-func (s *workerState) detach(g *Gradual) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, h := range s.handlers {
-		if h == g {
-			s.handlers = append(s.handlers[:i], s.handlers[i+1:]...)
-			return
-		}
-	}
 }
 
 // latest returns the most recently provisioned handler, whose config is
 // the one the admin API describes.
 func (s *workerState) latest() *Gradual {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.handlers) == 0 {
-		return nil
-	}
-	return s.handlers[len(s.handlers)-1]
+	g, _ := s.live.Newest().(*Gradual)
+	return g
 }
 
 // acquireWorker returns the state of the named worker, creating it on first
 // use. Each call must be paired with releaseWorker.
-func acquireWorker(name string) *workerState {
+func acquireWorker(name string, logger *zap.Logger) *workerState {
 	v, _, _ := workers.LoadOrNew(name, func() (caddy.Destructor, error) {
-		return &workerState{name: name, stats: make(map[string]*stats.Version), refs: make(map[string]int), seen: make(map[string]time.Time)}, nil
+		return &workerState{name: name, live: live.NewWorker(name, nodeID(), logger),
+			stats: make(map[string]*stats.Version), refs: make(map[string]int), seen: make(map[string]time.Time)}, nil
 	})
 	return v.(*workerState)
 }
@@ -101,7 +77,7 @@ func lookupWorker(name string) *workerState {
 // Destruct implements caddy.Destructor: the last config that served the
 // worker is gone.
 func (s *workerState) Destruct() error {
-	s.stopPolling()
+	s.live.Close()
 	s.tail.CloseAll()
 	return nil
 }

@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-func statusOf(err error) int {
+// requestStatus is the status of a decoding error, 0 for none.
+func requestStatus(err error) int {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae.status
@@ -48,8 +49,8 @@ func TestDecodeUpload(t *testing.T) {
 				}
 				return
 			}
-			if statusOf(err) != tt.status || !strings.Contains(err.Error(), tt.msg) {
-				t.Fatalf("error %v (status %d), want %d containing %q", err, statusOf(err), tt.status, tt.msg)
+			if requestStatus(err) != tt.status || !strings.Contains(err.Error(), tt.msg) {
+				t.Fatalf("error %v (status %d), want %d containing %q", err, requestStatus(err), tt.status, tt.msg)
 			}
 		})
 	}
@@ -71,7 +72,7 @@ func TestDecodeDeployment(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := decodeDeployment(strings.NewReader(tt.body))
-			if tt.ok != (err == nil) || (err != nil && (statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tt.msg))) {
+			if tt.ok != (err == nil) || (err != nil && (requestStatus(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tt.msg))) {
 				t.Fatalf("error %v, want ok=%v with %q", err, tt.ok, tt.msg)
 			}
 		})
@@ -92,36 +93,9 @@ func TestDecodeRollback(t *testing.T) {
 		}
 	}
 	for _, body := range []string{`{"version":"v1"}`, `nope`, `{"message":"` + strings.Repeat("m", maxMessageLen+1) + `"}`} {
-		if _, err := decodeRollback(strings.NewReader(body)); statusOf(err) != http.StatusBadRequest {
+		if _, err := decodeRollback(strings.NewReader(body)); requestStatus(err) != http.StatusBadRequest {
 			t.Errorf("%.40q: error %v, want 400", body, err)
 		}
-	}
-}
-
-func TestRollbackTarget(t *testing.T) {
-	d := func(entries ...DeployEntry) *deploymentRecord { return &deploymentRecord{Versions: entries} }
-	tests := []struct {
-		name    string
-		history []*deploymentRecord
-		want    string
-	}{
-		{"back to stable", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"a", 90}, DeployEntry{"b", 10})}, "a"},
-		{"skip the current full version", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100})}, "a"},
-		{"newest earlier", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100}), d(DeployEntry{"b", 50}, DeployEntry{"c", 50})}, "b"},
-		{"same version again", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100}), d(DeployEntry{"b", 100})}, "a"},
-		{"nothing earlier", []*deploymentRecord{d(DeployEntry{"a", 100})}, ""},
-		{"empty", nil, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := rollbackTarget(tt.history)
-			if got != tt.want || (tt.want == "") != (err != nil) {
-				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
-			}
-			if err != nil && statusOf(err) != http.StatusConflict {
-				t.Fatalf("error status %d, want 409", statusOf(err))
-			}
-		})
 	}
 }
 
@@ -141,7 +115,7 @@ func FuzzAdminRequests(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		check := func(kind string, err error) {
 			if err != nil {
-				if s := statusOf(err); s < 400 || s > 499 {
+				if s := requestStatus(err); s < 400 || s > 499 {
 					t.Fatalf("%s: error %v has status %d, want 4xx", kind, err, s)
 				}
 			}
