@@ -80,7 +80,7 @@ func serveEnveloped(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) 
 	r.URL.Path = "/" + trimSlashes(r.URL.Path)
 	h, pattern := mux.Handler(r)
 	if pattern != "" {
-		h.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r) // sets the path values
 		return
 	}
 	rec := &statusRecorder{header: http.Header{}}
@@ -197,6 +197,9 @@ func uploadVersion(w http.ResponseWriter, r *http.Request, s *workerState) error
 	if u.Script != "" {
 		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Vars, source: u.Script, mainModule: u.MainModule}
 		if err := workerhost.Check(g.scriptConfig(v, u.CreatedOn)); err != nil {
+			if _, ok := errors.AsType[*workerhost.CompileError](err); ok {
+				return live.Invalidf("script does not compile: %v", err)
+			}
 			return live.Invalidf("script does not load: %v", err)
 		}
 	}
