@@ -44,10 +44,10 @@ var nodeID = sync.OnceValue(func() string {
 	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "caddy"), os.Getpid(), hex.EncodeToString(b[:]))
 })
 
-// upload is an uploaded version loaded by this handler.
+// upload is an uploaded version loaded by this handler; releasing v
+// unloads its modules (loadBackend gives each its own context).
 type upload struct {
-	v      *version
-	cancel context.CancelFunc // unloads its modules
+	v *version
 }
 
 // retired is an upload that left the stored state, unloaded after
@@ -151,13 +151,11 @@ func (g *Gradual) loadUpload(st *live.State, u live.Upload) (*upload, error) {
 		}
 		v.Upstream = raw
 	}
-	vctx, cancel := caddy.NewContext(g.ctx)
-	rv, err := g.loadVersion(vctx, v)
+	rv, err := g.loadVersion(g.ctx, v)
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	return &upload{v: rv, cancel: cancel}, nil
+	return &upload{v: rv}, nil
 }
 
 // upstreamConfig is the reverse_proxy handler of an upstream upload.
@@ -174,10 +172,7 @@ func upstreamConfig(addrs []string) ([]byte, error) {
 	return raw, nil
 }
 
-func (g *Gradual) unload(up *upload) {
-	up.cancel()
-	g.releaseVersions([]*version{up.v})
-}
+func (g *Gradual) unload(up *upload) { g.releaseVersions([]*version{up.v}) }
 
 // Apply implements live.Applier: it loads the uploads it does not have
 // (holding no lock), then installs st's versions and active deployment in

@@ -8,7 +8,9 @@ import (
 
 	"github.com/caddy-gradual/gradual/affinity"
 	"github.com/caddy-gradual/gradual/internal/live"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
+	"github.com/caddy-gradual/gradual/workerhost"
 )
 
 // checkConfig reports the first problem with the configuration that can be
@@ -56,6 +58,12 @@ func (g *Gradual) checkConfig() error {
 	}
 	if g.CPULimit < 0 {
 		return errors.New("cpu_limit must not be negative")
+	}
+	if _, err := workerhost.NewFetchPolicy(g.FetchAllow, nil); err != nil {
+		return err
+	}
+	if _, err := g.Rollout.Over(rollout.DefaultPolicy()); err != nil {
+		return fmt.Errorf("rollout: %w", err)
 	}
 	if g.PollInterval < 0 {
 		return errors.New("poll_interval must not be negative")

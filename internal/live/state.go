@@ -4,9 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -128,19 +127,24 @@ func NewDeployment(source string, entries []Entry, message string, now time.Time
 	}
 }
 
-// Key is a deployment in a form that does not depend on order or float
-// formatting, to compare deployments.
+// Key is a deployment in splitter.FormatDeploy's canonical form, to
+// compare deployments. A percentage that is not valid, which no installed
+// or stored deployment has, is rounded to hundredths and clamped to
+// 0..100%, so that every deployment has a key.
 func Key(entries []Entry) string {
-	entries = slices.SortedFunc(slices.Values(entries), func(a, b Entry) int { return strings.Compare(a.VersionID, b.VersionID) })
-	parts := make([]string, len(entries))
+	out := make([]splitter.Entry, len(entries))
 	for i, e := range entries {
-		pct := strconv.FormatFloat(e.Percentage, 'f', -1, 64) + "%"
-		if w, err := splitter.PercentFromFloat(e.Percentage); err == nil {
-			pct = w.String()
+		w, err := splitter.PercentFromFloat(e.Percentage)
+		if err != nil {
+			p := e.Percentage
+			if !(p >= 0) { // below 0, or NaN
+				p = 0
+			}
+			w = splitter.Weight(math.Round(min(p, 100) * 100))
 		}
-		parts[i] = e.VersionID + "@" + pct
+		out[i] = splitter.Entry{ID: e.VersionID, Weight: w}
 	}
-	return strings.Join(parts, " ")
+	return splitter.FormatDeploy(out)
 }
 
 // Clone returns a copy of st that can be changed without changing st.
