@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/caddy-gradual/gradual/internal/live"
 	"github.com/caddy-gradual/gradual/splitter"
 )
 
@@ -361,12 +363,17 @@ newest earlier version that served 100%.
 func cliStatusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Shows a worker's deployment and each version's live stats",
+		Short: "Shows a worker's deployment, each version's live stats, and the fleet",
 		Long: `
 Shows the active deployment of a worker and, for each of its versions, its
 share of traffic, tag, request and error counts since Caddy started, and
 its error rate and p50/p99 latency over the last minute or so (the window
 is printed). Versions that are uploaded but not deployed show "-".
+
+Then the fleet: every Caddy sharing the storage, with the deployment it
+serves and since when, when it was last seen, and its last error. A node
+not seen for 3 poll intervals shows as gone; one that failed to apply a
+change keeps serving what it served and shows why.
 `,
 		Args: cobra.NoArgs,
 	}
@@ -451,6 +458,36 @@ func cliPrintStatus(out io.Writer, w *workerInfo) error {
 			}
 		}
 		cliRow(tw, id, share, byID[id].Annotations["workers/tag"], requests, errs, rate, p50, p99)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return cliPrintNodes(out, w.Nodes)
+}
+
+// cliPrintNodes prints the fleet view.
+func cliPrintNodes(out io.Writer, nodes []live.Node) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(out); err != nil {
+		return err
+	}
+	tw := cliTable(out, "NODE", "DEPLOYMENT", "SINCE", "LAST SEEN", "STATE")
+	for _, n := range nodes {
+		dep := cmp.Or(n.Deployment, "config")
+		state := "ok"
+		switch {
+		case n.Gone:
+			state = "gone"
+		case n.LastError != "":
+			state = "error: " + n.LastError
+		}
+		since := "-"
+		if !n.Since.IsZero() {
+			since = n.Since.UTC().Format(time.DateTime + "Z")
+		}
+		cliRow(tw, n.ID, dep, since, n.LastSeen.UTC().Format(time.DateTime+"Z"), state)
 	}
 	return tw.Flush()
 }

@@ -44,8 +44,15 @@ const (
 
 // cliFixtureWorker is the fixture worker named name.
 func cliFixtureWorker(name string) string {
-	return fmt.Sprintf(`{"name":%q,"versions":%s,"deployment":%s,"stats":%s}`, name, cliFixtureVersions, cliFixtureD2, cliFixtureStats)
+	return fmt.Sprintf(`{"name":%q,"versions":%s,"deployment":%s,"stats":%s,"nodes":%s}`, name, cliFixtureVersions, cliFixtureD2, cliFixtureStats, cliFixtureNodes)
 }
+
+// cliFixtureNodes is a fleet of three: one on the active deployment, one
+// that failed to apply it, one gone.
+const cliFixtureNodes = `[
+	{"id":"edge-1","deployment":"d2","since":"2026-05-01T11:00:01Z","last_error":"","last_seen":"2026-05-01T11:05:00Z","gone":false},
+	{"id":"edge-2","deployment":"d1","since":"2026-05-01T10:00:00Z","last_error":"version v2 does not load","last_seen":"2026-05-01T11:05:01Z","gone":false},
+	{"id":"edge-3","deployment":"","since":"0001-01-01T00:00:00Z","last_error":"","last_seen":"2026-05-01T09:00:00Z","gone":true}]`
 
 // cliRequest is a request the fake admin API received.
 type cliRequest struct {
@@ -290,6 +297,11 @@ VERSION  PERCENT  TAG     REQUESTS  ERRORS  ERROR RATE  P50     P99
 v1       90%      stable  1200      3       0.17%       1.20ms  9.50ms
 v2       10%      canary  130       0       0.00%       12.3ms  250ms
 v3       -        -       0         0       -           -       -
+
+NODE    DEPLOYMENT  SINCE                 LAST SEEN             STATE
+edge-1  d2          2026-05-01 11:00:01Z  2026-05-01 11:05:00Z  ok
+edge-2  d1          2026-05-01 10:00:00Z  2026-05-01 11:05:01Z  error: version v2 does not load
+edge-3  config      -                     2026-05-01 09:00:00Z  gone
 `,
 		},
 		{

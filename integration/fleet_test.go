@@ -157,6 +157,12 @@ func TestFleet(t *testing.T) {
 			ns[0].LastError == "" && ns[1].LastError == "" && !ns[0].Gone && !ns[1].Gone
 	}, func() string { return fmt.Sprintf("fleet view %+v, want both nodes on %s", nodes(t, procB.admin), d.ID) })
 
+	// `caddy gradual status` prints the fleet.
+	out, errOut, code := cliRunCaddy(t, "gradual", "status", "-w", "shop", "--address", procB.admin)
+	if code != 0 || strings.Count(out, d.ID) < 3 || !strings.Contains(out, "NODE") {
+		t.Errorf("status: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// B stops: after 3 poll intervals it shows as gone.
 	procB.cmd.Process.Kill()
 	<-procB.exit
