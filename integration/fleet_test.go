@@ -130,7 +130,9 @@ func TestFleet(t *testing.T) {
 	waitFor(t, 3*interval, func() bool {
 		ns := nodes(t, adminAddr)
 		return len(ns) == 2 && strings.Contains(ns[0].LastError, "corrupt") && strings.Contains(ns[1].LastError, "corrupt")
-	}, func() string { return fmt.Sprintf("the nodes do not report the corrupt state: %+v", nodes(t, adminAddr)) })
+	}, func() string {
+		return fmt.Sprintf("the nodes do not report the corrupt state: %+v", nodes(t, adminAddr))
+	})
 
 	status, result, msg := api(t, http.MethodPost, "/gradual/workers/shop/deployments", map[string]any{
 		"versions": []map[string]any{{"version_id": "v2", "percentage": 100}},
@@ -155,7 +157,9 @@ func TestFleet(t *testing.T) {
 		ns := nodes(t, procB.admin)
 		return len(ns) == 2 && ns[0].Deployment == d.ID && ns[1].Deployment == d.ID &&
 			ns[0].LastError == "" && ns[1].LastError == "" && !ns[0].Gone && !ns[1].Gone
-	}, func() string { return fmt.Sprintf("fleet view %+v, want both nodes on %s", nodes(t, procB.admin), d.ID) })
+	}, func() string {
+		return fmt.Sprintf("fleet view %+v, want both nodes on %s", nodes(t, procB.admin), d.ID)
+	})
 
 	// `caddy gradual status` prints the fleet.
 	out, errOut, code := cliRunCaddy(t, "gradual", "status", "-w", "shop", "--address", procB.admin)
