@@ -86,16 +86,10 @@ type nodeJSON struct {
 
 func nodes(t *testing.T, admin string) []nodeJSON {
 	t.Helper()
-	status, result, msg := apiAt(t, admin, http.MethodGet, "/gradual/workers/shop", nil)
-	if status != http.StatusOK {
-		t.Fatalf("describe: %d %s", status, msg)
-	}
 	var w struct {
 		Nodes []nodeJSON `json:"nodes"`
 	}
-	if err := json.Unmarshal(result, &w); err != nil {
-		t.Fatal(err)
-	}
+	apiGet(t, admin, "/gradual/workers/shop", &w)
 	return w.Nodes
 }
 

@@ -81,17 +81,24 @@ type versionShare struct {
 
 func deployments(t *testing.T, admin, worker string) []deploymentJSON {
 	t.Helper()
-	status, result, msg := apiAt(t, admin, http.MethodGet, "/gradual/workers/"+worker+"/deployments", nil)
-	if status != http.StatusOK {
-		t.Fatalf("deployments: %d %s", status, msg)
-	}
 	var out struct {
 		Deployments []deploymentJSON `json:"deployments"`
 	}
-	if err := json.Unmarshal(result, &out); err != nil {
+	apiGet(t, admin, "/gradual/workers/"+worker+"/deployments", &out)
+	return out.Deployments
+}
+
+// apiGet GETs path from the admin API at admin, which must answer 200, and
+// decodes the result into v.
+func apiGet(t *testing.T, admin, path string, v any) {
+	t.Helper()
+	status, result, msg := apiAt(t, admin, http.MethodGet, path, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, status, msg)
+	}
+	if err := json.Unmarshal(result, v); err != nil {
 		t.Fatal(err)
 	}
-	return out.Deployments
 }
 
 // loadRunner sends keyless requests from several goroutines until stopped
