@@ -1,7 +1,8 @@
-// Package caddymodule is the Caddy side of caddy-gradual: the
-// http.handlers.gradual module, its Caddyfile directive and its glue to
-// Caddy's logs and placeholders. It is the only package of the project
-// that imports Caddy.
+// Package caddymodule is the Caddy side of caddy-gradual: the data plane
+// (the http.handlers.gradual module: choose a version, tag the request,
+// serve it), its Caddyfile directive, its glue to Caddy's logs, metrics and
+// placeholders, and the admin API as thin routes onto internal/live, the
+// control plane, whose changes handlers take through Apply (apply.go).
 package caddymodule
 
 import (
