@@ -142,7 +142,7 @@ func statusOf(err error) int {
 		return ae.status
 	case errors.As(err, &inv):
 		return http.StatusBadRequest
-	case errors.Is(err, live.ErrNoStorage), errors.Is(err, live.ErrNotLoaded):
+	case errors.Is(err, live.ErrNoStorage), errors.Is(err, live.ErrNotLoaded), errors.Is(err, live.ErrStorage):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, live.ErrNoHistory):
 		return http.StatusConflict
@@ -208,6 +208,12 @@ func uploadVersion(w http.ResponseWriter, r *http.Request, s *workerState) error
 		return true, err
 	}); err != nil {
 		return err
+	}
+	g.mu.Lock()
+	why, failed := g.failed[u.ID]
+	g.mu.Unlock()
+	if failed {
+		return &live.NotAppliedError{Err: fmt.Errorf("version %s: %s", u.ID, why)}
 	}
 	return writeResult(w, http.StatusCreated, uploadInfo(u))
 }

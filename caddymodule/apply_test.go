@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
@@ -75,5 +76,50 @@ func TestApplyKeepsServing(t *testing.T) {
 	}
 	if w, _ := serve(t, g, nil, ""); w.Body.String() != "v2" {
 		t.Errorf("after a failed apply served %q, want v2", w.Body.String())
+	}
+}
+
+// TestEvictedUploadsRetire: the upload that makes 21 evicts the oldest
+// undeployed one in the same change; the handler stops serving it at once
+// and unloads it after retireGrace, on its own timer, which Cleanup stops.
+func TestEvictedUploadsRetire(t *testing.T) {
+	withStorage(t)
+	g := &Gradual{Worker: "validated", Versions: []*Version{staticVersion("v1", "")}}
+	provision(t, g)
+	ctx := context.Background()
+	var first string
+	for i := range live.MaxUploads + 1 {
+		u := live.NewUpload(live.Upload{Script: "export default { fetch() { return new Response(\"up\") } };"}, now())
+		if i == 0 {
+			first = u.ID
+		}
+		if _, err := g.state.live.Update(ctx, func(st *live.State) (bool, error) {
+			_, err := st.AddUpload(u)
+			return true, err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if g.set.Load().byID[first] != nil {
+		t.Error("the evicted upload is still served")
+	}
+	g.mu.Lock()
+	retiredN, reaper := len(g.retired), g.reaper != nil
+	g.mu.Unlock()
+	if retiredN != 1 || !reaper {
+		t.Fatalf("%d retired, reaper %v", retiredN, reaper)
+	}
+	defer func(old func() time.Time) { now = old }(now)
+	later := time.Now().Add(retireGrace + time.Second)
+	now = func() time.Time { return later }
+	g.reap()
+	g.mu.Lock()
+	retiredN = len(g.retired)
+	g.mu.Unlock()
+	if retiredN != 0 {
+		t.Errorf("%d still retired after the grace", retiredN)
+	}
+	if len(g.set.Load().byID) != live.MaxUploads+1 {
+		t.Errorf("%d versions served, want the config's and %d uploads", len(g.set.Load().byID), live.MaxUploads)
 	}
 }

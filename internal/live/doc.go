@@ -16,6 +16,7 @@
 // are told apart by a random Change ID, never by a counter, so a storage
 // that was deleted, replaced or restored is simply read as it is.
 //
-// Errors are values (ErrNoStorage, ErrNotLoaded, ErrNoHistory, ErrCorrupt,
-// *InvalidError, *NotAppliedError); the admin API maps them to statuses.
+// Errors are values (ErrNoStorage, ErrNotLoaded, ErrNoHistory, ErrStorage,
+// ErrCorrupt, *InvalidError, *NotAppliedError); the admin API maps them to
+// statuses.
 package live

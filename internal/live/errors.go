@@ -12,6 +12,8 @@ var (
 	ErrNotLoaded = errors.New("the worker is not loaded")
 	// ErrNoHistory: a rollback without a version has nothing to go back to.
 	ErrNoHistory = errors.New("no deployment history to roll back in")
+	// ErrStorage: the storage did not answer, or failed.
+	ErrStorage = errors.New("the storage failed")
 	// ErrCorrupt: the stored state document cannot be decoded. The next
 	// change replaces it.
 	ErrCorrupt = errors.New("the stored live state is corrupt")

@@ -46,7 +46,7 @@ func (s store) load(ctx context.Context) (*State, error) {
 		return s.bind(new(State)), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("loading the live state of worker %s: %w", s.name, err)
+		return nil, fmt.Errorf("%w: loading the live state of worker %s: %w", ErrStorage, s.name, err)
 	}
 	st := new(State)
 	if err := json.Unmarshal(raw, st); err != nil {
@@ -69,7 +69,7 @@ func (s store) bind(st *State) *State {
 func (s store) script(ctx context.Context, hash string) (string, error) {
 	raw, err := s.s.Load(ctx, s.scriptKey(hash))
 	if err != nil {
-		return "", fmt.Errorf("loading script %s: %w", hash, err)
+		return "", fmt.Errorf("%w: loading script %s: %w", ErrStorage, hash, err)
 	}
 	if hashScript(string(raw)) != hash {
 		return "", fmt.Errorf("%w: script %s does not match its hash", ErrCorrupt, hash)
@@ -91,7 +91,7 @@ func (s store) save(ctx context.Context, prev, st *State) error {
 			u.ScriptHash, u.ScriptSize = hashScript(u.Script), len(u.Script)
 		}
 		if err := s.s.Store(ctx, s.scriptKey(u.ScriptHash), []byte(u.Script)); err != nil {
-			return fmt.Errorf("storing script %s: %w", u.ScriptHash, err)
+			return fmt.Errorf("%w: storing script %s: %w", ErrStorage, u.ScriptHash, err)
 		}
 		u.Script = ""
 		doc.Uploads[i] = u
@@ -101,7 +101,7 @@ func (s store) save(ctx context.Context, prev, st *State) error {
 		return err
 	}
 	if err := s.s.Store(ctx, s.stateKey(), raw); err != nil {
-		return fmt.Errorf("storing the live state: %w", err)
+		return fmt.Errorf("%w: storing the live state: %w", ErrStorage, err)
 	}
 	if prev == nil {
 		return nil
@@ -156,7 +156,7 @@ func (s store) nodes(ctx context.Context) ([]Node, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("listing the nodes of worker %s: %w", s.name, err)
+		return nil, fmt.Errorf("%w: listing the nodes of worker %s: %w", ErrStorage, s.name, err)
 	}
 	var out []Node
 	for _, k := range keys {

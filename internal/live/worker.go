@@ -208,7 +208,7 @@ func (w *Worker) Update(ctx context.Context, fn func(*State) (bool, error)) (*St
 	}
 
 	if err := s.s.Lock(ctx, s.lockName()); err != nil {
-		return nil, fmt.Errorf("locking the live state: %w", err)
+		return nil, fmt.Errorf("%w: locking the live state: %w", ErrStorage, err)
 	}
 	locked := true
 	unlock := func() {
@@ -293,7 +293,7 @@ func (w *Worker) apply(ctx context.Context, st *State) error {
 		return newestErr // a later state was applied meanwhile
 	}
 	w.appliedSeq = st.Seq
-	if serving != w.serving {
+	if serving != w.serving || w.since.IsZero() {
 		w.serving, w.since = serving, now().UTC()
 	}
 	if newestErr != nil {
