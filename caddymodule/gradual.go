@@ -250,7 +250,7 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 	// leave the config's deployment served, and the poller retries.
 	g.detach, err = g.state.live.Attach(ctx, g, configStorage(ctx), time.Duration(g.PollInterval))
 	if err != nil {
-		g.logger.Error("live deployments unavailable for now; serving the config's deployment", zap.Error(err))
+		g.logger.Error("cannot apply the live deployments for now; serving the config's deployment", zap.Error(err))
 	}
 	return nil
 }

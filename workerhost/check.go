@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/metrics"
+	"sync"
 	"time"
 
 	"github.com/dop251/goja"
@@ -33,6 +34,10 @@ var errMemoryLimit = fmt.Errorf("the top-level code allocated over %d MB while l
 // than MaxCheckHeap. An allocation that one step of the script makes
 // between two samples, through a path not guarded, can still exceed it.
 func Check(cfg Config) error {
+	// One check at a time, so that the heap the watchdog sees growing is
+	// this script's.
+	checkMu.Lock()
+	defer checkMu.Unlock()
 	cfg.setDefaults()
 	cfg.PoolSize = 1
 	prog, err := Compile(cfg)
@@ -50,6 +55,8 @@ func Check(cfg Config) error {
 	rt.cpuTimer.Stop()
 	return nil
 }
+
+var checkMu sync.Mutex
 
 // refuseFetch is the transport of Check: top-level code cannot do I/O.
 type refuseFetch struct{}
