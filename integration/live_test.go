@@ -259,6 +259,9 @@ func TestLiveAPIErrors(t *testing.T) {
 	a := newUpstream(t, "a")
 	addr := freeAddr()
 	loadCaddyfile(t, site(addr, versionBlock("v1", "a", a)+"\t\tversion v2 {\n\t\t\tupstream "+a.addr()+"\n\t\t}\n\t\tdeploy v1\n"))
+	// The first poll records the config's deployment.
+	waitFor(t, 5*time.Second, func() bool { return len(deployments(t, adminAddr, "shop")) == 1 },
+		func() string { return "the config's deployment was not recorded" })
 	before := deployments(t, adminAddr, "shop")
 
 	cases := []struct {
@@ -282,6 +285,8 @@ func TestLiveAPIErrors(t *testing.T) {
 		{"rollback unknown", "POST", "/gradual/workers/shop/rollback", map[string]any{"version_id": "nope"}, 400, `unknown version "nope"`},
 		{"rollback nowhere", "POST", "/gradual/workers/shop/rollback", nil, 409, "no earlier version"},
 		{"wrong method", "DELETE", "/gradual/workers/shop/deployments", nil, 405, "not allowed"},
+		{"no such endpoint", "GET", "/gradual/workers/shop/nope", nil, 404, "no such endpoint"},
+		{"no such endpoint at the top", "GET", "/gradual/nope", nil, 404, "no such endpoint"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
