@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-
 	"go.uber.org/zap"
 
 	"github.com/caddy-gradual/gradual/internal/live"
@@ -13,7 +12,7 @@ import (
 	"github.com/caddy-gradual/gradual/internal/tail"
 )
 
-// now is the clock of the live stats; tests replace it.
+// now is the clock of the live stats and of uploads; tests replace it.
 var now = time.Now
 
 // workers holds each worker's process-wide state, keyed by worker name. It
@@ -30,6 +29,8 @@ type workerState struct {
 	tail tail.Hub
 	live *live.Worker
 
+	// Lock order: Gradual.mu, then mu; the control plane's locks are
+	// never held while it calls a handler (see live.Worker).
 	mu    sync.Mutex
 	stats map[string]*stats.Version
 	// refs counts, per version ID, the provisioned handlers that define
