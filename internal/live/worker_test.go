@@ -281,3 +281,34 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRetriesUntilTheStorageAnswers: the poller starts even though the
+// first read failed, keeps trying, and converges once the storage answers,
+// recording the config's deployment; Close stops it (goleak checks).
+func TestRunRetriesUntilTheStorageAnswers(t *testing.T) {
+	m, a := newMem(), newApplier("v1")
+	m.setDown(errDown)
+	w := NewWorker("shop", "node-a", nil)
+	defer w.Close()
+	detach, err := w.Attach(context.Background(), a, m, time.Millisecond)
+	defer detach()
+	if !errors.Is(err, errDown) {
+		t.Fatalf("Attach on a failing storage: %v", err)
+	}
+	mustServe(t, a, "config")
+	time.Sleep(20 * time.Millisecond) // a few failed polls
+	m.setDown(nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := w.Load(context.Background())
+		if err == nil && len(st.Deployments) == 1 {
+			if serving, _ := a.state(); serving == st.Deployments[0].ID {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the poller did not converge: %+v %v", st, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
