@@ -37,6 +37,13 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// Provision protects the admin endpoint being started from workers'
+// fetch(): Caddy provisions this module before it opens the listener.
+func (adminAPI) Provision(ctx caddy.Context) error {
+	protectAdmin(ctx, ctx.Logger())
+	return nil
+}
+
 // Routes implements caddy.AdminRouter.
 func (a adminAPI) Routes() []caddy.AdminRoute {
 	mux := http.NewServeMux()
@@ -445,4 +452,5 @@ func durationMs(d time.Duration) float64 { return float64(d.Microseconds()) / 10
 var (
 	_ caddy.Module      = adminAPI{}
 	_ caddy.AdminRouter = adminAPI{}
+	_ caddy.Provisioner = adminAPI{}
 )

@@ -188,7 +188,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
-			if _, err := workerhost.NewFetchPolicy(args, nil); err != nil {
+			if _, err := workerhost.NewFetchPolicy(args); err != nil {
 				return d.WrapErr(err)
 			}
 			g.FetchAllow = args

@@ -59,7 +59,7 @@ func (g *Gradual) checkConfig() error {
 	if g.CPULimit < 0 {
 		return errors.New("cpu_limit must not be negative")
 	}
-	if _, err := workerhost.NewFetchPolicy(g.FetchAllow, nil); err != nil {
+	if _, err := workerhost.NewFetchPolicy(g.FetchAllow); err != nil {
 		return err
 	}
 	if _, err := g.Rollout.Over(rollout.DefaultPolicy()); err != nil {

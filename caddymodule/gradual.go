@@ -211,9 +211,10 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 		g.keys.Cookie = g.cookie
 	}
 	g.workerVal = g.Worker
-	if g.fetchPolicy, err = workerhost.NewFetchPolicy(g.FetchAllow, adminAddresses(ctx)); err != nil {
+	if g.fetchPolicy, err = workerhost.NewFetchPolicy(g.FetchAllow); err != nil {
 		return err
 	}
+	protectAdmin(ctx, g.logger)
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
