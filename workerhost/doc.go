@@ -49,8 +49,9 @@
 //     request has a null body.
 //   - URL and URLSearchParams after the WHATWG URL Standard (url.go and
 //     js/url.js, on github.com/nlnwa/whatwg-url), with URL.canParse and
-//     URL.parse; Buffer (goja_nodejs/buffer, plus isBuffer, isEncoding,
-//     byteLength, concat); node:crypto (createHash, createHmac,
+//     URL.parse; Buffer (goja_nodejs/buffer, with Node's encodings and
+//     the methods it lacks added: toString, write, fill, indexOf,
+//     compare, copy, toJSON, …); node:crypto (createHash, createHmac,
 //     randomBytes, timingSafeEqual, webcrypto) and node:util (format,
 //     inspect, promisify, callbackify, inherits, types), built on first
 //     import (js/node.js, node.go).

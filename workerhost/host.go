@@ -90,6 +90,8 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 	set("hashCopy", rt.hostHashCopy)
 	set("encodeBytes", rt.hostEncodeBytes)
 	set("decodeString", rt.hostDecodeString)
+	set("compareBytes", rt.hostCompareBytes)
+	set("indexBytes", rt.hostIndexBytes)
 	set("zlibNew", rt.hostZlibNew)
 	set("zlibWrite", rt.hostZlibWrite)
 	set("zlibEnd", rt.hostZlibEnd)

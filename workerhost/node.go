@@ -1,6 +1,7 @@
 package workerhost
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"encoding"
 	"encoding/base64"
@@ -168,4 +169,24 @@ func (rt *jsRuntime) hostDecodeString(c goja.FunctionCall) goja.Value {
 		return rt.bytes(b)
 	}
 	return goja.Null()
+}
+
+// hostCompareBytes implements host.compareBytes(a, b): bytes.Compare.
+func (rt *jsRuntime) hostCompareBytes(c goja.FunctionCall) goja.Value {
+	return rt.vm.ToValue(bytes.Compare(rt.argBytes(c, 0), rt.argBytes(c, 1)))
+}
+
+// hostIndexBytes implements host.indexBytes(haystack, needle, from): the
+// index of needle in haystack at or after from, or -1.
+func (rt *jsRuntime) hostIndexBytes(c goja.FunctionCall) goja.Value {
+	h, n := rt.argBytes(c, 0), rt.argBytes(c, 1)
+	from := int(c.Argument(2).ToInteger())
+	if from < 0 || from > len(h) {
+		return rt.vm.ToValue(-1)
+	}
+	i := bytes.Index(h[from:], n)
+	if i < 0 {
+		return rt.vm.ToValue(-1)
+	}
+	return rt.vm.ToValue(from + i)
 }

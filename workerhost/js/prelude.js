@@ -1340,9 +1340,57 @@
   const Buffer = global.Buffer;
   // goja_nodejs names the constructor after its Go method.
   Object.defineProperty(Buffer, "name", { value: "Buffer", configurable: true });
+  // goja_nodejs's Buffer knows only utf8, hex and base64 and lacks much of
+  // Node's API: the encodings and methods below follow Node (and
+  // workerd), over the natives of node.go.
+  const bufferEncodings = {
+    utf8: "utf8", "utf-8": "utf8", hex: "hex", base64: "base64", base64url: "base64url", latin1: "latin1", binary: "latin1",
+    ascii: "ascii", ucs2: "utf16le", "ucs-2": "utf16le", utf16le: "utf16le", "utf-16le": "utf16le",
+  };
+  function bufferEncoding(enc) {
+    if (enc === undefined || enc === null) return "utf8";
+    const e = bufferEncodings[String(enc).toLowerCase()];
+    if (e === undefined) throw new TypeError(`Unknown encoding: ${enc}`);
+    return e;
+  }
+  const bufferFrom = Buffer.from;
+  const asBuffer = (u8) => bufferFrom(u8.buffer, u8.byteOffset, u8.length);
+  const bytesOfString = (str, enc) => host.decodeString(str, bufferEncoding(enc));
+  // clampIndex converts a start or end argument as Buffer methods do.
+  function clampIndex(v, len, dflt) {
+    if (v === undefined) return dflt;
+    v = Math.trunc(Number(v)) || 0;
+    return v < 0 ? 0 : v > len ? len : v;
+  }
+  // needleOf is what indexOf and fill look for or write: bytes.
+  function needleOf(value, enc) {
+    if (typeof value === "string") return bytesOfString(value, enc);
+    if (typeof value === "number") return new Uint8Array([value & 255]);
+    if (isBufferSource(value)) return viewBytes(value);
+    throw new TypeError('The "value" argument must be one of type number or string or an instance of Buffer or Uint8Array.');
+  }
+  Buffer.from = function from(value, encodingOrOffset, length) {
+    if (typeof value === "string") return asBuffer(bytesOfString(value, encodingOrOffset));
+    return bufferFrom.apply(this, arguments);
+  };
   Buffer.isBuffer = (b) => b instanceof Buffer;
-  Buffer.isEncoding = (e) => ["utf8", "utf-8", "hex", "base64", "base64url", "latin1", "binary", "ascii", "ucs2", "utf16le"].includes(String(e).toLowerCase());
-  Buffer.byteLength = (v, enc) => (typeof v === "string" ? Buffer.from(v, enc).length : v.byteLength);
+  Buffer.isEncoding = (e) => typeof e === "string" && bufferEncodings[e.toLowerCase()] !== undefined;
+  // byteLength computes hex and base64 lengths as Node does, from the
+  // string's length, and counts an unknown encoding as UTF-8.
+  Buffer.byteLength = (v, enc) => {
+    if (typeof v !== "string") return v.byteLength;
+    const e = (enc !== undefined && enc !== null && bufferEncodings[String(enc).toLowerCase()]) || "utf8";
+    if (e === "hex") return v.length >>> 1;
+    if (e === "base64" || e === "base64url") {
+      let n = v.length;
+      if (n > 0 && v.charCodeAt(n - 1) === 0x3d) n--;
+      if (n > 0 && v.charCodeAt(n - 1) === 0x3d) n--;
+      return (n * 3) >>> 2;
+    }
+    return host.decodeString(v, e).length;
+  };
+  Buffer.allocUnsafe = Buffer.allocUnsafeSlow = (size) => Buffer.alloc(size);
+  Buffer.compare = (a, b) => Math.sign(host.compareBytes(viewBytes(a), viewBytes(b)));
   Buffer.concat = (list, total) => {
     if (total === undefined) total = list.reduce((n, b) => n + b.length, 0);
     const out = Buffer.alloc(total);
@@ -1354,6 +1402,88 @@
     }
     return out;
   };
+  const bufferMethods = {
+    toString(enc, start, end) {
+      const len = this.length;
+      start = clampIndex(start, len, 0);
+      end = clampIndex(end, len, len);
+      return host.encodeBytes(new Uint8Array(this.buffer, this.byteOffset + start, Math.max(0, end - start)), bufferEncoding(enc));
+    },
+    toJSON() { return { type: "Buffer", data: Array.from(this) }; },
+    equals(other) {
+      if (!(other instanceof Uint8Array)) throw new TypeError('The "otherBuffer" argument must be an instance of Buffer or Uint8Array.');
+      return host.compareBytes(this, other) === 0;
+    },
+    compare(target, targetStart, targetEnd, sourceStart, sourceEnd) {
+      const t = viewBytes(target);
+      return Math.sign(host.compareBytes(
+        this.subarray(clampIndex(sourceStart, this.length, 0), clampIndex(sourceEnd, this.length, this.length)),
+        t.subarray(clampIndex(targetStart, t.length, 0), clampIndex(targetEnd, t.length, t.length))));
+    },
+    copy(target, targetStart, sourceStart, sourceEnd) {
+      const ts = clampIndex(targetStart, target.length, 0);
+      const src = this.subarray(clampIndex(sourceStart, this.length, 0), clampIndex(sourceEnd, this.length, this.length));
+      const n = Math.min(src.length, target.length - ts);
+      viewBytes(target).set(src.subarray(0, n), ts);
+      return n;
+    },
+    fill(value, offset, end, enc) {
+      if (typeof offset === "string") { enc = offset; offset = undefined; end = undefined; }
+      if (typeof end === "string") { enc = end; end = undefined; }
+      const from = clampIndex(offset, this.length, 0), to = clampIndex(end, this.length, this.length);
+      if (typeof value === "number") return Uint8Array.prototype.fill.call(this, value & 255, from, to);
+      const pattern = needleOf(value, enc);
+      if (pattern.length === 0) return Uint8Array.prototype.fill.call(this, 0, from, to);
+      for (let i = from; i < to; i += pattern.length) this.set(pattern.subarray(0, Math.min(pattern.length, to - i)), i);
+      return this;
+    },
+    indexOf(value, byteOffset, enc) {
+      if (typeof byteOffset === "string") { enc = byteOffset; byteOffset = undefined; }
+      let from = byteOffset === undefined ? 0 : Math.trunc(Number(byteOffset)) || 0;
+      if (from < 0) from = Math.max(0, this.length + from);
+      return host.indexBytes(this, needleOf(value, enc), from);
+    },
+    lastIndexOf(value, byteOffset, enc) {
+      if (typeof byteOffset === "string") { enc = byteOffset; byteOffset = undefined; }
+      const needle = needleOf(value, enc);
+      let from = byteOffset === undefined ? this.length : Math.trunc(Number(byteOffset)) || 0;
+      if (from < 0) from += this.length;
+      for (let i = Math.min(from, this.length - needle.length); i >= 0; i--) {
+        let j = 0;
+        while (j < needle.length && this[i + j] === needle[j]) j++;
+        if (j === needle.length) return i;
+      }
+      return -1;
+    },
+    includes(value, byteOffset, enc) { return this.indexOf(value, byteOffset, enc) !== -1; },
+    slice(start, end) { return this.subarray(start, end); },
+    write(string, offset, length, enc) {
+      if (typeof offset === "string") { enc = offset; offset = undefined; length = undefined; }
+      if (typeof length === "string") { enc = length; length = undefined; }
+      const off = clampIndex(offset, this.length, 0);
+      const bytes = bytesOfString(String(string), enc);
+      const n = Math.min(bytes.length, this.length - off, length === undefined ? Infinity : Math.max(0, Math.trunc(length) || 0));
+      this.set(bytes.subarray(0, n), off);
+      return n;
+    },
+    swap16() { return swap(this, 2); },
+    swap32() { return swap(this, 4); },
+    swap64() { return swap(this, 8); },
+  };
+  function swap(b, size) {
+    if (b.length % size !== 0) throw new RangeError(`Buffer size must be a multiple of ${size * 8}-bits`);
+    for (let i = 0; i < b.length; i += size) {
+      for (let j = 0; j < size / 2; j++) {
+        const t = b[i + j];
+        b[i + j] = b[i + size - 1 - j];
+        b[i + size - 1 - j] = t;
+      }
+    }
+    return b;
+  }
+  for (const k of Object.keys(bufferMethods)) {
+    Object.defineProperty(Buffer.prototype, k, { value: bufferMethods[k], writable: true, configurable: true });
+  }
 
   // ---- globals -------------------------------------------------------------
 

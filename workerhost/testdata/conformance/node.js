@@ -72,5 +72,51 @@ cases.push(
   ["Buffer equals", () => Buffer.from("a").equals(Buffer.from("a"))],
   ["Buffer instanceof Uint8Array", () => Buffer.from("a") instanceof Uint8Array],
 );
+const encs = ["utf8", "utf-8", "hex", "base64", "base64url", "latin1", "binary", "ascii", "ucs2", "utf16le", "UTF8", "bogus"];
+for (const enc of encs) {
+  cases.push(["Buffer.from text " + enc, () => Buffer.from("hé€?>\u00ff", enc)]);
+  cases.push(["Buffer bytes toString " + enc, () => Buffer.from([0x68, 0xc3, 0xa9, 0xff, 0x3f, 0x3e, 0x00]).toString(enc)]);
+  cases.push(["Buffer.byteLength " + enc, () => Buffer.byteLength("hé€aGk=", enc)]);
+}
+cases.push(
+  ["Buffer.from base64url input", () => Buffer.from("aGk_-w", "base64url")],
+  ["Buffer.from base64 with url alphabet", () => Buffer.from("aGk_-w==", "base64")],
+  ["Buffer.from base64 whitespace", () => Buffer.from(" aG k=\n", "base64")],
+  ["Buffer.from hex odd", () => Buffer.from("abc", "hex")],
+  ["Buffer.from hex invalid", () => Buffer.from("zz11", "hex")],
+  ["Buffer.from array", () => Buffer.from([1, 256, -1, 3.7])],
+  ["Buffer.from ArrayBuffer shares", () => { const ab = new ArrayBuffer(4); const b = Buffer.from(ab, 1, 2); new Uint8Array(ab)[1] = 9; return [b.length, b[0]]; }],
+  ["Buffer.from Buffer copies", () => { const a = Buffer.from("ab"); const b = Buffer.from(a); a[0] = 0; return b.toString(); }],
+  ["Buffer.from object valueOf", () => Buffer.from(new String("xy"))],
+  ["Buffer.from number", () => Buffer.from(5)],
+  ["Buffer.alloc string fill", () => Buffer.alloc(5, "ab")],
+  ["Buffer.alloc hex fill", () => Buffer.alloc(4, "ff00", "hex")],
+  ["Buffer.allocUnsafe length", () => Buffer.allocUnsafe(3).length],
+  ["Buffer.compare", () => [Buffer.compare(Buffer.from("a"), Buffer.from("b")), Buffer.compare(Buffer.from("b"), Buffer.from("a")), Buffer.compare(Buffer.from("a"), Buffer.from("a"))]],
+  ["Buffer compare method", () => Buffer.from("abc").compare(Buffer.from("abd"))],
+  ["Buffer concat total", () => Buffer.concat([Buffer.from("abc"), Buffer.from("de")], 4).toString()],
+  ["Buffer concat empty", () => Buffer.concat([]).length],
+  ["Buffer slice shares", () => { const a = Buffer.from("abc"); const s = a.slice(1); s[0] = 122; return a.toString(); }],
+  ["Buffer subarray type", () => Buffer.isBuffer(Buffer.from("abc").subarray(1))],
+  ["Buffer toString range", () => Buffer.from("hello").toString("utf8", 1, 3)],
+  ["Buffer write", () => { const b = Buffer.alloc(5); const n = b.write("hé", 1); return [n, b]; }],
+  ["Buffer write hex", () => { const b = Buffer.alloc(3); return [b.write("a1b2", "hex"), b]; }],
+  ["Buffer readUInt32BE", () => Buffer.from([1, 2, 3, 4]).readUInt32BE(0)],
+  ["Buffer readUInt16LE", () => Buffer.from([1, 2, 3, 4]).readUInt16LE(1)],
+  ["Buffer readInt8", () => Buffer.from([255]).readInt8(0)],
+  ["Buffer writeUInt32LE", () => { const b = Buffer.alloc(4); b.writeUInt32LE(0x01020304, 0); return b; }],
+  ["Buffer readUInt32BE out of range", () => Buffer.from([1, 2]).readUInt32BE(0)],
+  ["Buffer equals Uint8Array", () => [Buffer.from("a").equals(Buffer.from("a")), Buffer.from("a").equals(new Uint8Array([97]))]],
+  ["Buffer indexOf", () => [Buffer.from("hello").indexOf("l"), Buffer.from("hello").indexOf(Buffer.from("lo")), Buffer.from("hello").includes("z")]],
+  ["Buffer fill", () => Buffer.alloc(4).fill("ab")],
+  ["Buffer toJSON", () => JSON.stringify(Buffer.from("hi"))],
+  ["Buffer isEncoding", () => ["utf8", "hex", "latin1", "base64url", "nope"].map((e) => Buffer.isEncoding(e))],
+  ["Buffer copy", () => { const a = Buffer.from("abc"); const b = Buffer.alloc(4); return [a.copy(b, 1), b]; }],
+  ["Buffer swap16", () => Buffer.from([1, 2, 3, 4]).swap16()],
+  ["Buffer reverse", () => Buffer.from([1, 2, 3]).reverse()],
+  ["Buffer String()", () => String(Buffer.from("hi"))],
+  ["Buffer readBigUInt64BE", () => String(Buffer.from([0, 0, 0, 0, 0, 0, 1, 0]).readBigUInt64BE(0))],
+  ["Buffer toString no argument lone bytes", () => Buffer.from([0xe2, 0x82]).toString()],
+);
 
 export default cases;
