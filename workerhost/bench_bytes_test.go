@@ -14,6 +14,7 @@ const chunks = Array.from({ length: 10 }, () => chunk);
 const big = new Uint8Array(350 * 1024).fill(98);
 const text = "a".repeat(350 * 1024);
 const b64 = btoa(text);
+const plain = Array.from(big);
 const ops = {
   blob: () => new Blob(chunks).arrayBuffer(),
   body: () => new Response(new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close(); } })).arrayBuffer(),
@@ -29,6 +30,7 @@ const ops = {
   noop: () => null,
   typedFrom: () => Uint8Array.from(big),
   arrayFrom: () => Array.from(big),
+  typedNew: () => new Uint8Array(plain),
   formData: () => { const fd = new FormData(); fd.append("f", new Blob(chunks)); return new Response(fd).arrayBuffer(); },
 };
 export default {
@@ -42,7 +44,7 @@ export default {
 // the per-request cost a script pays for them.
 func BenchmarkBytes(b *testing.B) {
 	w := newInline(b, bytesWorker, func(c *Config) { c.CPULimit = 10 * time.Second })
-	for _, op := range []string{"blob", "body", "digest", "btoa", "atob", "encode", "decode", "bufferConcat", "bufferBase64", "slice", "text", "formData", "typedFrom", "arrayFrom", "noop"} {
+	for _, op := range []string{"blob", "body", "digest", "btoa", "atob", "encode", "decode", "bufferConcat", "bufferBase64", "slice", "text", "formData", "typedFrom", "arrayFrom", "typedNew", "noop"} {
 		b.Run(op, func(b *testing.B) {
 			r := httptest.NewRequest("GET", "http://example.com/"+op, nil)
 			b.ReportAllocs()

@@ -1326,6 +1326,31 @@
     },
     writable: true, configurable: true,
   });
+  // new Uint8Array(array) steps the array's iterator too: the constructors
+  // of the number typed arrays copy a plain Array with set instead, which
+  // converts each element the same way (they are otherwise goja's own).
+  for (const C of [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array]) {
+    const name = C.name;
+    const W = {
+      [name]: function (...args) {
+        if (new.target === undefined) throw new TypeError(`Constructor ${name} requires 'new'`);
+        const target = new.target === W ? C : new.target;
+        const a = args[0];
+        if (args.length === 1 && Array.isArray(a)) {
+          const t = Reflect.construct(C, [a.length], target);
+          t.set(a);
+          return t;
+        }
+        return Reflect.construct(C, args, target);
+      },
+    }[name];
+    Object.defineProperty(W, "length", { value: 3 });
+    Object.defineProperty(W, "prototype", { value: C.prototype, writable: false, enumerable: false, configurable: false });
+    Object.defineProperty(W, "BYTES_PER_ELEMENT", { value: C.BYTES_PER_ELEMENT });
+    Object.setPrototypeOf(W, TypedArray);
+    Object.defineProperty(C.prototype, "constructor", { value: W, writable: true, configurable: true });
+    define(name, W);
+  }
   const arrayFrom = Array.from;
   Object.defineProperty(Array, "from", {
     value: function from(source, ...rest) {
