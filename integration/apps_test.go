@@ -75,17 +75,7 @@ func TestAppsDifferential(t *testing.T) {
 	for i, s := range loaded {
 		scripts[i] = &workerScript{Script: s, path: filepath.Join(dir, s.File), name: "app-" + nonName.ReplaceAllString(s.File, "-")}
 	}
-	caddy := loadCorpusSites(t, scripts, origin.URL)
-	free := freeAddrs(t, len(scripts))
-	workerd := map[string]string{}
-	for i, s := range scripts {
-		workerd[s.File] = free[i]
-	}
-	tmp := t.TempDir()
-	if err := workerdConfig(tmp, scripts, workerd, origin.URL); err != nil {
-		t.Fatal(err)
-	}
-	startWorkerd(t, bin, tmp, slices.Collect(maps.Values(workerd)))
+	caddy, workerd := serveInBoth(t, bin, scripts, origin)
 	for _, s := range scripts {
 		t.Run(s.File, func(t *testing.T) {
 			for _, c := range s.Cases {

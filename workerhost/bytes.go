@@ -60,3 +60,14 @@ func numbersArray[T byte | int8 | uint16 | int16 | uint32 | int32](vm *goja.Runt
 	}
 	return vm.NewArray(out...)
 }
+
+// handleArg returns argument 0 of a native call: a Go value (a compression
+// stream, a hash) that a native handed JavaScript as an opaque object. It
+// throws a TypeError when the argument is not a T.
+func handleArg[T any](rt *jsRuntime, c goja.FunctionCall, what string) T {
+	h, ok := c.Argument(0).Export().(T)
+	if !ok {
+		rt.throwType("not a %s", what)
+	}
+	return h
+}

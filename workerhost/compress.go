@@ -42,19 +42,11 @@ func (rt *jsRuntime) hostZlibNew(c goja.FunctionCall) goja.Value {
 	return rt.vm.ToValue(z)
 }
 
-func (rt *jsRuntime) zstreamArg(c goja.FunctionCall) *zstream {
-	z, ok := c.Argument(0).Export().(*zstream)
-	if !ok {
-		rt.throwType("not a compression stream")
-	}
-	return z
-}
-
 // hostZlibWrite implements host.zlibWrite(z, bytes): the output the chunk
 // produces now. Decompression keeps its input until the end: Go's readers
 // pull their input and cannot resume after running out of it.
 func (rt *jsRuntime) hostZlibWrite(c goja.FunctionCall) goja.Value {
-	z := rt.zstreamArg(c)
+	z := handleArg[*zstream](rt, c, "compression stream")
 	b := rt.argBytes(c, 1)
 	if z.w == nil {
 		if int64(z.in.Len()+len(b)) > z.limit {
@@ -73,7 +65,7 @@ func (rt *jsRuntime) hostZlibWrite(c goja.FunctionCall) goja.Value {
 // or truncated input, or bytes after the end of the compressed data,
 // throw a TypeError.
 func (rt *jsRuntime) hostZlibEnd(c goja.FunctionCall) goja.Value {
-	z := rt.zstreamArg(c)
+	z := handleArg[*zstream](rt, c, "compression stream")
 	if z.w != nil {
 		if err := z.w.Close(); err != nil {
 			rt.throwType("compression failed: %v", err)

@@ -47,28 +47,20 @@ func (rt *jsRuntime) hostHashNew(c goja.FunctionCall) goja.Value {
 	return rt.vm.ToValue(h)
 }
 
-func (rt *jsRuntime) nodeHashArg(c goja.FunctionCall) *nodeHash {
-	h, ok := c.Argument(0).Export().(*nodeHash)
-	if !ok {
-		rt.throwType("not a hash")
-	}
-	return h
-}
-
 // hostHashUpdate implements host.hashUpdate(h, bytes).
 func (rt *jsRuntime) hostHashUpdate(c goja.FunctionCall) goja.Value {
-	rt.nodeHashArg(c).h.Write(rt.argBytes(c, 1))
+	handleArg[*nodeHash](rt, c, "hash").h.Write(rt.argBytes(c, 1))
 	return goja.Undefined()
 }
 
 // hostHashDigest implements host.hashDigest(h): the digest, a Uint8Array.
 func (rt *jsRuntime) hostHashDigest(c goja.FunctionCall) goja.Value {
-	return rt.bytes(rt.nodeHashArg(c).h.Sum(nil))
+	return rt.bytes(handleArg[*nodeHash](rt, c, "hash").h.Sum(nil))
 }
 
 // hostHashCopy implements host.hashCopy(h): a hash in the same state.
 func (rt *jsRuntime) hostHashCopy(c goja.FunctionCall) goja.Value {
-	h := rt.nodeHashArg(c)
+	h := handleArg[*nodeHash](rt, c, "hash")
 	m, ok := h.h.(encoding.BinaryMarshaler)
 	if !ok {
 		rt.throwType("this hash cannot be copied")
