@@ -61,8 +61,11 @@
 //     fatal modes; encoding.go), atob, btoa, structuredClone,
 //     queueMicrotask, performance.now, scheduler.wait.
 //   - crypto.randomUUID, crypto.getRandomValues, crypto.subtle: digest
-//     (SHA-1, SHA-256, SHA-384, SHA-512, MD5), importKey (raw and jwk, HMAC
-//     only), exportKey (raw), sign and verify (HMAC), timingSafeEqual.
+//     (SHA-1, SHA-256, SHA-384, SHA-512, MD5); HMAC, AES-GCM, PBKDF2 and
+//     HKDF keys (importKey and exportKey raw and jwk, generateKey); sign
+//     and verify (HMAC), encrypt and decrypt (AES-GCM), deriveBits and
+//     deriveKey (PBKDF2, HKDF; webcrypto.go), timingSafeEqual. The
+//     public-key algorithms throw NotSupportedError.
 //   - setTimeout, setInterval, clearTimeout, clearInterval (due timers run
 //     earliest first, and in the order they were set); AbortController,
 //     AbortSignal (abort, timeout, any); Event, CustomEvent, ErrorEvent,

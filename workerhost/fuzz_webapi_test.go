@@ -67,6 +67,14 @@ export default {
         .then((k) => crypto.subtle.sign("HMAC", k, bytes).then((sig) => crypto.subtle.verify("HMAC", k, sig, bytes))));
     }
     attempt(() => crypto.subtle.importKey("jwk", { kty: "oct", k: s }, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]));
+    attempt(() => crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"])
+      .then((k) => crypto.subtle.encrypt({ name: "AES-GCM", iv: bytes, additionalData: bytes, tagLength: units.length }, k, bytes)
+        .then((ct) => crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes }, k, ct))));
+    attempt(() => crypto.subtle.importKey("raw", bytes, "PBKDF2", false, ["deriveBits"])
+      .then((k) => crypto.subtle.deriveBits({ name: "PBKDF2", salt: bytes, iterations: 1 + (units.length % 3), hash: s }, k, 8 * (units.length % 40))));
+    attempt(() => crypto.subtle.importKey("raw", bytes, "HKDF", false, ["deriveBits"])
+      .then((k) => crypto.subtle.deriveBits({ name: "HKDF", salt: bytes, info: bytes, hash: "SHA-256" }, k, 8 * units.length)));
+    attempt(() => crypto.subtle.generateKey({ name: s, hash: s, length: units.length }, true, ["sign", "encrypt"]));
     attempt(() => crypto.subtle.timingSafeEqual(bytes, bytes));
     attempt(() => crypto.getRandomValues(new Uint8Array(units.length)));
     attempt(() => new Blob([s, bytes], { type: s }).text());

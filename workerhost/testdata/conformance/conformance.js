@@ -13,8 +13,9 @@ import fetchapi from "./fetch.js";
 import streams from "./streams.js";
 import misc from "./misc.js";
 import node from "./node.js";
+import webcrypto from "./webcrypto.js";
 
-const families = { url, search, events, encoding, fetch: fetchapi, streams, misc, node };
+const families = { url, search, events, encoding, fetch: fetchapi, streams, misc, node, webcrypto };
 
 // show renders a value so that two runtimes' answers compare as strings.
 function show(v) {
