@@ -24,6 +24,8 @@ func TestRegistered(t *testing.T) {
 	for _, path := range [][]string{
 		{"versions", "upload"}, {"versions", "list"}, {"versions", "deploy"},
 		{"deployments", "list"}, {"rollback"}, {"status"}, {"tail"},
+		{"rollout", "start"}, {"rollout", "status"}, {"rollout", "pause"},
+		{"rollout", "resume"}, {"rollout", "promote"}, {"rollout", "abort"},
 	} {
 		cmd, rest, err := root.Find(path)
 		if err != nil || len(rest) != 0 || cmd.Name() != path[len(path)-1] || cmd.RunE == nil {

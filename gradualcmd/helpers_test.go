@@ -63,10 +63,17 @@ type fakeAdmin struct {
 	// stays open until the client goes away, as the real one does.
 	tail     []string
 	tailEnds bool
+	// rollouts are what successive GETs of .../rollout answer, the last
+	// one ever after; with none, the worker has had no rollout (404).
+	// conflict, if set, is the message of the 409 that every rollout
+	// command is refused with.
+	rollouts []string
+	conflict string
 
-	mu   sync.Mutex
-	reqs []request
-	addr string
+	mu     sync.Mutex
+	reqs   []request
+	polled int
+	addr   string
 }
 
 // newFakeAdmin starts a fake admin API that runs the given workers.
@@ -171,6 +178,26 @@ func (f *fakeAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !f.tailEnds {
 			<-r.Context().Done()
 		}
+	case "GET rollout":
+		if len(f.rollouts) == 0 {
+			fail(http.StatusNotFound, fmt.Sprintf("worker %s has had no rollout", name))
+			return
+		}
+		f.mu.Lock()
+		i := min(f.polled, len(f.rollouts)-1)
+		f.polled++
+		f.mu.Unlock()
+		ok(http.StatusOK, f.rollouts[i])
+	case "POST rollout", "POST rollout/pause", "POST rollout/resume", "POST rollout/promote", "POST rollout/abort":
+		if f.conflict != "" {
+			fail(http.StatusConflict, f.conflict)
+			return
+		}
+		status := http.StatusOK
+		if route == "POST rollout" {
+			status = http.StatusCreated
+		}
+		ok(status, rolloutAfter[route])
 	default:
 		fail(http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	}
