@@ -237,18 +237,7 @@ func TestErrors(t *testing.T) {
 				workers = []string{"shop"}
 			}
 			f := newFakeAdmin(t, workers...)
-			out, errOut, err := runOnce(t, "", append(tc.args, "--address", f.addr)...)
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("error %v, want one with %q", err, tc.err)
-			}
-			// This is what the user sees before caddy exits with status 1.
-			if !strings.HasPrefix(errOut, "Error: ") || !strings.Contains(errOut, tc.err) {
-				t.Errorf("stderr %q does not show the error", errOut)
-			}
-			if out != "" {
-				t.Errorf("stdout %q after an error", out)
-			}
-			checkRequests(t, f, tc.reqs)
+			runFailing(t, f, tc.args, tc.err, tc.reqs)
 		})
 	}
 }

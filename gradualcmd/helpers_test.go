@@ -244,6 +244,24 @@ func runOnce(t *testing.T, stdin string, args ...string) (stdout, stderr string,
 	return out.String(), errOut.String(), err
 }
 
+// runFailing runs a command against f that must fail with an error that
+// contains want, and checks that it sent exactly reqs.
+func runFailing(t *testing.T, f *fakeAdmin, args []string, want string, reqs []request) {
+	t.Helper()
+	out, errOut, err := runOnce(t, "", append(args, "--address", f.addr)...)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one with %q", err, want)
+	}
+	// This is what the user sees before caddy exits with status 1.
+	if !strings.HasPrefix(errOut, "Error: ") || !strings.Contains(errOut, want) {
+		t.Errorf("stderr %q does not show the error", errOut)
+	}
+	if out != "" {
+		t.Errorf("stdout %q after an error", out)
+	}
+	checkRequests(t, f, reqs)
+}
+
 // sameJSON reports whether a and b hold the same JSON value.
 func sameJSON(t *testing.T, a, b string) bool {
 	t.Helper()

@@ -289,19 +289,7 @@ func TestRolloutErrors(t *testing.T) {
 			if !tc.none {
 				f.rollouts = []string{fixtureRollout("running", 2, 10, "")}
 			}
-			out, errOut, err := runOnce(t, "", append(tc.args, "--address", f.addr)...)
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("error %v, want one with %q", err, tc.err)
-			}
-			// The server's own message, as caddy prints it before exiting
-			// with status 1.
-			if !strings.HasPrefix(errOut, "Error: ") || !strings.Contains(errOut, tc.err) {
-				t.Errorf("stderr %q does not show the error", errOut)
-			}
-			if out != "" {
-				t.Errorf("stdout %q after an error", out)
-			}
-			checkRequests(t, f, tc.reqs)
+			runFailing(t, f, tc.args, tc.err, tc.reqs)
 		})
 	}
 }
