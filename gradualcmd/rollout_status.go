@@ -142,9 +142,15 @@ func rolloutOutcome(r *api.Rollout) error {
 	default:
 		return nil
 	}
+	reason := clean(r.Reason)
+	// The server's reasons start with what happened ("rolled back at 10%
+	// (step 2/4): …", "aborted: …"), which need not be said twice.
+	if strings.HasPrefix(reason, what) {
+		return fmt.Errorf("the rollout of %s %s", clean(r.Canary), reason)
+	}
 	msg := fmt.Sprintf("the rollout of %s was %s", clean(r.Canary), what)
-	if r.Reason != "" {
-		msg += ": " + clean(r.Reason)
+	if reason != "" {
+		msg += ": " + reason
 	}
 	return errors.New(msg)
 }
@@ -170,7 +176,12 @@ func printRollout(out io.Writer, worker string, r *api.Rollout, at time.Time) er
 	row(head, "Canary:", r.Canary)
 	row(head, "Stable:", r.Stable)
 	row(head, "State:", r.Status)
-	row(head, "Step:", fmt.Sprintf("%d/%d, canary at %s", r.Step, len(r.Steps), formatPercent(r.Share)))
+	step := fmt.Sprintf("%d/%d, canary at %s", r.Step, len(r.Steps), formatPercent(r.Share))
+	if r.Status == "rolled_back" || r.Status == "aborted" {
+		// The share is the step's; the canary no longer has it.
+		step = fmt.Sprintf("%d/%d (%s) when it ended", r.Step, len(r.Steps), formatPercent(r.Share))
+	}
+	row(head, "Step:", step)
 	if r.NextDecision != nil {
 		row(head, "Next decision:", untilDecision(*r.NextDecision, at)+" ("+formatTime(*r.NextDecision)+")")
 	}
@@ -270,37 +281,37 @@ func seconds(s float64) time.Duration {
 
 // stepProgress returns the progress bar of step (from 1) of r as of at,
 // and a label: steps before the current one are done, later ones are
-// empty, and the current one is as full as its interval has passed while
-// the rollout runs, or says why it is not running.
+// empty, and the current one fills up to its next decision while the
+// rollout runs, or says why it does not.
 func stepProgress(r *api.Rollout, step int, at time.Time) (bar, label string) {
 	switch {
 	case r.Status == "succeeded" || step < r.Step:
-		return progressBar(1), "done"
+		return progressBar(1, 1), "done"
 	case step > r.Step:
-		return progressBar(0), ""
+		return progressBar(0, 1), ""
 	case r.Status != "running":
-		return progressBar(0), strings.ReplaceAll(r.Status, "_", " ")
+		return progressBar(0, 1), strings.ReplaceAll(r.Status, "_", " ")
 	}
-	// An extended step lasts until its next decision, not one interval.
-	length := seconds(r.Policy.IntervalSeconds)
-	if r.NextDecision != nil {
-		if !at.Before(*r.NextDecision) {
-			return progressBar(1), "due"
+	interval := seconds(r.Policy.IntervalSeconds)
+	if interval <= 0 {
+		return progressBar(0, 1), ""
+	}
+	// The interval ends at the next decision: a step extended for lack of
+	// requests, or resumed after a pause, fills up again towards it.
+	elapsed := at.Sub(r.StepStarted)
+	if next := r.NextDecision; next != nil {
+		if !at.Before(*next) {
+			return progressBar(1, 1), "due"
 		}
-		if d := r.NextDecision.Sub(r.StepStarted); d > 0 {
-			length = d
-		}
+		elapsed = interval - next.Sub(at)
 	}
-	frac := 0.0
-	if length > 0 {
-		frac = min(max(float64(at.Sub(r.StepStarted))/float64(length), 0), 1)
-	}
-	return progressBar(frac), strconv.Itoa(int(frac*100)) + "%"
+	elapsed = min(max(elapsed, 0), interval)
+	return progressBar(elapsed, interval), strconv.FormatInt(int64(100*elapsed/interval), 10) + "%"
 }
 
-// progressBar draws a bar filled to frac, from 0 to 1, such as
+// progressBar draws a bar filled to part of whole, such as
 // "[#####---------------]".
-func progressBar(frac float64) string {
-	full := int(frac * barWidth)
+func progressBar(part, whole time.Duration) string {
+	full := int(barWidth * part / whole)
 	return "[" + strings.Repeat("#", full) + strings.Repeat("-", barWidth-full) + "]"
 }

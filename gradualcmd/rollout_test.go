@@ -1,6 +1,7 @@
 package gradualcmd
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"testing"
@@ -20,10 +21,10 @@ func fixtureRollout(status string, step int, share float64, reason string) strin
 	}
 	switch {
 	case status == "rolled_back":
-		last = `"last":{"verdict":"unhealthy","reason":"canary error rate 7.92% (19/240) > 2%; stable 0.42%",` +
+		last = `"last":{"verdict":"unhealthy","reason":"canary error rate 7.92% (19/240) > 2%; stable 0.42% (9/2160)",` +
 			`"figures":{"canary":{"requests":240,"errors":19,"p99_ms":130},"stable":{"requests":2160,"errors":9,"p99_ms":80}}},`
 	case step > 1:
-		last = `"last":{"verdict":"healthy","reason":"canary error rate 0.4% (1/250) <= 2%",` +
+		last = `"last":{"verdict":"healthy","reason":"canary error rate 0.4% (1/250); stable 0.4% (99/24750); canary p99 110ms ≤ 800ms",` +
 			`"figures":{"canary":{"requests":250,"errors":1,"p99_ms":110},"stable":{"requests":24750,"errors":99,"p99_ms":75.5}}},`
 	}
 	return fmt.Sprintf(`{"id":"r1","canary":"v2","stable":"v1","status":%q,"step":%d,"steps":[1,10,50,100],"share":%v,
@@ -33,11 +34,11 @@ func fixtureRollout(status string, step int, share float64, reason string) strin
 
 // rolloutAfter is what the fake admin API answers to each rollout command.
 var rolloutAfter = map[string]string{
-	"POST rollout":         fixtureRollout("running", 1, 1, "started"),
-	"POST rollout/pause":   fixtureRollout("paused", 2, 10, "paused: lunch"),
-	"POST rollout/resume":  fixtureRollout("running", 2, 10, "resumed"),
-	"POST rollout/promote": fixtureRollout("succeeded", 4, 100, "promoted"),
-	"POST rollout/abort":   fixtureRollout("aborted", 2, 0, "aborted: wrong version"),
+	"POST rollout":         fixtureRollout("running", 1, 1, ""),
+	"POST rollout/pause":   fixtureRollout("paused", 2, 10, "pause: lunch"),
+	"POST rollout/resume":  fixtureRollout("running", 2, 10, ""),
+	"POST rollout/promote": fixtureRollout("succeeded", 4, 100, "promoted to 100% by the operator"),
+	"POST rollout/abort":   fixtureRollout("aborted", 2, 10, "aborted: wrong version"),
 }
 
 // fixClock shows rollouts as of 10:03:48, 1m12s before the fixtures'
@@ -58,8 +59,7 @@ State:           running
 Step:            2/4, canary at 10%
 Next decision:   in 1m12s (2026-05-03 10:05:00Z)
 Policy:          every 5m; rolls back on an error rate over 2% and over stable's by 1%, or a p99 over 800ms; judges from 100 requests a step
-Last judgement:  healthy: canary error rate 0.4% (1/250) <= 2%
-Reason:          raised to 10%
+Last judgement:  healthy: canary error rate 0.4% (1/250); stable 0.4% (99/24750); canary p99 110ms ≤ 800ms
 
 STEP  SHARE  PROGRESS
 1     1%     [####################]  done
@@ -78,12 +78,13 @@ func TestRollout(t *testing.T) {
 	fixClock(t)
 	list := request{"GET", "/gradual/workers", ""}
 	for _, tc := range []struct {
-		name string
-		args []string
-		reqs []request
-		out  string // exact output, or
-		head string // how the output starts, or
-		json string // the JSON value printed with --json
+		name    string
+		rollout string // what GET …/rollout answers, if not the running fixture
+		args    []string
+		reqs    []request
+		out     string // exact output, or
+		head    string // how the output starts, or
+		json    string // the JSON value printed with --json
 	}{
 		{
 			name: "status",
@@ -92,10 +93,36 @@ func TestRollout(t *testing.T) {
 			out:  rolloutRunning,
 		},
 		{
+			name:    "status rolled back",
+			rollout: fixtureRollout("rolled_back", 2, 10, "rolled back at 10% (step 2/4): canary error rate 7.92% (19/240) > 2%; stable 0.42% (9/2160)"),
+			args:    []string{"rollout", "status", "-w", "shop"},
+			reqs:    []request{{"GET", "/gradual/workers/shop/rollout", ""}},
+			out: `Worker:          shop
+Rollout:         r1
+Canary:          v2
+Stable:          v1
+State:           rolled_back
+Step:            2/4 (10%) when it ended
+Policy:          every 5m; rolls back on an error rate over 2% and over stable's by 1%, or a p99 over 800ms; judges from 100 requests a step
+Last judgement:  unhealthy: canary error rate 7.92% (19/240) > 2%; stable 0.42% (9/2160)
+Reason:          rolled back at 10% (step 2/4): canary error rate 7.92% (19/240) > 2%; stable 0.42% (9/2160)
+
+STEP  SHARE  PROGRESS
+1     1%     [####################]  done
+2     10%    [--------------------]  rolled back
+3     50%    [--------------------]
+4     100%   [--------------------]
+
+FIGURES      VERSION      REQUESTS  ERRORS  ERROR RATE  P99
+last judged  v2 (canary)  240       19      7.92%       130ms
+last judged  v1 (stable)  2160      9       0.42%       80.0ms
+`,
+		},
+		{
 			name: "status json",
 			args: []string{"rollout", "status", "--json", "-w", "shop"},
 			reqs: []request{{"GET", "/gradual/workers/shop/rollout", ""}},
-			json: fixtureRollout("running", 2, 10, "raised to 10%"),
+			json: fixtureRollout("running", 2, 10, ""),
 		},
 		{
 			name: "start with the policy",
@@ -111,7 +138,6 @@ State:          running
 Step:           1/4, canary at 1%
 Next decision:  in 1m12s (2026-05-03 10:05:00Z)
 Policy:         every 5m; rolls back on an error rate over 2% and over stable's by 1%, or a p99 over 800ms; judges from 100 requests a step
-Reason:         started
 
 STEP  SHARE  PROGRESS
 1     1%     [###############-----]  76%
@@ -157,8 +183,8 @@ Stable:          v1
 State:           paused
 Step:            2/4, canary at 10%
 Policy:          every 5m; rolls back on an error rate over 2% and over stable's by 1%, or a p99 over 800ms; judges from 100 requests a step
-Last judgement:  healthy: canary error rate 0.4% (1/250) <= 2%
-Reason:          paused: lunch
+Last judgement:  healthy: canary error rate 0.4% (1/250); stable 0.4% (99/24750); canary p99 110ms ≤ 800ms
+Reason:          pause: lunch
 
 STEP  SHARE  PROGRESS
 1     1%     [####################]  done
@@ -192,8 +218,8 @@ Stable:          v1
 State:           succeeded
 Step:            4/4, canary at 100%
 Policy:          every 5m; rolls back on an error rate over 2% and over stable's by 1%, or a p99 over 800ms; judges from 100 requests a step
-Last judgement:  healthy: canary error rate 0.4% (1/250) <= 2%
-Reason:          promoted
+Last judgement:  healthy: canary error rate 0.4% (1/250); stable 0.4% (99/24750); canary p99 110ms ≤ 800ms
+Reason:          promoted to 100% by the operator
 
 STEP  SHARE  PROGRESS
 1     1%     [####################]  done
@@ -215,7 +241,7 @@ last judged  v1 (stable)  24750     99      0.40%       75.5ms
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeAdmin(t, "shop")
-			f.rollouts = []string{fixtureRollout("running", 2, 10, "raised to 10%")}
+			f.rollouts = []string{cmp.Or(tc.rollout, fixtureRollout("running", 2, 10, ""))}
 			out, errOut, err := runOnce(t, "", append(tc.args, "--address", f.addr)...)
 			if err != nil {
 				t.Fatalf("%v: %s", err, errOut)

@@ -12,7 +12,7 @@ import (
 func TestRolloutWatch(t *testing.T) {
 	fixClock(t)
 	step1 := fixtureRollout("running", 1, 1, "started")
-	step2 := fixtureRollout("running", 2, 10, "raised to 10%")
+	step2 := fixtureRollout("running", 2, 10, "")
 	for _, tc := range []struct {
 		name     string
 		args     []string
@@ -24,22 +24,22 @@ func TestRolloutWatch(t *testing.T) {
 		{
 			name:     "succeeds",
 			args:     []string{"rollout", "status", "--watch"},
-			rollouts: []string{step1, step2, fixtureRollout("succeeded", 4, 100, "step 4 healthy")},
+			rollouts: []string{step1, step2, fixtureRollout("succeeded", 4, 100, "succeeded: v2 at 100%")},
 			states:   []string{"running", "running", "succeeded"},
 		},
 		{
 			name:     "rolled back",
 			args:     []string{"rollout", "status", "--watch"},
-			rollouts: []string{step2, fixtureRollout("rolled_back", 2, 0, "canary error rate 7.92% (19/240) > 2%; stable 0.42%")},
+			rollouts: []string{step2, fixtureRollout("rolled_back", 2, 10, "rolled back at 10% (step 2/4): canary error rate 7.92% (19/240) > 2%; stable 0.42% (9/2160)")},
 			states:   []string{"running", "rolled_back"},
-			err:      "the rollout of v2 was rolled back: canary error rate 7.92% (19/240) > 2%; stable 0.42%",
+			err:      "the rollout of v2 rolled back at 10% (step 2/4): canary error rate 7.92% (19/240) > 2%; stable 0.42% (9/2160)",
 		},
 		{
 			name:     "aborted",
 			args:     []string{"rollout", "status", "--watch"},
-			rollouts: []string{fixtureRollout("aborted", 2, 0, "aborted: a deploy by hand")},
+			rollouts: []string{fixtureRollout("aborted", 2, 10, "aborted: a deployment by hand (rollback)")},
 			states:   []string{"aborted"},
-			err:      "the rollout of v2 was aborted: aborted: a deploy by hand",
+			err:      "the rollout of v2 aborted: a deployment by hand (rollback)",
 		},
 		{
 			name:     "json",
@@ -89,7 +89,7 @@ func TestRolloutWatch(t *testing.T) {
 
 	t.Run("shows each step", func(t *testing.T) {
 		f := newFakeAdmin(t, "shop")
-		f.rollouts = []string{step1, step2, fixtureRollout("succeeded", 4, 100, "step 4 healthy")}
+		f.rollouts = []string{step1, step2, fixtureRollout("succeeded", 4, 100, "succeeded: v2 at 100%")}
 		out, _, err := runOnce(t, "", "rollout", "status", "--watch", "-w", "shop", "--address", f.addr)
 		if err != nil {
 			t.Fatal(err)
@@ -148,12 +148,13 @@ func TestRolloutProgress(t *testing.T) {
 		{"done", api.Rollout{Status: "running", Step: 2}, 1, "[####################]", "done"},
 		{"to come", api.Rollout{Status: "running", Step: 2}, 3, "[--------------------]", ""},
 		{"running", api.Rollout{Status: "running", Step: 2, StepStarted: started, NextDecision: next(5 * time.Minute), Policy: policy}, 2, "[###############-----]", "76%"},
-		{"extended", api.Rollout{Status: "running", Step: 2, StepStarted: started, NextDecision: next(10 * time.Minute), Policy: policy}, 2, "[#######-------------]", "38%"},
+		{"extended", api.Rollout{Status: "running", Step: 2, StepStarted: at.Add(-7*time.Minute - 48*time.Second), NextDecision: next(6 * time.Minute), Policy: policy}, 2, "[###########---------]", "56%"},
 		{"due", api.Rollout{Status: "running", Step: 2, StepStarted: started, NextDecision: next(3 * time.Minute), Policy: policy}, 2, "[####################]", "due"},
 		{"no decision time", api.Rollout{Status: "running", Step: 2, StepStarted: started, Policy: policy}, 2, "[###############-----]", "76%"},
-		{"started later", api.Rollout{Status: "running", Step: 2, StepStarted: at.Add(time.Second), NextDecision: next(5 * time.Minute), Policy: policy}, 2, "[--------------------]", "0%"},
+		{"clocks apart", api.Rollout{Status: "running", Step: 2, StepStarted: at.Add(time.Second), NextDecision: next(8*time.Minute + 49*time.Second), Policy: policy}, 2, "[--------------------]", "0%"},
 		{"paused", api.Rollout{Status: "paused", Step: 2, StepStarted: started, Policy: policy}, 2, "[--------------------]", "paused"},
 		{"rolled back", api.Rollout{Status: "rolled_back", Step: 2}, 2, "[--------------------]", "rolled back"},
+		{"no interval", api.Rollout{Status: "running", Step: 2, StepStarted: started}, 2, "[--------------------]", ""},
 		{"succeeded", api.Rollout{Status: "succeeded", Step: 2}, 4, "[####################]", "done"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -164,7 +165,18 @@ func TestRolloutProgress(t *testing.T) {
 		})
 	}
 
+	outcome := func(status, reason string) string {
+		if err := rolloutOutcome(&api.Rollout{Canary: "v2", Status: status, Reason: reason}); err != nil {
+			return err.Error()
+		}
+		return "nil"
+	}
 	for _, tc := range []struct{ got, want string }{
+		{outcome("rolled_back", "canary p99 1.2s > 800ms"), "the rollout of v2 was rolled back: canary p99 1.2s > 800ms"},
+		{outcome("aborted", "aborted: not today"), "the rollout of v2 aborted: not today"},
+		{outcome("aborted", ""), "the rollout of v2 was aborted"},
+		{outcome("succeeded", ""), "nil"},
+		{outcome("paused", ""), "nil"},
 		{untilDecision(at.Add(72*time.Second), at), "in 1m12s"},
 		{untilDecision(at.Add(1500*time.Millisecond), at), "in 2s"},
 		{untilDecision(at.Add(2*time.Hour), at), "in 2h"},
