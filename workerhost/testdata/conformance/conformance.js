@@ -1,10 +1,15 @@
 // The conformance suite: small cases written from the WHATWG URL, Fetch,
-// Encoding, Streams and DOM standards and WebIDL, one module per API
+// Encoding, Streams and DOM standards, WebIDL, Web Crypto and Node's
+// documentation (node:crypto, node:util, node:buffer), one module per API
 // family. GET /<family> runs that family's cases and answers a JSON object
 // of case name → what the case observed, rendered by show. The same script
 // runs in the worker host (workerhost/conformance_test.go) and in workerd
-// (integration/conformance_test.go), whose answers are kept in workerd.json.
-// Each case is called with the incoming request, a GET.
+// (integration/conformance_test.go), whose answers are kept in workerd.json;
+// differences.json lists, with the reason, the cases where the host knowingly
+// answers otherwise. Each case is called with the incoming request, a GET.
+// After adding cases, record workerd's answers with
+//
+//	go test ./integration -run TestWorkerdConformance -update-conformance
 import url from "./url.js";
 import search from "./search.js";
 import events from "./events.js";
