@@ -204,8 +204,12 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 				return nil, fmt.Errorf("prelude lacks %s", name)
 			}
 		}
+		env, err := rt.envValues()
+		if err != nil {
+			return nil, err
+		}
 		vars := vm.NewObject()
-		for k, v := range w.cfg.Vars {
+		for k, v := range env {
 			if err := vars.Set(k, v); err != nil {
 				return nil, err
 			}
@@ -217,7 +221,7 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 		if w.prog.serviceWorker {
 			// A service-worker script has no env: its bindings are globals,
 			// there from its first line on.
-			for k, v := range w.cfg.Vars {
+			for k, v := range env {
 				if err := vm.Set(k, v); err != nil {
 					return nil, err
 				}

@@ -20,6 +20,7 @@ package ratelimit
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
@@ -67,7 +68,7 @@ type Options struct {
 	// MaxKeys bounds the keys remembered (see the package doc).
 	// Default DefaultMaxKeys.
 	MaxKeys int
-	// Now is the clock. Default time.Now.
+	// Now is the clock. Default: the system clock (see Limiter.unixNano).
 	Now func() time.Time
 }
 
@@ -75,7 +76,10 @@ type Options struct {
 // has one window per Period, so calls with different periods for one key
 // count apart, as they do on Cloudflare's edge.
 type Limiter struct {
-	now     func() time.Time
+	now func() time.Time // nil: the system clock
+	// base is a reading of the system clock, wall and monotonic, taken
+	// at most resync ago.
+	base    atomic.Pointer[time.Time]
 	seed    maphash.Seed
 	maxKeys int
 	shards  [shards]shard
@@ -99,11 +103,10 @@ func New(o Options) *Limiter {
 	if o.MaxKeys <= 0 {
 		o.MaxKeys = DefaultMaxKeys
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	per := (o.MaxKeys + shards - 1) / shards
 	l := &Limiter{now: o.Now, seed: maphash.MakeSeed(), maxKeys: per * shards}
+	base := time.Now()
+	l.base.Store(&base)
 	for i := range l.shards {
 		lru, err := simplelru.NewLRU[string, *counter](per, nil)
 		if err != nil {
@@ -125,7 +128,7 @@ func (l *Limiter) Allow(key string, limit int64, p Period) bool {
 	if !p.Valid() {
 		panic("ratelimit: period must be 10 or 60 seconds")
 	}
-	window := l.now().UnixNano() / int64(p.Duration())
+	window := l.unixNano() / int64(p.Duration())
 	slot := p.slot()
 	s := &l.shards[maphash.String(l.seed, key)%shards]
 	s.mu.Lock()
@@ -143,6 +146,36 @@ func (l *Limiter) Allow(key string, limit int64, p Period) bool {
 	}
 	s.mu.Unlock()
 	return allowed
+}
+
+// resync bounds how long the system clock's wall time is derived from the
+// monotonic clock alone.
+const resync = 10 * time.Second
+
+// unixNano returns the current time. From the system clock it costs one
+// monotonic reading, not time.Now's wall and monotonic pair: the wall time
+// is the last full reading plus the monotonic time since, and a full
+// reading is taken again every resync, so that a step of the wall clock
+// moves the windows within 10 seconds.
+func (l *Limiter) unixNano() int64 {
+	if l.now != nil {
+		return l.now().UnixNano()
+	}
+	base := l.base.Load()
+	since := time.Since(*base)
+	if since < resync && since >= 0 {
+		return base.UnixNano() + int64(since)
+	}
+	now := time.Now()
+	l.base.Store(&now)
+	return now.UnixNano()
+}
+
+// Limit is Allow with the period in seconds, the shape of the worker
+// host's RateLimiter; a period other than 10 or 60 allows nothing.
+func (l *Limiter) Limit(key string, limit int64, periodSeconds int) bool {
+	p := Period(periodSeconds)
+	return p.Valid() && l.Allow(key, limit, p)
 }
 
 // Len returns the number of keys l remembers.

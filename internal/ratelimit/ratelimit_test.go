@@ -115,6 +115,16 @@ func TestInvalidPeriodPanics(t *testing.T) {
 	New(Options{}).Allow("k", 1, 30)
 }
 
+func TestLimitTakesSeconds(t *testing.T) {
+	l := New(Options{})
+	if !l.Limit("k", 1, 10) || l.Limit("k", 1, 10) || !l.Limit("k", 1, 60) {
+		t.Error("Limit does not count per period like Allow")
+	}
+	if l.Limit("j", 1, 30) {
+		t.Error("Limit with a 30s period allowed a call")
+	}
+}
+
 func TestPeriodOf(t *testing.T) {
 	for d, want := range map[time.Duration]Period{10 * time.Second: TenSeconds, time.Minute: Minute} {
 		if p, ok := PeriodOf(d); !ok || p != want {
@@ -225,4 +235,26 @@ func BenchmarkAllowHitParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// TestSystemClock checks the default clock against time.Now, also after a
+// reading older than resync.
+func TestSystemClock(t *testing.T) {
+	l := New(Options{})
+	near := func() {
+		t.Helper()
+		before := time.Now().UnixNano()
+		got := l.unixNano()
+		after := time.Now().UnixNano()
+		if got < before-int64(time.Millisecond) || got > after+int64(time.Millisecond) {
+			t.Errorf("unixNano = %d, want within [%d, %d]", got, before, after)
+		}
+	}
+	near()
+	old := time.Now().Add(-time.Hour)
+	l.base.Store(&old)
+	near()
+	if b := l.base.Load(); time.Since(*b) > time.Second {
+		t.Errorf("the clock reading was not renewed: %v old", time.Since(*b))
+	}
 }
