@@ -94,6 +94,10 @@ type Gradual struct {
 	// server's trusted_proxies. Default: any client.
 	OverrideFrom []string `json:"override_from,omitempty"`
 
+	// RateLimits are rate-limiting bindings of every script version
+	// (env.NAME.limit({key})), whose counters all versions share.
+	RateLimits []*RateLimit `json:"ratelimits,omitempty"`
+
 	// set is what requests read: the versions and the active deployment,
 	// swapped as a whole.
 	set atomic.Pointer[versionSet]
@@ -106,6 +110,10 @@ type Gradual struct {
 	workerVal      any
 	logger         *zap.Logger
 	fetchPolicy    *workerhost.FetchPolicy
+	// bindings are the scripts' bindings beyond vars; limiterKeys the
+	// pool keys of their rate limiters.
+	bindings    map[string]workerhost.Binding
+	limiterKeys []string
 
 	// state is shared with other configs' handlers of the same worker.
 	state *workerState
@@ -297,6 +305,9 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 	}
 	g.ctx = ctx
 	g.state = acquireWorker(g.Worker)
+	if err := g.provisionRateLimits(); err != nil {
+		return err
+	}
 	g.uploads = make(map[string]*upload)
 	for _, v := range g.Versions {
 		rv, err := g.loadVersion(ctx, v)
@@ -468,6 +479,7 @@ func (g *Gradual) Cleanup() error {
 	g.releaseVersions(g.config)
 	g.mu.Unlock()
 	g.state.detach(g)
+	g.releaseRateLimits()
 	releaseWorker(g.Worker)
 	return nil
 }
@@ -507,6 +519,9 @@ func (g *Gradual) checkConfig() error {
 		}
 	}
 	if _, err := buildSplit(g.Versions, g.Deploy); err != nil {
+		return err
+	}
+	if err := checkRateLimits(g.RateLimits, g.Versions); err != nil {
 		return err
 	}
 	if g.OverrideHeader != "" && !httpguts.ValidHeaderFieldName(g.OverrideHeader) {

@@ -1,0 +1,133 @@
+package caddymodule
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+func TestRateLimitConfig(t *testing.T) {
+	script := &Version{ID: "a", Script: "x.js", Vars: map[string]string{"TAKEN": "x"}}
+	for _, tt := range []struct {
+		name    string
+		rls     []*RateLimit
+		wantErr string
+	}{
+		{"ok", []*RateLimit{{Name: "A", Limit: 1}, {Name: "B", Limit: 5, Period: caddy.Duration(10 * time.Second), NamespaceID: "7"}}, ""},
+		{"null", []*RateLimit{nil}, "null entry"},
+		{"bad name", []*RateLimit{{Name: "a-b", Limit: 1}}, `ratelimit: var name "a-b"`},
+		{"reserved name", []*RateLimit{{Name: "CF_VERSION_METADATA", Limit: 1}}, "reserved"},
+		{"zero limit", []*RateLimit{{Name: "A"}}, "ratelimit A: limit must be positive, got 0"},
+		{"period 30s", []*RateLimit{{Name: "A", Limit: 1, Period: caddy.Duration(30 * time.Second)}}, "ratelimit A: period must be 10s or 60s, got 30s"},
+		{"duplicate", []*RateLimit{{Name: "A", Limit: 1}, {Name: "A", Limit: 2}}, "ratelimit A: defined more than once"},
+		{"var of the same name", []*RateLimit{{Name: "TAKEN", Limit: 1}}, "ratelimit TAKEN: version a has a var of the same name"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &Gradual{Worker: "shop", Versions: []*Version{script}, RateLimits: tt.rls}
+			err := g.checkConfig()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// limitedWorker is a worker of two script versions whose responses say
+// whether env.LIMITER allowed the request's key.
+func limitedWorker(t *testing.T, name string, rl RateLimit) *Gradual {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "limited.js")
+	src := `export default { async fetch(req, env) {
+	const { success } = await env.LIMITER.limit({ key: req.headers.get("x-key") });
+	return new Response((success ? "allowed" : "refused") + " by " + env.CF_VERSION_METADATA.id);
+} }`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &Gradual{
+		Worker:     name,
+		Versions:   []*Version{{ID: "v1", Script: path}, {ID: "v2", Script: path}},
+		Deploy:     []DeployEntry{{"v1", 50}, {"v2", 50}},
+		RateLimits: []*RateLimit{&rl},
+	}
+}
+
+// allowedBy sends n requests with key, alternating the version by
+// override, and counts those allowed.
+func allowedBy(t *testing.T, g *Gradual, key string, n int) int {
+	t.Helper()
+	allowed := 0
+	for i := range n {
+		version := []string{"v1", "v2"}[i%2]
+		w, _ := serve(t, g, http.Header{"X-Key": {key}, "Cloudflare-Workers-Version-Overrides": {g.Worker + `="` + version + `"`}}, "127.0.0.1")
+		body := w.Body.String()
+		if !strings.HasSuffix(body, " by "+version) {
+			t.Fatalf("request %d: %q, want an answer of %s", i, body, version)
+		}
+		if strings.HasPrefix(body, "allowed") {
+			allowed++
+		}
+	}
+	return allowed
+}
+
+// TestRateLimitShared checks that every version of a worker, and the next
+// config after a reload, count in one budget, and that the counters go
+// when the last config using them does.
+func TestRateLimitShared(t *testing.T) {
+	limiterClock = func() time.Time { return time.Date(2026, 12, 3, 8, 0, 1, 0, time.UTC) }
+	defer func() { limiterClock = nil }()
+	rl := RateLimit{Name: "LIMITER", Limit: 3, Period: caddy.Duration(10 * time.Second)}
+
+	old := limitedWorker(t, "rl-shared", rl)
+	provision(t, old)
+	if got := allowedBy(t, old, "k", 6); got != 3 {
+		t.Fatalf("two versions allowed %d of 6, want 3 in all", got)
+	}
+	if got := allowedBy(t, old, "other", 4); got != 3 {
+		t.Fatalf("another key: %d of 4 allowed, want 3", got)
+	}
+	// A reload: the new config is provisioned before the old one goes.
+	reloaded := limitedWorker(t, "rl-shared", rl)
+	provision(t, reloaded)
+	_ = old.Cleanup()
+	if got := allowedBy(t, reloaded, "k", 2); got != 0 {
+		t.Fatalf("after a reload %d allowed, want 0: the counts must survive", got)
+	}
+	// Another worker with a binding of the same name counts apart...
+	apart := limitedWorker(t, "rl-apart", rl)
+	provision(t, apart)
+	if got := allowedBy(t, apart, "k", 4); got != 3 {
+		t.Fatalf("another worker: %d of 4 allowed, want 3", got)
+	}
+	_ = reloaded.Cleanup()
+	// ...and once no config uses the counters, they are gone.
+	fresh := limitedWorker(t, "rl-shared", rl)
+	provision(t, fresh)
+	if got := allowedBy(t, fresh, "k", 4); got != 3 {
+		t.Fatalf("after the last config went: %d of 4 allowed, want 3 (fresh counters)", got)
+	}
+}
+
+func TestRateLimitNamespaceShared(t *testing.T) {
+	limiterClock = func() time.Time { return time.Date(2026, 12, 3, 8, 0, 1, 0, time.UTC) }
+	defer func() { limiterClock = nil }()
+	rl := RateLimit{Name: "LIMITER", Limit: 4, NamespaceID: "1001"}
+	a, b := limitedWorker(t, "rl-ns-a", rl), limitedWorker(t, "rl-ns-b", rl)
+	provision(t, a)
+	provision(t, b)
+	if got := allowedBy(t, a, "k", 2) + allowedBy(t, b, "k", 4); got != 4 {
+		t.Fatalf("two workers of one namespace allowed %d, want 4 in all", got)
+	}
+}
