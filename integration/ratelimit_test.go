@@ -1,0 +1,119 @@
+package integration
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// limitedScript answers 200 "allowed <version>" or 429 "refused <version>"
+// as env.LIMITER decides for the X-Key header.
+const limitedScript = `export default { async fetch(req, env) {
+	const { success } = await env.LIMITER.limit({ key: req.headers.get("x-key") });
+	return new Response((success ? "allowed " : "refused ") + env.CF_VERSION_METADATA.id, { status: success ? 200 : 429 });
+} }`
+
+// limitedSite is a worker of two versions, v1 deployed and v2 reachable by
+// override, behind `ratelimit LIMITER limit 5 period 10s`.
+func limitedSite(addr, path, tag string) string {
+	return workerSite(addr, "limited",
+		scriptVersion("v1", tag, path, nil)+scriptVersion("v2", tag, path, nil)+
+			"\t\t\tdeploy v1\n\t\t\tratelimit LIMITER limit 5 period 10s\n")
+}
+
+// window10s is the index of the 10-second window t falls in.
+func window10s(t time.Time) int64 { return t.Unix() / 10 }
+
+// inOneWindow runs round at the start of a fresh 10-second window, unless
+// enough of the current one is left, and tells whether it ended within
+// the window it began in. Windows are aligned to the clock, so a round
+// that straddles a boundary sees counts reset halfway: it is run again
+// rather than judged.
+func inOneWindow(t *testing.T, round func(attempt int)) {
+	t.Helper()
+	for attempt := range 3 {
+		now := time.Now()
+		if left := time.Unix((window10s(now)+1)*10, 0).Sub(now); left < 6*time.Second {
+			time.Sleep(left + 50*time.Millisecond)
+		}
+		start := time.Now()
+		round(attempt)
+		if t.Failed() || window10s(time.Now()) == window10s(start) {
+			return
+		}
+		t.Logf("attempt %d straddled a window boundary; again in the next window", attempt)
+	}
+	t.Fatal("three attempts straddled a window boundary")
+}
+
+// TestRateLimitBinding sends requests to a worker with a 5-per-10s limit:
+// one key gets exactly 5 of 8, another key its own 5, the two versions
+// share one budget, and a config reload keeps the counts.
+func TestRateLimitBinding(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "limited.js")
+	if err := os.WriteFile(path, []byte(limitedScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr()
+	loadCaddyfile(t, limitedSite(addr, path, "first"))
+	url := "http://" + addr + "/"
+
+	// send makes n requests with key, to version (by override) or to the
+	// deployed one, and returns how many were allowed.
+	send := func(key, version string, n int) (allowed int) {
+		t.Helper()
+		h := http.Header{"X-Key": {key}}
+		if version != "" {
+			h.Set("Cloudflare-Workers-Version-Overrides", `limited="`+version+`"`)
+		}
+		want := version
+		if want == "" {
+			want = "v1"
+		}
+		for range n {
+			resp, body := get(t, url, h)
+			switch {
+			case resp.StatusCode == 200 && body == "allowed "+want:
+				allowed++
+			case resp.StatusCode == 429 && body == "refused "+want:
+			default:
+				t.Fatalf("key %s: %d %q, want 200 or 429 from %s", key, resp.StatusCode, body, want)
+			}
+		}
+		return allowed
+	}
+
+	inOneWindow(t, func(attempt int) {
+		a, b, c := fmt.Sprint("a", attempt), fmt.Sprint("b", attempt), fmt.Sprint("c", attempt)
+		if got := send(a, "", 8); got != 5 {
+			t.Errorf("8 requests with one key: %d allowed, want 5", got)
+		}
+		if got := send(b, "", 8); got != 5 {
+			t.Errorf("another key after the first was spent: %d of 8 allowed, want 5", got)
+		}
+		// v2, reached by override, spends the budget v1 then lacks.
+		if got := send(c, "v2", 4); got != 4 {
+			t.Errorf("v2: %d of 4 allowed, want 4", got)
+		}
+		if got := send(c, "", 4); got != 1 {
+			t.Errorf("v1 after v2 spent 4 of the key's 5: %d of 4 allowed, want 1", got)
+		}
+		if got := send(c, "v2", 1); got != 0 {
+			t.Errorf("v2 after the budget was spent: %d allowed, want 0", got)
+		}
+		// A reload (a new tag: new workers) keeps the counters.
+		loadCaddyfile(t, limitedSite(addr, path, fmt.Sprint("reload", attempt)))
+		if got := send(a, "", 2) + send(a, "v2", 2); got != 0 {
+			t.Errorf("after a reload: %d of 4 allowed, want 0", got)
+		}
+	})
+
+	// The next window gives every key a fresh budget.
+	time.Sleep(time.Unix((window10s(time.Now())+1)*10, 0).Sub(time.Now()) + 50*time.Millisecond)
+	if got := send("a0", "", 6); got != 5 {
+		t.Errorf("in the next window: %d of 6 allowed, want 5", got)
+	}
+}
