@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 func TestRateLimitConfig(t *testing.T) {
@@ -130,4 +131,35 @@ func TestRateLimitNamespaceShared(t *testing.T) {
 	if got := allowedBy(t, a, "k", 2) + allowedBy(t, b, "k", 4); got != 4 {
 		t.Fatalf("two workers of one namespace allowed %d, want 4 in all", got)
 	}
+}
+
+// FuzzRateLimitCaddyfile checks that a ratelimit line the Caddyfile parser
+// accepts is one the JSON config accepts too.
+func FuzzRateLimitCaddyfile(f *testing.F) {
+	for _, seed := range []string{
+		"LIMITER limit 100 period 60s",
+		"A limit 5 period 10s namespace_id 1001",
+		"B limit 1",
+		"C period 1m limit 9223372036854775807",
+		"D limit 5 limit 6",
+		"1X limit 5",
+		"E limit 0x10",
+		"F limit 5 period 10000ms",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		input := "gradual shop {\nversion v1 {\nupstream x:1\n}\nratelimit " + line + "\n}"
+		tokens, err := caddyfile.Tokenize([]byte(input), "Fuzzfile")
+		if err != nil {
+			return
+		}
+		g := new(Gradual)
+		if err := g.UnmarshalCaddyfile(caddyfile.NewDispenser(tokens)); err != nil {
+			return
+		}
+		if err := g.checkConfig(); err != nil {
+			t.Fatalf("Caddyfile accepted but JSON check rejects: %v\n%s", err, input)
+		}
+	})
 }
