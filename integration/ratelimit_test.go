@@ -112,7 +112,7 @@ func TestRateLimitBinding(t *testing.T) {
 	})
 
 	// The next window gives every key a fresh budget.
-	time.Sleep(time.Unix((window10s(time.Now())+1)*10, 0).Sub(time.Now()) + 50*time.Millisecond)
+	time.Sleep(time.Until(time.Unix((window10s(time.Now())+1)*10, 0)) + 50*time.Millisecond)
 	if got := send("a0", "", 6); got != 5 {
 		t.Errorf("in the next window: %d of 6 allowed, want 5", got)
 	}
