@@ -13,6 +13,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/certmagic"
 	"github.com/google/uuid"
+
+	"github.com/caddy-gradual/gradual/internal/api"
 )
 
 func init() {
@@ -33,32 +35,19 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 }
 
 // Routes implements caddy.AdminRouter.
+// Provision protects the admin endpoint being started from workers'
+// fetch(): Caddy provisions this module before it opens the listener.
+func (adminAPI) Provision(ctx caddy.Context) error {
+	protectAdmin(ctx, ctx.Logger())
+	return nil
+}
+
 func (a adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/gradual/", Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
-// apiError is an error with the HTTP status to answer it with.
-type apiError struct {
-	status int
-	msg    string
-}
-
-func (e *apiError) Error() string { return e.msg }
-
-func errorf(status int, msg string) error { return &apiError{status: status, msg: msg} }
-
-// envelope is Cloudflare's response shape.
-type envelope struct {
-	Success  bool         `json:"success"`
-	Errors   []apiMessage `json:"errors"`
-	Messages []apiMessage `json:"messages"`
-	Result   any          `json:"result"`
-}
-
-type apiMessage struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
+// errorf returns an error that the API answers with status.
+func errorf(status int, msg string) error { return &api.Error{Status: status, Message: msg} }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
@@ -69,16 +58,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 }
 
 func writeResult(w http.ResponseWriter, status int, result any) error {
-	return writeJSON(w, status, envelope{Success: true, Errors: []apiMessage{}, Messages: []apiMessage{}, Result: result})
+	return writeJSON(w, status, api.Envelope{Success: true, Errors: []api.Message{}, Messages: []api.Message{}, Result: result})
 }
 
 func writeError(w http.ResponseWriter, err error) error {
 	status := http.StatusInternalServerError
-	var ae *apiError
+	var ae *api.Error
 	if errors.As(err, &ae) {
-		status = ae.status
+		status = ae.Status
 	}
-	return writeJSON(w, status, envelope{Errors: []apiMessage{{Code: status, Message: err.Error()}}, Messages: []apiMessage{}})
+	return writeJSON(w, status, api.Envelope{Errors: []api.Message{{Code: status, Message: err.Error()}}, Messages: []api.Message{}})
 }
 
 // serve routes /gradual/... requests.
@@ -134,13 +123,13 @@ func (a adminAPI) route(w http.ResponseWriter, r *http.Request) error {
 	case "deployments":
 		switch r.Method {
 		case http.MethodGet:
-			return writeResult(w, http.StatusOK, map[string]any{"deployments": s.history()})
+			return writeResult(w, http.StatusOK, api.Deployments{Deployments: deploymentsOf(s.history())})
 		case http.MethodPost:
 			d, err := s.deploy(r)
 			if err != nil {
 				return err
 			}
-			return writeResult(w, http.StatusCreated, d)
+			return writeResult(w, http.StatusCreated, deploymentOf(d))
 		}
 		return errMethod(r)
 	case "rollback":
@@ -151,7 +140,7 @@ func (a adminAPI) route(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		return writeResult(w, http.StatusCreated, d)
+		return writeResult(w, http.StatusCreated, deploymentOf(d))
 	}
 	return errorf(http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 }
@@ -165,37 +154,30 @@ func strconvQuote(s string) string {
 	return string(b)
 }
 
-// workerInfo describes a worker in API answers.
-type workerInfo struct {
-	Name       string            `json:"name"`
-	Versions   []versionInfo     `json:"versions"`
-	Deployment *deploymentRecord `json:"deployment"`
-	Stats      map[string]*stats `json:"stats"`
+// deploymentOf is d as the API shows it.
+func deploymentOf(d *deploymentRecord) *api.Deployment {
+	if d == nil {
+		return nil
+	}
+	versions := make([]api.DeploymentVersion, len(d.Versions))
+	for i, e := range d.Versions {
+		versions[i] = api.DeploymentVersion{VersionID: e.VersionID, Percentage: e.Percentage}
+	}
+	return &api.Deployment{ID: d.ID, CreatedOn: d.CreatedOn, Source: d.Source, Strategy: d.Strategy,
+		Versions: versions, Annotations: d.Annotations}
 }
 
-type versionInfo struct {
-	ID          string            `json:"id"`
-	Source      string            `json:"source"`
-	Kind        string            `json:"kind"`
-	CreatedOn   time.Time         `json:"created_on"`
-	Annotations map[string]string `json:"annotations"`
-	Upstreams   []string          `json:"upstreams,omitempty"`
+// deploymentsOf is ds as the API shows them.
+func deploymentsOf(ds []*deploymentRecord) []*api.Deployment {
+	out := make([]*api.Deployment, len(ds))
+	for i, d := range ds {
+		out[i] = deploymentOf(d)
+	}
+	return out
 }
 
-// stats are a version's live stats in API answers.
-type stats struct {
-	Requests       uint64  `json:"requests"`
-	Errors         uint64  `json:"errors"`
-	WindowSeconds  int     `json:"window_seconds"`
-	WindowRequests uint64  `json:"window_requests"`
-	WindowErrors   uint64  `json:"window_errors"`
-	ErrorRate      float64 `json:"error_rate"`
-	P50Ms          float64 `json:"p50_ms"`
-	P99Ms          float64 `json:"p99_ms"`
-}
-
-func listWorkers() []workerInfo {
-	out := []workerInfo{}
+func listWorkers() []api.Worker {
+	out := []api.Worker{}
 	workers.Range(func(_, value any) bool {
 		if s, ok := value.(*workerState); ok {
 			out = append(out, s.describe())
@@ -206,19 +188,19 @@ func listWorkers() []workerInfo {
 	return out
 }
 
-func versionInfoOf(v *version) versionInfo {
+func versionInfoOf(v *version) api.Version {
 	source := "config"
 	if v.uploaded {
 		source = "upload"
 	}
-	return versionInfo{ID: v.id, Source: source, Kind: v.kind, CreatedOn: v.createdOn, Upstreams: v.upstreams,
+	return api.Version{ID: v.id, Source: source, Kind: v.kind, CreatedOn: v.createdOn, Upstreams: v.upstreams,
 		Annotations: map[string]string{"workers/tag": v.tag, "workers/message": v.message}}
 }
 
 // describe reports the worker as its most recently provisioned handler
 // serves it: versions newest first, the active deployment, live stats.
-func (s *workerState) describe() workerInfo {
-	info := workerInfo{Name: s.name, Versions: []versionInfo{}, Stats: map[string]*stats{}}
+func (s *workerState) describe() api.Worker {
+	info := api.Worker{Name: s.name, Versions: []api.Version{}, Stats: map[string]*api.Stats{}}
 	g := s.latest()
 	if g == nil {
 		return info
@@ -228,7 +210,7 @@ func (s *workerState) describe() workerInfo {
 	for _, v := range set.byID {
 		info.Versions = append(info.Versions, versionInfoOf(v))
 		win := v.stats.window(t)
-		st := &stats{
+		st := &api.Stats{
 			Requests: v.stats.requests.Load(), Errors: v.stats.errors.Load(),
 			WindowSeconds:  int(statsSlots * statsSlotLen / time.Second),
 			WindowRequests: win.Requests, WindowErrors: win.Errors,
@@ -246,7 +228,7 @@ func (s *workerState) describe() workerInfo {
 		}
 		return a.ID < b.ID
 	})
-	info.Deployment = s.active(set.dep)
+	info.Deployment = deploymentOf(s.active(set.dep))
 	return info
 }
 
@@ -311,23 +293,23 @@ func (s *workerState) storageOf() (certmagic.Storage, error) {
 
 // upload accepts a new version: it is checked (a script is bundled and
 // compiled) before anything is stored.
-func (s *workerState) upload(r *http.Request) (versionInfo, error) {
-	req, err := decodeUpload(r.Body)
+func (s *workerState) upload(r *http.Request) (api.Version, error) {
+	req, err := api.DecodeUpload(r.Body)
 	if err != nil {
-		return versionInfo{}, err
+		return api.Version{}, err
 	}
 	g := s.latest()
 	if g == nil {
-		return versionInfo{}, errorf(http.StatusServiceUnavailable, "worker "+s.name+" is not loaded")
+		return api.Version{}, errorf(http.StatusServiceUnavailable, "worker "+s.name+" is not loaded")
 	}
 	sv := &storedVersion{ID: uuid.NewString(), CreatedOn: now().UTC(), Tag: req.Tag, Message: req.Message,
 		Script: req.Script, MainModule: req.MainModule, Upstreams: req.Upstreams, Vars: req.Vars}
 	if err := g.checkUpload(sv); err != nil {
-		return versionInfo{}, err
+		return api.Version{}, err
 	}
 	storage, err := s.storageOf()
 	if err != nil {
-		return versionInfo{}, err
+		return api.Version{}, err
 	}
 	if _, err := s.change(storage, func(st *storedState) error {
 		g.recordConfig(st)
@@ -347,9 +329,9 @@ func (s *workerState) upload(r *http.Request) (versionInfo, error) {
 		}
 		return nil
 	}); err != nil {
-		return versionInfo{}, err
+		return api.Version{}, err
 	}
-	info := versionInfo{ID: sv.ID, Source: "upload", Kind: "upstream", CreatedOn: sv.CreatedOn, Upstreams: sv.Upstreams,
+	info := api.Version{ID: sv.ID, Source: "upload", Kind: "upstream", CreatedOn: sv.CreatedOn, Upstreams: sv.Upstreams,
 		Annotations: map[string]string{"workers/tag": sv.Tag, "workers/message": sv.Message}}
 	if sv.Script != "" {
 		info.Kind = "script"
@@ -359,12 +341,16 @@ func (s *workerState) upload(r *http.Request) (versionInfo, error) {
 
 // deploy makes a new deployment from an API request.
 func (s *workerState) deploy(r *http.Request) (*deploymentRecord, error) {
-	req, err := decodeDeployment(r.Body)
+	req, err := api.DecodeDeploy(r.Body)
 	if err != nil {
 		return nil, err
 	}
+	entries := make([]DeployEntry, len(req.Versions))
+	for i, v := range req.Versions {
+		entries[i] = DeployEntry{VersionID: v.VersionID, Percentage: v.Percentage}
+	}
 	return s.newDeployment(sourceAPI, req.Annotations["workers/message"], func(*storedState) ([]DeployEntry, error) {
-		return req.Versions, nil
+		return entries, nil
 	})
 }
 
@@ -406,7 +392,7 @@ func (s *workerState) newDeployment(source, message string, pick func(*storedSta
 // rollback deploys one version at 100%: the one named, or else the newest
 // earlier version that served 100%.
 func (s *workerState) rollback(r *http.Request) (*deploymentRecord, error) {
-	req, err := decodeRollback(r.Body)
+	req, err := api.DecodeRollback(r.Body)
 	if err != nil {
 		return nil, err
 	}
@@ -485,7 +471,7 @@ func (s *workerState) serveTail(w http.ResponseWriter, r *http.Request) error {
 			}
 		case ev := <-sub.events:
 			if d := sub.dropped.Load(); d > reported {
-				line, _ := json.Marshal(tailDropped{Type: "dropped", Dropped: d - reported, EventTimestamp: now().UnixMilli()})
+				line, _ := json.Marshal(api.TailDropped{Type: api.TailDroppedType, Dropped: d - reported, EventTimestamp: now().UnixMilli()})
 				reported = d
 				if _, err := w.Write(append(line, '\n')); err != nil {
 					return nil
@@ -505,4 +491,5 @@ func (s *workerState) serveTail(w http.ResponseWriter, r *http.Request) error {
 var (
 	_ caddy.Module      = adminAPI{}
 	_ caddy.AdminRouter = adminAPI{}
+	_ caddy.Provisioner = adminAPI{}
 )

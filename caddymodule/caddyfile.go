@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/api"
 	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
@@ -191,7 +192,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
-			if _, err := workerhost.NewFetchPolicy(args, nil); err != nil {
+			if _, err := workerhost.NewFetchPolicy(args); err != nil {
 				return d.WrapErr(err)
 			}
 			g.FetchAllow = args
@@ -292,7 +293,7 @@ func parseVersion(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Versio
 			if _, dup := v.Vars[name]; dup {
 				return nil, d.Errf("version %s: var %s given more than once", v.ID, name)
 			}
-			if err := checkVar(name, value); err != nil {
+			if err := api.CheckVar(name, value); err != nil {
 				return nil, d.Errf("version %s: %v", v.ID, err)
 			}
 			if v.Vars == nil {

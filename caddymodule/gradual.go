@@ -1,7 +1,8 @@
 // Package caddymodule is the Caddy side of caddy-gradual: the
-// http.handlers.gradual module, its Caddyfile directive and its glue to
-// Caddy's logs and placeholders. It is the only package of the project
-// that imports Caddy.
+// http.handlers.gradual module, its Caddyfile directive, the admin API
+// (admin.api.gradual, whose wire types are internal/api's) and its glue to
+// Caddy's logs and placeholders. The `caddy gradual` command is in
+// gradualcmd.
 package caddymodule
 
 import (
@@ -28,6 +29,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/api"
 	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
@@ -305,9 +307,10 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 		g.keys.Cookie = g.cookie
 	}
 	g.workerVal = g.Worker
-	if g.fetchPolicy, err = workerhost.NewFetchPolicy(g.FetchAllow, adminAddresses(ctx)); err != nil {
+	if g.fetchPolicy, err = workerhost.NewFetchPolicy(g.FetchAllow); err != nil {
 		return err
 	}
+	protectAdmin(ctx, g.logger)
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -553,7 +556,7 @@ func (g *Gradual) checkConfig() error {
 			return fmt.Errorf("version %s: vars are for script versions", v.ID)
 		}
 		for name, value := range v.Vars {
-			if err := checkVar(name, value); err != nil {
+			if err := api.CheckVar(name, value); err != nil {
 				return fmt.Errorf("version %s: %w", v.ID, err)
 			}
 		}
@@ -573,7 +576,7 @@ func (g *Gradual) checkConfig() error {
 	if g.CPULimit < 0 {
 		return errors.New("cpu_limit must not be negative")
 	}
-	if _, err := workerhost.NewFetchPolicy(g.FetchAllow, nil); err != nil {
+	if _, err := workerhost.NewFetchPolicy(g.FetchAllow); err != nil {
 		return err
 	}
 	if _, err := g.Rollout.Over(rollout.DefaultPolicy()); err != nil {

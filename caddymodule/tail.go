@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/caddy-gradual/gradual/internal/api"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
 
@@ -85,62 +86,6 @@ func (h *tailHub) publish(versionID string, event []byte) {
 	}
 }
 
-// tailEvent is one request as a tail client sees it, shaped like
-// Cloudflare's Tail Worker trace events.
-type tailEvent struct {
-	ScriptName     string          `json:"scriptName"`
-	ScriptVersion  tailVersion     `json:"scriptVersion"`
-	Outcome        string          `json:"outcome"`
-	EventTimestamp int64           `json:"eventTimestamp"`
-	Event          tailFetchEvent  `json:"event"`
-	Logs           []tailLog       `json:"logs"`
-	Exceptions     []tailException `json:"exceptions"`
-	Selection      string          `json:"selection"`
-	CPUTime        int64           `json:"cpuTime"`
-	WallTime       int64           `json:"wallTime"`
-}
-
-type tailVersion struct {
-	ID      string `json:"id"`
-	Tag     string `json:"tag,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
-type tailFetchEvent struct {
-	Request  tailRequest   `json:"request"`
-	Response *tailResponse `json:"response,omitempty"`
-}
-
-type tailRequest struct {
-	Method  string            `json:"method"`
-	URL     string            `json:"url"`
-	Headers map[string]string `json:"headers"`
-}
-
-type tailResponse struct {
-	Status int `json:"status"`
-}
-
-type tailLog struct {
-	Level     string   `json:"level"`
-	Message   []string `json:"message"`
-	Timestamp int64    `json:"timestamp"`
-}
-
-type tailException struct {
-	Name      string `json:"name"`
-	Message   string `json:"message"`
-	Stack     string `json:"stack,omitempty"`
-	Timestamp int64  `json:"timestamp"`
-}
-
-// tailDropped tells a client how many events it missed by reading slowly.
-type tailDropped struct {
-	Type           string `json:"type"`
-	Dropped        uint64 `json:"dropped"`
-	EventTimestamp int64  `json:"eventTimestamp"`
-}
-
 // redacted reports whether a header's value must not leave the process in
 // a tail event: credentials, session cookies and anything named like a
 // key, secret or token.
@@ -168,28 +113,28 @@ func newTailEvent(worker string, v *version, sel selection, r *http.Request, sta
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	ev := tailEvent{
+	ev := api.TailEvent{
 		ScriptName:     worker,
-		ScriptVersion:  tailVersion{ID: v.id, Tag: v.tag, Message: v.message},
+		ScriptVersion:  api.TailVersion{ID: v.id, Tag: v.tag, Message: v.message},
 		Outcome:        res.Outcome,
 		EventTimestamp: start.UnixMilli(),
-		Event: tailFetchEvent{
-			Request: tailRequest{Method: r.Method, URL: scheme + "://" + r.Host + r.URL.RequestURI(), Headers: headers},
+		Event: api.TailFetchEvent{
+			Request: api.TailRequest{Method: r.Method, URL: scheme + "://" + r.Host + r.URL.RequestURI(), Headers: headers},
 		},
-		Logs:       make([]tailLog, 0, len(res.Logs)),
-		Exceptions: make([]tailException, 0, len(res.Exceptions)),
+		Logs:       make([]api.TailLog, 0, len(res.Logs)),
+		Exceptions: make([]api.TailException, 0, len(res.Exceptions)),
 		Selection:  selectionNames[sel],
 		CPUTime:    res.CPUTime.Milliseconds(),
 		WallTime:   res.WallTime.Milliseconds(),
 	}
 	if res.Status != 0 {
-		ev.Event.Response = &tailResponse{Status: res.Status}
+		ev.Event.Response = &api.TailResponse{Status: res.Status}
 	}
 	for _, l := range res.Logs {
-		ev.Logs = append(ev.Logs, tailLog{Level: l.Level, Message: []string{l.Message}, Timestamp: l.Time.UnixMilli()})
+		ev.Logs = append(ev.Logs, api.TailLog{Level: l.Level, Message: []string{l.Message}, Timestamp: l.Time.UnixMilli()})
 	}
 	for _, e := range res.Exceptions {
-		ev.Exceptions = append(ev.Exceptions, tailException{Name: e.Name, Message: e.Message, Stack: e.Stack, Timestamp: e.Time.UnixMilli()})
+		ev.Exceptions = append(ev.Exceptions, api.TailException{Name: e.Name, Message: e.Message, Stack: e.Stack, Timestamp: e.Time.UnixMilli()})
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
