@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-gradual/gradual/internal/api"
 	"github.com/caddy-gradual/gradual/internal/ratelimit"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -124,7 +125,7 @@ func checkRateLimits(rls []*RateLimit, versions []*Version) error {
 
 // check checks one binding on its own.
 func (rl *RateLimit) check() error {
-	if err := checkVar(rl.Name, ""); err != nil {
+	if err := api.CheckVar(rl.Name, ""); err != nil {
 		return fmt.Errorf("ratelimit: %w", err)
 	}
 	if rl.Limit <= 0 {
@@ -158,7 +159,7 @@ func parseRateLimit(d *caddyfile.Dispenser) (*RateLimit, error) {
 		return nil, d.Errf("ratelimit: a binding name is required: ratelimit <NAME> limit <n> period 10s|60s")
 	}
 	rl := &RateLimit{Name: d.Val()}
-	if err := checkVar(rl.Name, ""); err != nil {
+	if err := api.CheckVar(rl.Name, ""); err != nil {
 		return nil, d.Errf("ratelimit: %v", err)
 	}
 	seen := make(map[string]bool)
