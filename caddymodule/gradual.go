@@ -121,10 +121,10 @@ type Gradual struct {
 	workerVal      any
 	logger         *zap.Logger
 	fetchPolicy    *workerhost.FetchPolicy
-	// bindings are the scripts' bindings beyond vars; limiterKeys the
-	// pool keys of their rate limiters.
-	bindings    map[string]workerhost.Binding
-	limiterKeys []string
+	// bindings are the scripts' bindings beyond vars; releaseLimits
+	// gives back their rate limiters' counters.
+	bindings      map[string]workerhost.Binding
+	releaseLimits func()
 
 	// state is shared with other configs' handlers of the same worker.
 	state *workerState

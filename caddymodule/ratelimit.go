@@ -68,37 +68,51 @@ func limiterKey(worker string, rl *RateLimit) string {
 	return "binding\x00" + worker + "\x00" + rl.Name
 }
 
-// provisionRateLimits takes the counters of each binding from the pool
-// and builds the bindings scripts get. Cleanup gives them back, also after
-// a failed Provision.
+// provisionRateLimits builds the bindings of the worker's rate limits.
+// Cleanup gives their counters back, also after a failed Provision.
 func (g *Gradual) provisionRateLimits() error {
-	for _, rl := range g.RateLimits {
-		key := limiterKey(g.Worker, rl)
+	var err error
+	g.bindings, g.releaseLimits, err = rateLimitBindings(g.Worker, g.RateLimits)
+	return err
+}
+
+// releaseRateLimits gives the bindings' counters back to the pool.
+func (g *Gradual) releaseRateLimits() {
+	if g.releaseLimits != nil {
+		g.releaseLimits()
+		g.releaseLimits = nil
+	}
+}
+
+// rateLimitBindings takes the counters of rate limits rls of worker from
+// the pool and returns the bindings a script gets, by name, and the
+// function that gives the counters back. A version that brings rate
+// limits of its own (an upload's) can take them the same way.
+func rateLimitBindings(worker string, rls []*RateLimit) (map[string]workerhost.Binding, func(), error) {
+	var keys []string
+	release := func() {
+		for _, key := range keys {
+			_, _ = limiters.Delete(key)
+		}
+	}
+	bindings := make(map[string]workerhost.Binding, len(rls))
+	for _, rl := range rls {
+		key := limiterKey(worker, rl)
 		v, _, err := limiters.LoadOrNew(key, func() (caddy.Destructor, error) {
 			return sharedLimiter{ratelimit.New(ratelimit.Options{Now: limiterClock})}, nil
 		})
 		if err != nil {
-			return err
+			release()
+			return nil, nil, err
 		}
-		g.limiterKeys = append(g.limiterKeys, key)
-		if g.bindings == nil {
-			g.bindings = make(map[string]workerhost.Binding)
-		}
-		g.bindings[rl.Name] = workerhost.RateLimit{
+		keys = append(keys, key)
+		bindings[rl.Name] = workerhost.RateLimit{
 			Limiter: v.(sharedLimiter).Limiter,
 			Limit:   rl.Limit,
 			Period:  cmp.Or(time.Duration(rl.Period), time.Minute),
 		}
 	}
-	return nil
-}
-
-// releaseRateLimits gives the bindings' counters back to the pool.
-func (g *Gradual) releaseRateLimits() {
-	for _, key := range g.limiterKeys {
-		_, _ = limiters.Delete(key)
-	}
-	g.limiterKeys = nil
+	return bindings, release, nil
 }
 
 // checkRateLimits checks the rate-limiting bindings against each other
