@@ -6,7 +6,10 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 )
@@ -107,9 +110,42 @@ func (b RateLimit) value(bd *binder, name string) (goja.Value, error) {
 func (rt *jsRuntime) rateLimitCheck(l RateLimiter) func(goja.FunctionCall) goja.Value {
 	return func(c goja.FunctionCall) goja.Value {
 		rt.requestOnly("rate limit binding limit()")
-		ok := l.Limit(c.Argument(0).String(), limitOf(c.Argument(1).ToFloat()), int(c.Argument(2).ToInteger()))
+		ok := l.Limit(limitKey(c.Argument(0)), limitOf(c.Argument(1).ToFloat()), int(c.Argument(2).ToInteger()))
 		return rt.vm.ToValue(ok)
 	}
+}
+
+// limitKey returns a script's key as a Go string that tells apart every
+// JavaScript string: goja's String turns each lone surrogate into U+FFFD,
+// so such keys are spelled in WTF-8 (a lone surrogate as its own 3-byte
+// sequence) instead, as workerd, which sends keys as JSON, keeps them
+// apart.
+func limitKey(v goja.Value) string {
+	key := v.String()
+	if !strings.Contains(key, "\uFFFD") {
+		return key
+	}
+	s, ok := v.(goja.String)
+	if !ok {
+		return key
+	}
+	b := make([]byte, 0, len(key))
+	for i, n := 0, s.Length(); i < n; i++ {
+		c := rune(s.CharAt(i))
+		if utf16.IsSurrogate(c) && i+1 < n {
+			if r := utf16.DecodeRune(c, rune(s.CharAt(i+1))); r != utf8.RuneError {
+				b = utf8.AppendRune(b, r)
+				i++
+				continue
+			}
+		}
+		if utf16.IsSurrogate(c) {
+			b = append(b, byte(0xE0|c>>12), byte(0x80|(c>>6)&0x3F), byte(0x80|c&0x3F))
+			continue
+		}
+		b = utf8.AppendRune(b, c)
+	}
+	return string(b)
 }
 
 // limitOf maps a script's limit to a count: NaN and infinities allow

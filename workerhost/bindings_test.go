@@ -144,6 +144,13 @@ func TestRateLimitArguments(t *testing.T) {
 		"limit 1.5 thrice":           refused,
 		"limit 5 after 4 calls of 3": ok,
 		"two arguments":              ok,
+		"lone surrogate once":        ok,
+		"lone surrogate twice":       refused,
+		"another lone surrogate":     ok,
+		"a lone low surrogate":       ok,
+		"U+FFFD itself":              ok,
+		"a surrogate pair":           ok,
+		"the same pair again":        refused,
 		"empty key":                  refused, // the fourth call with key ""
 	}
 	if len(got) != len(want) {

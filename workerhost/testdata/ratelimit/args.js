@@ -53,6 +53,13 @@ function cases(p) {
     ["limit 1.5 thrice", [{ key: p + "f", limit: 1.5 }]],
     ["limit 5 after 4 calls of 3", [{ key: p + "n", limit: 5 }]],
     ["two arguments", [{ key: p + "two" }, { key: 1 }]],
+    ["lone surrogate once", [{ key: p + "\ud800", limit: 1 }]],
+    ["lone surrogate twice", [{ key: p + "\ud800", limit: 1 }]],
+    ["another lone surrogate", [{ key: p + "\ud801", limit: 1 }]],
+    ["a lone low surrogate", [{ key: p + "\udc00", limit: 1 }]],
+    ["U+FFFD itself", [{ key: p + "\ufffd", limit: 1 }]],
+    ["a surrogate pair", [{ key: p + "\ud83d\ude00", limit: 1 }]],
+    ["the same pair again", [{ key: p + "\ud83d\ude00", limit: 1 }]],
     ["empty key", [{ key: "" }]],
   ];
 }
