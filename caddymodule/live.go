@@ -354,6 +354,9 @@ func (g *Gradual) checkUpload(sv *storedVersion) error {
 	if sv.Script == "" {
 		return nil
 	}
+	if err := g.checkUploadVars(sv.Vars); err != nil {
+		return badRequest("%v", err)
+	}
 	if _, err := workerhost.Compile(g.scriptConfig(sv.version(), sv.CreatedOn)); err != nil {
 		return badRequest("script does not compile: %v", err)
 	}
