@@ -7,7 +7,7 @@
 // binding itself (wrangler dev): only key, limit and period are allowed,
 // key defaults to "" and must be a string, limit and period default to the
 // binding's and must be numbers, period must be 10 or 60. Every failure is
-// a rejection with an Error, since limit is an async function there too.
+// a rejection with an Error, as from workerd's async function.
 (function () {
   "use strict";
 
@@ -15,24 +15,42 @@
   const periods = [10, 60];
   const kState = Symbol("ratelimit");
 
-  function assert(ok, message) {
-    if (!ok) throw new Error(message);
+  function fail(message) {
+    throw new Error(message);
   }
 
   class RateLimit {
-    async limit(options) {
-      assert(typeof options === "object" && options !== null, "invalid rate limit options");
-      const unknown = Object.keys(options).filter((name) => !optionNames.includes(name));
-      assert(unknown.length === 0, `bad rate limit options: [${unknown.join(",")}]`);
-      // The defaults are read only when an option is absent, as in a
-      // destructuring assignment.
-      const { key = "", limit = this[kState].limit, period = this[kState].period } = options;
-      assert(typeof key === "string", `invalid key: ${key}`);
-      assert(typeof limit === "number", `limit must be a number: ${limit}`);
-      assert(typeof period === "number", `period must be a number: ${period}`);
-      assert(periods.includes(period), `unsupported period: ${period}`);
-      return { success: this[kState].check(key, limit, period) };
+    // limit is an async function in workerd; this one settles its promise
+    // the same way (a value, or the exception thrown while checking) at a
+    // fraction of the cost of an async function in goja.
+    limit(options) {
+      try {
+        return Promise.resolve(limitSync(this, options));
+      } catch (e) {
+        return Promise.reject(e);
+      }
     }
+  }
+
+  // limitSync checks the options in workerd's order. The messages are
+  // built only on failure: converting a valid value to a string never
+  // throws, so this is not observable.
+  function limitSync(self, options) {
+    if (typeof options !== "object" || options === null) fail("invalid rate limit options");
+    const names = Object.keys(options);
+    let unknown = null;
+    for (let i = 0; i < names.length; i++) {
+      if (!optionNames.includes(names[i])) (unknown || (unknown = [])).push(names[i]);
+    }
+    if (unknown !== null) fail(`bad rate limit options: [${unknown.join(",")}]`);
+    // The defaults are read only when an option is absent, as in a
+    // destructuring assignment.
+    const { key = "", limit = self[kState].limit, period = self[kState].period } = options;
+    if (typeof key !== "string") fail(`invalid key: ${key}`);
+    if (typeof limit !== "number") fail(`limit must be a number: ${limit}`);
+    if (typeof period !== "number") fail(`period must be a number: ${period}`);
+    if (!periods.includes(period)) fail(`unsupported period: ${period}`);
+    return { success: self[kState].check(key, limit, period) };
   }
 
   return function make(check, limit, period) {
