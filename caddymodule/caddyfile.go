@@ -55,6 +55,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		override_header <header name>
 //		override_from   <cidr|ip> ...
 //		cpu_limit       <duration>
+//		poll_interval   <duration>
 //		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
 //		ratelimit       <NAME> limit <n> [period 10s|60s] [namespace_id <id>]
 //		rollout {
@@ -177,15 +178,14 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 
 		case "cpu_limit":
-			var value string
-			if !d.AllArgs(&value) {
-				return d.ArgErr()
+			if err := positiveDuration(d, &g.CPULimit, "50ms"); err != nil {
+				return err
 			}
-			dur, err := caddy.ParseDuration(value)
-			if err != nil || dur <= 0 {
-				return d.Errf("cpu_limit: want a positive duration such as 50ms, got %q", value)
+
+		case "poll_interval":
+			if err := positiveDuration(d, &g.PollInterval, "2s"); err != nil {
+				return err
 			}
-			g.CPULimit = caddy.Duration(dur)
 
 		case "fetch_allow":
 			args := d.RemainingArgs()
@@ -229,7 +229,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			rateLimitToks = append(rateLimitToks, tok)
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, fetch_allow, ratelimit or rollout)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, poll_interval, fetch_allow, ratelimit or rollout)", sub)
 		}
 	}
 
@@ -390,3 +390,19 @@ func parseDeploy(args []string) ([]DeployEntry, error) {
 
 // Interface guards
 var _ caddyfile.Unmarshaler = (*Gradual)(nil)
+
+// positiveDuration reads the one argument of the current subdirective, a
+// positive duration, into dst.
+func positiveDuration(d *caddyfile.Dispenser, dst *caddy.Duration, example string) error {
+	sub := d.Val()
+	var value string
+	if !d.AllArgs(&value) {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(value)
+	if err != nil || dur <= 0 {
+		return d.Errf("%s: want a positive duration such as %s, got %q", sub, example, value)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}

@@ -166,17 +166,6 @@ func checkBindingName(name string, versions []*Version) error {
 	return nil
 }
 
-// checkUploadVars reports an uploaded version's var that has the name of
-// one of the worker's rate-limiting bindings, which its script also gets.
-func (g *Gradual) checkUploadVars(vars map[string]string) error {
-	for _, rl := range g.RateLimits {
-		if _, dup := vars[rl.Name]; dup {
-			return fmt.Errorf("var %s: the worker has a ratelimit binding of that name", rl.Name)
-		}
-	}
-	return nil
-}
-
 // parseRateLimit parses `ratelimit <NAME> limit <n> [period 10s|60s]
 // [namespace_id <id>]`; d is on the "ratelimit" token.
 func parseRateLimit(d *caddyfile.Dispenser) (*RateLimit, error) {

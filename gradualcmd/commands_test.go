@@ -60,6 +60,11 @@ VERSION  PERCENT  TAG     REQUESTS  ERRORS  ERROR RATE  P50     P99
 v1       90%      stable  1200      3       0.17%       1.20ms  9.50ms
 v2       10%      canary  130       0       0.00%       12.3ms  250ms
 v3       -        -       0         0       -           -       -
+
+NODE    DEPLOYMENT  SINCE                 LAST SEEN             STATE
+edge-1  d2          2026-05-01 11:00:01Z  2026-05-01 11:05:00Z  ok
+edge-2  d1          2026-05-01 10:00:00Z  2026-05-01 11:05:01Z  error: version v2 does not load
+edge-3  config      -                     2026-05-01 09:00:00Z  gone
 `,
 		},
 		{

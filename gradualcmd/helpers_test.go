@@ -40,8 +40,15 @@ const (
 
 // fixtureWorker is the fixture worker named name.
 func fixtureWorker(name string) string {
-	return fmt.Sprintf(`{"name":%q,"versions":%s,"deployment":%s,"stats":%s}`, name, fixtureVersions, cliFixtureD2, fixtureStats)
+	return fmt.Sprintf(`{"name":%q,"versions":%s,"deployment":%s,"stats":%s,"nodes":%s}`, name, fixtureVersions, cliFixtureD2, fixtureStats, fixtureNodes)
 }
+
+// fixtureNodes is a fleet of three: one on the active deployment, one
+// that failed to apply it, one gone.
+const fixtureNodes = `[
+	{"id":"edge-1","deployment":"d2","since":"2026-05-01T11:00:01Z","last_error":"","last_seen":"2026-05-01T11:05:00Z","gone":false},
+	{"id":"edge-2","deployment":"d1","since":"2026-05-01T10:00:00Z","last_error":"version v2 does not load","last_seen":"2026-05-01T11:05:01Z","gone":false},
+	{"id":"edge-3","deployment":"","since":"0001-01-01T00:00:00Z","last_error":"","last_seen":"2026-05-01T09:00:00Z","gone":true}]`
 
 // request is a request the fake admin API received.
 type request struct {

@@ -1,11 +1,13 @@
 package gradualcmd
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,12 +18,17 @@ import (
 func statusCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Shows a worker's deployment and each version's live stats",
+		Short: "Shows a worker's deployment, each version's live stats, and the fleet",
 		Long: `
 Shows the active deployment of a worker and, for each of its versions, its
 share of traffic, tag, request and error counts since Caddy started, and
 its error rate and p50/p99 latency over the last minute or so (the window
 is printed). Versions that are uploaded but not deployed show "-".
+
+Then the fleet: every Caddy sharing the storage, with the deployment it
+serves and since when, when it was last seen, and its last error. A node
+not seen for 3 poll intervals shows as gone; one that failed to apply a
+change keeps serving what it served and shows why.
 `,
 		Args: cobra.NoArgs,
 	}
@@ -93,6 +100,35 @@ func printStatus(out io.Writer, w *api.Worker) error {
 			}
 		}
 		row(tw, id, share, byID[id].Annotations["workers/tag"], requests, errs, rate, p50, p99)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printNodes(out, w.Nodes)
+}
+
+// printNodes prints the fleet view.
+func printNodes(out io.Writer, nodes []api.Node) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	if _, err := fmt.Fprintln(out); err != nil {
+		return err
+	}
+	tw := table(out, "NODE", "DEPLOYMENT", "SINCE", "LAST SEEN", "STATE")
+	for _, n := range nodes {
+		state := "ok"
+		switch {
+		case n.Gone:
+			state = "gone"
+		case n.LastError != "":
+			state = "error: " + n.LastError
+		}
+		since := "-"
+		if !n.Since.IsZero() {
+			since = n.Since.UTC().Format(time.DateTime + "Z")
+		}
+		row(tw, n.ID, cmp.Or(n.Deployment, "config"), since, n.LastSeen.UTC().Format(time.DateTime+"Z"), state)
 	}
 	return tw.Flush()
 }

@@ -28,6 +28,25 @@ type Worker struct {
 	Deployment *Deployment `json:"deployment"`
 	// Stats are the live stats of each version, by version ID.
 	Stats map[string]*Stats `json:"stats"`
+	// Nodes are every Caddy serving the worker from the same storage.
+	Nodes []Node `json:"nodes"`
+}
+
+// Node is one Caddy of the fleet that shares a storage, as its heartbeat
+// tells: the deployment it serves, since when, its last failure, when it
+// was last seen.
+type Node struct {
+	ID string `json:"id"`
+	// Deployment is the ID of the deployment the node serves, "" for a
+	// config's deployment that was never recorded.
+	Deployment string    `json:"deployment"`
+	Since      time.Time `json:"since"`
+	// LastError is the node's last failure to read the storage or to
+	// apply a change, "" once it recovered.
+	LastError string    `json:"last_error"`
+	LastSeen  time.Time `json:"last_seen"`
+	// Gone is set when the node has not been seen for 3 poll intervals.
+	Gone bool `json:"gone"`
 }
 
 // Version describes a version: GET …/versions, and the answer of an upload.
@@ -42,6 +61,9 @@ type Version struct {
 	Annotations map[string]string `json:"annotations"`
 	// Upstreams are the addresses of an upstream version.
 	Upstreams []string `json:"upstreams,omitempty"`
+	// Status is set for an upload that the answering node failed to
+	// load: "failed: " and why.
+	Status string `json:"status,omitempty"`
 }
 
 // Stats are a version's live stats: counts since Caddy started, and rates
