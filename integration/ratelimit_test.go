@@ -1,10 +1,12 @@
 package integration
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,6 +52,32 @@ func sleepToNextWindow() {
 	time.Sleep(time.Until(time.Unix((window10s(time.Now())+1)*10, 0)) + 50*time.Millisecond)
 }
 
+// sendLimited makes n requests with key to the worker "limited" at url,
+// to version (by override) or to the deployed v1, and returns how many
+// were allowed.
+func sendLimited(t *testing.T, url, key, version string, n int) (allowed int) {
+	t.Helper()
+	h := http.Header{"X-Key": {key}}
+	if version != "" {
+		h.Set("Cloudflare-Workers-Version-Overrides", `limited="`+version+`"`)
+	}
+	want := version
+	if want == "" {
+		want = "v1"
+	}
+	for range n {
+		resp, body := get(t, url, h)
+		switch {
+		case resp.StatusCode == 200 && body == "allowed "+want:
+			allowed++
+		case resp.StatusCode == 429 && body == "refused "+want:
+		default:
+			t.Fatalf("key %s: %d %q, want 200 or 429 from %s", key, resp.StatusCode, body, want)
+		}
+	}
+	return allowed
+}
+
 // TestRateLimitBinding sends requests to a worker with a 5-per-10s limit:
 // one key gets exactly 5 of 8, another key its own 5, the two versions
 // share one budget, and a config reload keeps the counts.
@@ -62,30 +90,7 @@ func TestRateLimitBinding(t *testing.T) {
 	loadCaddyfile(t, limitedSite(addr, path, "first"))
 	url := "http://" + addr + "/"
 
-	// send makes n requests with key, to version (by override) or to the
-	// deployed one, and returns how many were allowed.
-	send := func(key, version string, n int) (allowed int) {
-		t.Helper()
-		h := http.Header{"X-Key": {key}}
-		if version != "" {
-			h.Set("Cloudflare-Workers-Version-Overrides", `limited="`+version+`"`)
-		}
-		want := version
-		if want == "" {
-			want = "v1"
-		}
-		for range n {
-			resp, body := get(t, url, h)
-			switch {
-			case resp.StatusCode == 200 && body == "allowed "+want:
-				allowed++
-			case resp.StatusCode == 429 && body == "refused "+want:
-			default:
-				t.Fatalf("key %s: %d %q, want 200 or 429 from %s", key, resp.StatusCode, body, want)
-			}
-		}
-		return allowed
-	}
+	send := func(key, version string, n int) int { return sendLimited(t, url, key, version, n) }
 
 	// Keys are new to the limiter, whose counters outlive configs that
 	// follow one another (a test run again with -count, for one).
@@ -121,4 +126,42 @@ func TestRateLimitBinding(t *testing.T) {
 	if got := send(key("a", 0), "", 6); got != 5 {
 		t.Errorf("in the next window: %d of 6 allowed, want 5", got)
 	}
+}
+
+// TestRateLimitUploadedVersion checks that a version uploaded through the
+// admin API gets the worker's binding and shares its budget, and that an
+// upload whose var takes a binding's name is refused.
+func TestRateLimitUploadedVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "limited.js")
+	if err := os.WriteFile(path, []byte(limitedScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr()
+	loadCaddyfile(t, limitedSite(addr, path, "config"))
+	url := "http://" + addr + "/"
+
+	status, result, msg := api(t, http.MethodPost, "/gradual/workers/limited/versions", map[string]any{"script": limitedScript, "tag": "up"})
+	if status != http.StatusCreated {
+		t.Fatalf("upload: %d %s", status, msg)
+	}
+	var up struct{ ID string }
+	if err := json.Unmarshal(result, &up); err != nil || up.ID == "" {
+		t.Fatalf("upload result %s: %v", result, err)
+	}
+	status, _, msg = api(t, http.MethodPost, "/gradual/workers/limited/versions", map[string]any{
+		"script": limitedScript, "vars": map[string]string{"LIMITER": "taken"}})
+	if status != http.StatusBadRequest || !strings.Contains(msg, "binding LIMITER is also a var") {
+		t.Errorf("upload with a var LIMITER: %d %q, want 400 naming the binding", status, msg)
+	}
+
+	run := time.Now().UnixNano()
+	inOneWindow(t, func(attempt int) {
+		key := fmt.Sprint(run, "-up", attempt)
+		if got := sendLimited(t, url, key, up.ID, 3); got != 3 {
+			t.Errorf("the uploaded version: %d of 3 allowed, want 3", got)
+		}
+		if got := sendLimited(t, url, key, "", 4); got != 2 {
+			t.Errorf("v1 after the upload spent 3 of the key's 5: %d of 4 allowed, want 2", got)
+		}
+	})
 }
