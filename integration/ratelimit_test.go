@@ -26,6 +26,19 @@ func limitedSite(addr, path, tag string) string {
 			"\t\t\tdeploy v1\n\t\t\tratelimit LIMITER limit 5 period 10s\n")
 }
 
+// loadLimited writes limitedScript and loads limitedSite on a free
+// address; it returns the script's path and the address.
+func loadLimited(t *testing.T) (path, addr string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "limited.js")
+	if err := os.WriteFile(path, []byte(limitedScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr = freeAddr()
+	loadCaddyfile(t, limitedSite(addr, path, "first"))
+	return path, addr
+}
+
 // window10s is the index of the 10-second window t falls in.
 func window10s(t time.Time) int64 { return t.Unix() / 10 }
 
@@ -82,12 +95,7 @@ func sendLimited(t *testing.T, url, key, version string, n int) (allowed int) {
 // one key gets exactly 5 of 8, another key its own 5, the two versions
 // share one budget, and a config reload keeps the counts.
 func TestRateLimitBinding(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "limited.js")
-	if err := os.WriteFile(path, []byte(limitedScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr()
-	loadCaddyfile(t, limitedSite(addr, path, "first"))
+	path, addr := loadLimited(t)
 	url := "http://" + addr + "/"
 
 	send := func(key, version string, n int) int { return sendLimited(t, url, key, version, n) }
@@ -132,12 +140,7 @@ func TestRateLimitBinding(t *testing.T) {
 // admin API gets the worker's binding and shares its budget, and that an
 // upload whose var takes a binding's name is refused.
 func TestRateLimitUploadedVersion(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "limited.js")
-	if err := os.WriteFile(path, []byte(limitedScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr()
-	loadCaddyfile(t, limitedSite(addr, path, "config"))
+	_, addr := loadLimited(t)
 	url := "http://" + addr + "/"
 
 	status, result, msg := api(t, http.MethodPost, "/gradual/workers/limited/versions", map[string]any{"script": limitedScript, "tag": "up"})
