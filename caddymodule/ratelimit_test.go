@@ -3,13 +3,17 @@ package caddymodule
 import (
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func TestRateLimitConfig(t *testing.T) {
@@ -129,5 +133,42 @@ func TestRateLimitNamespaceShared(t *testing.T) {
 	provision(t, b)
 	if got := allowedBy(t, a, "k", 2) + allowedBy(t, b, "k", 4); got != 4 {
 		t.Fatalf("two workers of one namespace allowed %d, want 4 in all", got)
+	}
+}
+
+// TestRateLimitConcurrent sends one key's requests from many goroutines,
+// so that many runtimes of both versions call limit() at once: exactly
+// the limit is allowed (run it with -race).
+func TestRateLimitConcurrent(t *testing.T) {
+	limiterClock = func() time.Time { return time.Date(2026, 12, 3, 8, 0, 1, 0, time.UTC) }
+	defer func() { limiterClock = nil }()
+	g := limitedWorker(t, "rl-concurrent", RateLimit{Name: "LIMITER", Limit: 7})
+	provision(t, g)
+	var allowed, answered atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 5 {
+				version := []string{"v1", "v2"}[(i+j)%2]
+				r, _ := request(http.Header{"X-Key": {"k"}, "Cloudflare-Workers-Version-Overrides": {`rl-concurrent="` + version + `"`}}, "127.0.0.1")
+				w := httptest.NewRecorder()
+				if err := g.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+					t.Error(err)
+					return
+				}
+				if body := w.Body.String(); strings.HasSuffix(body, " by "+version) {
+					answered.Add(1)
+					if strings.HasPrefix(body, "allowed") {
+						allowed.Add(1)
+					}
+				} else {
+					t.Errorf("%q, want an answer of %s", body, version)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if answered.Load() != 40 || allowed.Load() != 7 {
+		t.Errorf("%d of %d answers allowed, want 7 of 40", allowed.Load(), answered.Load())
 	}
 }
