@@ -156,6 +156,11 @@ func TestRateLimitArguments(t *testing.T) {
 		"the same pair again":                    refused,
 		"empty key":                              refused, // the fourth call with key ""
 	}
+	shape := got[len(got)-1]
+	if v, _ := json.Marshal(shape["value"]); shape["name"] != "shape" || string(v) != `{"class":"Ratelimit","length":1,"limit":"function","string":"[object Object]","type":"object"}` {
+		t.Errorf("the binding's shape: %v", shape)
+	}
+	got = got[:len(got)-1]
 	if len(got) != len(want) {
 		t.Errorf("%d cases, want %d", len(got), len(want))
 	}

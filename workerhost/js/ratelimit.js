@@ -19,7 +19,8 @@
     throw new Error(message);
   }
 
-  class RateLimit {
+  // The class has workerd's name for it.
+  class Ratelimit {
     // limit is an async function in workerd; this one settles its promise
     // the same way (a value, or the exception thrown while checking) at a
     // fraction of the cost of an async function in goja.
@@ -54,7 +55,7 @@
   }
 
   return function make(check, limit, period) {
-    const binding = new RateLimit();
+    const binding = new Ratelimit();
     Object.defineProperty(binding, kState, { value: Object.freeze({ check, limit, period }) });
     return binding;
   };

@@ -84,6 +84,8 @@ async function run(p, limiter) {
       out.push({ name, rejected: `${e.constructor.name}: ${e.message}` });
     }
   }
+  const l = limiter;
+  out.push({ name: "shape", value: { type: typeof l, class: l.constructor.name, string: String(l), limit: typeof l.limit, length: l.limit.length } });
   return out;
 }
 
