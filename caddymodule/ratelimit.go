@@ -26,7 +26,7 @@ import (
 // client a second budget. They are local to this Caddy process and kept
 // in memory for at most 65,536 keys per binding: past that the least
 // recently used key is forgotten and starts a fresh window when seen
-// again.
+// again. Keys over 128 bytes are kept as their SHA-256.
 type RateLimit struct {
 	// Name is the binding's name: env.NAME in a module worker, a global
 	// in a service-worker script. Letters, digits, _ and $, not starting

@@ -13,11 +13,13 @@
 // when it is full the key used least recently (within its shard) is
 // forgotten. An evicted key starts a fresh window the next time it is
 // seen, so under a flood of distinct keys a client may get more than its
-// limit; the bound caps the memory instead. The package imports nothing of
-// Caddy.
+// limit; the bound caps the memory instead. Keys longer than MaxKeyBytes
+// are kept as their SHA-256, which bounds each key's memory too. The
+// package imports nothing of Caddy.
 package ratelimit
 
 import (
+	"crypto/sha256"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -128,6 +130,7 @@ func (l *Limiter) Allow(key string, limit int64, p Period) bool {
 	if !p.Valid() {
 		panic("ratelimit: period must be 10 or 60 seconds")
 	}
+	key = storedKey(key)
 	window := l.unixNano() / int64(p.Duration())
 	slot := p.slot()
 	s := &l.shards[maphash.String(l.seed, key)%shards]
@@ -146,6 +149,24 @@ func (l *Limiter) Allow(key string, limit int64, p Period) bool {
 	}
 	s.mu.Unlock()
 	return allowed
+}
+
+// MaxKeyBytes is the longest key a Limiter keeps as it is; a longer one
+// is kept as its SHA-256, so that a bound on the number of keys is also one
+// on their memory (about 20 MiB at DefaultMaxKeys).
+const MaxKeyBytes = 128
+
+// storedKey returns the form in which key is kept: key itself, or for a
+// long key its digest padded past MaxKeyBytes, so that no short key and
+// no digest are ever the same string.
+func storedKey(key string) string {
+	if len(key) <= MaxKeyBytes {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	var b [MaxKeyBytes + 1]byte
+	copy(b[:], sum[:])
+	return string(b[:])
 }
 
 // resync bounds how long the system clock's wall time is derived from the

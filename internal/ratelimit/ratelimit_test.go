@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,6 +92,31 @@ func TestKeysAndPeriodsCountApart(t *testing.T) {
 	}
 	if got := allowN(l, "a", 3, Minute, 1); got != 0 {
 		t.Fatalf("a in the same minute: %d allowed, want 0", got)
+	}
+}
+
+// TestLongKeys checks that keys past MaxKeyBytes are kept small and still
+// count apart, and apart from any short key.
+func TestLongKeys(t *testing.T) {
+	l := New(Options{})
+	long := strings.Repeat("k", 1<<20)
+	other := long[:len(long)-1] + "j"
+	if allowN(l, long, 2, Minute, 3) != 2 || allowN(l, other, 2, Minute, 3) != 2 {
+		t.Error("long keys do not count apart")
+	}
+	// The short key that spells a long key's stored form is another key.
+	if got := allowN(l, storedKey(long)[:MaxKeyBytes], 2, Minute, 3); got != 2 {
+		t.Errorf("a short key shares a long key's count: %d allowed", got)
+	}
+	for i := range l.shards {
+		for _, k := range l.shards[i].lru.Keys() {
+			if len(k) > MaxKeyBytes+1 {
+				t.Errorf("a key of %d bytes is kept", len(k))
+			}
+		}
+	}
+	if got := storedKey(strings.Repeat("x", MaxKeyBytes)); len(got) != MaxKeyBytes {
+		t.Errorf("a key of MaxKeyBytes is not kept as it is")
 	}
 }
 
