@@ -36,6 +36,8 @@ func (l *countingLimiter) Limit(key string, limit int64, period int) bool {
 func withRateLimit(l RateLimiter, limit int64, period time.Duration) func(*Config) {
 	return func(c *Config) {
 		c.Bindings = map[string]Binding{"LIMITER": RateLimit{Limiter: l, Limit: limit, Period: period}}
+		// Generous: the race detector on two busy cores is slow.
+		c.CPULimit = time.Second
 	}
 }
 
@@ -82,7 +84,7 @@ addEventListener("fetch", (e) => e.respondWith(LIMITER.limit({ key: "k" }).then(
 // testdata/ratelimit/args.js: what workerd does (see the differential test
 // in integration/), read from its implementation.
 func TestRateLimitArguments(t *testing.T) {
-	w, err := New(Config{Entry: "testdata/ratelimit/args.js", PoolSize: 1,
+	w, err := New(Config{Entry: "testdata/ratelimit/args.js", PoolSize: 1, CPULimit: 5 * time.Second,
 		Bindings: map[string]Binding{"LIMITER": RateLimit{Limiter: newCountingLimiter(), Limit: 3, Period: time.Minute}}})
 	if err != nil {
 		t.Fatal(err)
