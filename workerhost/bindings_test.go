@@ -149,14 +149,18 @@ func TestRateLimitArguments(t *testing.T) {
 		"a throwing limit getter":                "RangeError: limit read",
 		"a throwing key getter and an extra key": "Error: bad rate limit options: [extra]",
 		"a key whose toString throws":            "RangeError: toString called",
-		"lone surrogate once":                    ok,
-		"lone surrogate twice":                   refused,
-		"another lone surrogate":                 ok,
-		"a lone low surrogate":                   ok,
-		"U+FFFD itself":                          ok,
-		"a surrogate pair":                       ok,
-		"the same pair again":                    refused,
-		"empty key":                              refused, // the fourth call with key ""
+		"called on undefined":                    "TypeError: Cannot read properties of undefined (reading 'limitVal')",
+		"called on undefined with every option":  "TypeError: Cannot read properties of undefined (reading 'fetcher')",
+		"called on another object":               "Error: limit must be a number: undefined",
+		"called on another object with every option": "TypeError: Cannot read properties of undefined (reading 'fetch')",
+		"lone surrogate once":                        ok,
+		"lone surrogate twice":                       refused,
+		"another lone surrogate":                     ok,
+		"a lone low surrogate":                       ok,
+		"U+FFFD itself":                              ok,
+		"a surrogate pair":                           ok,
+		"the same pair again":                        refused,
+		"empty key":                                  refused, // the fourth call with key ""
 	}
 	shape := got[len(got)-1]
 	if v, _ := json.Marshal(shape["value"]); shape["name"] != "shape" || string(v) != `{"class":"Ratelimit","length":1,"limit":"function","string":"[object Object]","type":"object"}` {

@@ -13,7 +13,8 @@
 
   const optionNames = ["key", "limit", "period"];
   const periods = [10, 60];
-  const kState = Symbol("ratelimit");
+  // Each binding's native check and defaults, out of the script's reach.
+  const states = new WeakMap();
 
   function fail(message) {
     throw new Error(message);
@@ -46,17 +47,34 @@
     if (unknown !== null) fail(`bad rate limit options: [${unknown.join(",")}]`);
     // The defaults are read only when an option is absent, as in a
     // destructuring assignment.
-    const { key = "", limit = self[kState].limit, period = self[kState].period } = options;
+    const { key = "", limit = field(self, "limitVal"), period = field(self, "period") } = options;
     if (typeof key !== "string") fail(`invalid key: ${key}`);
     if (typeof limit !== "number") fail(`limit must be a number: ${limit}`);
     if (typeof period !== "number") fail(`period must be a number: ${period}`);
     if (!periods.includes(period)) fail(`unsupported period: ${period}`);
-    return { success: self[kState].check(key, limit, period) };
+    const st = states.get(self);
+    if (st === undefined) noProperty(field(self, "fetcher"), "fetch");
+    return { success: st.check(key, limit, period) };
+  }
+
+  // field reads a binding's setting as workerd's binding object holds it
+  // (limitVal, period, fetcher), so that limit called on something else
+  // fails as it does there: on another object the settings are undefined,
+  // on undefined or null reading them throws V8's TypeError.
+  function field(self, name) {
+    if (self === undefined || self === null) noProperty(self, name);
+    const st = states.get(self);
+    if (st === undefined) return undefined;
+    return name === "limitVal" ? st.limit : st.period;
+  }
+
+  function noProperty(value, name) {
+    throw new TypeError(`Cannot read properties of ${value} (reading '${name}')`);
   }
 
   return function make(check, limit, period) {
     const binding = new Ratelimit();
-    Object.defineProperty(binding, kState, { value: Object.freeze({ check, limit, period }) });
+    states.set(binding, { check, limit, period });
     return binding;
   };
 });

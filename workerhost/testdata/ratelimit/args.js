@@ -56,6 +56,10 @@ function cases(p) {
     ["a throwing limit getter", [{ key: p + "g", get limit() { throw new RangeError("limit read"); } }]],
     ["a throwing key getter and an extra key", [{ get key() { throw new RangeError("key read"); }, extra: 1 }]],
     ["a key whose toString throws", [{ key: { toString() { throw new RangeError("toString called"); } } }]],
+    ["called on undefined", [{ key: p + "u" }], undefined],
+    ["called on undefined with every option", [{ key: p + "u", limit: 1, period: 10 }], undefined],
+    ["called on another object", [{ key: p + "o" }], {}],
+    ["called on another object with every option", [{ key: p + "o", limit: 1, period: 10 }], {}],
     ["lone surrogate once", [{ key: p + "\ud800", limit: 1 }]],
     ["lone surrogate twice", [{ key: p + "\ud800", limit: 1 }]],
     ["another lone surrogate", [{ key: p + "\ud801", limit: 1 }]],
@@ -69,10 +73,12 @@ function cases(p) {
 
 async function run(p, limiter) {
   const out = [];
-  for (const [name, args] of cases(p)) {
+  for (const c of cases(p)) {
+    const [name, args] = c;
+    const self = c.length > 2 ? c[2] : limiter;
     let promise;
     try {
-      promise = limiter.limit(...args);
+      promise = limiter.limit.apply(self, args);
     } catch (e) {
       out.push({ name, sync: `${e.name}: ${e.message}` });
       continue;
