@@ -92,8 +92,11 @@
 //
 // # env and ctx
 //
-// env holds Config.Vars and CF_VERSION_METADATA {id, tag, timestamp}, the
-// timestamp in RFC 3339. ctx.waitUntil(promise) keeps the runtime working
+// env holds Config.Vars, Config.Bindings and CF_VERSION_METADATA {id, tag,
+// timestamp}, the timestamp in RFC 3339. A RateLimit binding is
+// Cloudflare's rate-limiting API: env.NAME.limit({key}) resolves {success},
+// counted by the binding's RateLimiter; its options are checked as workerd
+// checks them, and every failure is a rejection with workerd's message. ctx.waitUntil(promise) keeps the runtime working
 // after the response until the promise settles, within WaitUntilTimeout;
 // ctx.passThroughOnException() makes Serve return ErrPassThrough, having
 // written nothing, when the handler then throws.

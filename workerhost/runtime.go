@@ -227,8 +227,12 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 				return nil, fmt.Errorf("prelude lacks %s", name)
 			}
 		}
+		env, err := rt.envValues()
+		if err != nil {
+			return nil, err
+		}
 		vars := vm.NewObject()
-		for k, v := range w.cfg.Vars {
+		for k, v := range env {
 			if err := vars.Set(k, v); err != nil {
 				return nil, err
 			}
@@ -240,7 +244,7 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 		if w.prog.serviceWorker {
 			// A service-worker script has no env: its bindings are globals,
 			// there from its first line on.
-			for k, v := range w.cfg.Vars {
+			for k, v := range env {
 				if err := vm.Set(k, v); err != nil {
 					return nil, err
 				}
