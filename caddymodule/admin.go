@@ -325,15 +325,6 @@ func entriesOfAPI(versions []api.DeploymentVersion) []live.Entry {
 	return out
 }
 
-// nodesOf converts the fleet view to the API's.
-func nodesOf(nodes []live.Node) []api.Node {
-	out := make([]api.Node, len(nodes))
-	for i, n := range nodes {
-		out[i] = api.Node(n)
-	}
-	return out
-}
-
 func listWorkers(ctx context.Context) []api.Worker {
 	out := []api.Worker{}
 	workers.Range(func(_, value any) bool {
@@ -361,7 +352,7 @@ func versionInfoOf(v *version) api.Version {
 func (s *workerState) describe(ctx context.Context) api.Worker {
 	info := api.Worker{Name: s.name, Versions: []api.Version{}, Stats: map[string]*api.Stats{}, Nodes: []api.Node{}}
 	if nodes, err := s.live.Nodes(ctx); err == nil && nodes != nil {
-		info.Nodes = nodesOf(nodes)
+		info.Nodes = nodes
 	}
 	g := s.latest()
 	if g == nil {
