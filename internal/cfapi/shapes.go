@@ -328,3 +328,42 @@ func WorkerTag(name string) string {
 	sum := sha256.Sum256([]byte("worker:" + name))
 	return hex.EncodeToString(sum[:16])
 }
+
+// wrangler calls array methods on these lists without checking them, so
+// an empty one must be [] and never null: a nil slice is written as [].
+
+// MarshalJSON writes l with Items never null.
+func (l VersionList) MarshalJSON() ([]byte, error) {
+	type plain VersionList
+	l.Items = nonNil(l.Items)
+	return json.Marshal(plain(l))
+}
+
+// MarshalJSON writes l with Deployments never null.
+func (l DeploymentList) MarshalJSON() ([]byte, error) {
+	type plain DeploymentList
+	l.Deployments = nonNil(l.Deployments)
+	return json.Marshal(plain(l))
+}
+
+// MarshalJSON writes d with Versions never null.
+func (d Deployment) MarshalJSON() ([]byte, error) {
+	type plain Deployment
+	d.Versions = nonNil(d.Versions)
+	return json.Marshal(plain(d))
+}
+
+// MarshalJSON writes r with Bindings and Script.Handlers never null.
+func (r Resources) MarshalJSON() ([]byte, error) {
+	type plain Resources
+	r.Bindings = nonNil(r.Bindings)
+	r.Script.Handlers = nonNil(r.Script.Handlers)
+	return json.Marshal(plain(r))
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

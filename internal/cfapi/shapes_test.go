@@ -91,3 +91,14 @@ func TestTimeAndService(t *testing.T) {
 		t.Error("last_deployed_from makes wrangler ask")
 	}
 }
+
+// wrangler crashes on a null list ("Cannot read properties of null
+// (reading 'at')" from deployments list with no deployments yet).
+func TestEmptyListsAreArrays(t *testing.T) {
+	for _, v := range []any{DeploymentList{}, VersionList{}, Deployment{}, Version{}} {
+		b, err := json.Marshal(v)
+		if err != nil || strings.Contains(string(b), "null") {
+			t.Errorf("%T: %s, %v", v, b, err)
+		}
+	}
+}

@@ -259,7 +259,7 @@ func ServeTail(w http.ResponseWriter, r *http.Request, src TailSource, f TailFil
 		http.Error(w, "a tail session speaks the WebSocket subprotocol "+TraceProtocol, http.StatusBadRequest)
 		return errors.New("the client did not offer " + TraceProtocol)
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{TraceProtocol}})
+	c, err := websocket.Accept(maskingWriter{w}, r, &websocket.AcceptOptions{Subprotocols: []string{TraceProtocol}})
 	if err != nil {
 		return err
 	}

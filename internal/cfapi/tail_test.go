@@ -1,9 +1,13 @@
 package cfapi
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -173,11 +177,59 @@ func TestServeTail(t *testing.T) {
 	if _, msg, _ = c.Read(ctx); !strings.Contains(string(msg), "after the drop") {
 		t.Fatalf("got %s", msg)
 	}
-	if err := <-pinged; err != nil {
-		t.Fatalf("ping: %v", err)
-	}
 	close(done)
 	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Fatalf("after the worker went away: %v", err)
+	}
+	if err := <-pinged; err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+}
+
+// TestServeTailUnmasked talks to ServeTail as wrangler does: its first
+// message comes in an unmasked frame, which must not end the session.
+func TestServeTailUnmasked(t *testing.T) {
+	events := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ServeTail(w, r, TailSource{Events: events}, TailFilter{})
+	}))
+	defer srv.Close()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET /tail HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: trace-v1\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Protocol") != TraceProtocol {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	// The server handles frames in order: a pong to a ping sent after
+	// the unmasked frame means that frame was taken.
+	conn.Write(frame(0x1, []byte(`{"debug":false}`), nil))
+	conn.Write(frame(0x9, []byte("wrangler tail ping"), []byte{9, 8, 7, 6}))
+	h := make([]byte, 2)
+	if _, err := io.ReadFull(br, h); err != nil || h[0] != 0x8a {
+		t.Fatalf("got frame %x, %v; want a pong (a close means the unmasked frame was refused)", h, err)
+	}
+	io.CopyN(io.Discard, br, int64(h[1]&0x7f))
+	events <- event("v1", "ok", "GET", "after an unmasked frame")
+	if _, err := io.ReadFull(br, h); err != nil {
+		t.Fatal(err)
+	}
+	if h[0] != 0x81 {
+		t.Fatalf("got frame %x, want a text frame (a close means the unmasked frame was refused)", h)
+	}
+	n := int(h[1] & 0x7f)
+	if n == 126 {
+		var ext [2]byte
+		io.ReadFull(br, ext[:])
+		n = int(ext[0])<<8 | int(ext[1])
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil || !strings.Contains(string(payload), "after an unmasked frame") {
+		t.Fatalf("got %s, %v", payload, err)
 	}
 }

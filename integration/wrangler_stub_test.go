@@ -1,0 +1,511 @@
+package integration
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/caddy-gradual/gradual/internal/cfapi"
+)
+
+// cfStub stands in for Cloudflare's API: it keeps one Worker's versions
+// and deployments in memory, answers wrangler with internal/cfapi's shapes
+// and decoders, and records every request, so a test can check both what
+// real wrangler sends and that it accepts what it gets back.
+type cfStub struct {
+	srv    *httptest.Server
+	token  string
+	worker string
+
+	mu          sync.Mutex
+	now         time.Time
+	requests    []string // "METHOD /path?query", in order
+	unexpected  []string
+	uploads     []*cfapi.Upload
+	versions    []cfapi.Version    // oldest first
+	deployments []cfapi.Deployment // newest first
+	tails       map[string]cfapi.TailFilter
+	tailOpen    chan struct{} // a value per tail session opened
+	events      chan []byte   // tail lines for the open session
+}
+
+const stubBase = "/client/v4/accounts/{account}/workers"
+
+func newCFStub(t *testing.T, worker, token string) *cfStub {
+	s := &cfStub{
+		token:    token,
+		worker:   worker,
+		now:      time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		tails:    map[string]cfapi.TailFilter{},
+		tailOpen: make(chan struct{}, 8),
+		events:   make(chan []byte, 64),
+	}
+	mux := http.NewServeMux()
+	api := func(pattern string, h func(w http.ResponseWriter, r *http.Request) (any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Authorization") != "Bearer "+s.token {
+				cfapi.WriteError(w, cfapi.Errorf(http.StatusUnauthorized, cfapi.CodeAuth, "Authentication error"))
+				return
+			}
+			if name := r.PathValue("name"); name != "" && name != s.worker {
+				cfapi.WriteError(w, cfapi.Errorf(http.StatusNotFound, cfapi.CodeWorkerNotFound, "no gradual block serves the Worker %q", name))
+				return
+			}
+			s.mu.Lock()
+			result, err := h(w, r)
+			s.mu.Unlock()
+			if err != nil {
+				cfapi.WriteError(w, err.(*cfapi.Error))
+				return
+			}
+			cfapi.WriteResult(w, http.StatusOK, result)
+		})
+	}
+	api("GET "+stubBase+"/services/{name}", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return cfapi.NewService(s.worker, s.now, s.now), nil
+	})
+	upload := func(w http.ResponseWriter, r *http.Request) (*cfapi.Version, error) {
+		u, err := cfapi.ParseUpload(r.Body, r.Header.Get("Content-Type"), cfapi.Limits{})
+		if err != nil {
+			return nil, err
+		}
+		s.uploads = append(s.uploads, u)
+		v := s.addVersion(u)
+		return &v, nil
+	}
+	api("POST "+stubBase+"/scripts/{name}/versions", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		v, err := upload(w, r)
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
+	})
+	api("PUT "+stubBase+"/scripts/{name}", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		v, err := upload(w, r)
+		if err != nil {
+			return nil, err
+		}
+		s.deploy(cfapi.DeploymentRequest{Versions: []cfapi.VersionShare{{VersionID: v.ID, Percentage: 100}}})
+		return cfapi.ScriptUploaded{ID: s.worker, Etag: v.Resources.Script.Etag, Handlers: []string{"fetch"}, CreatedOn: v.Metadata.CreatedOn, ModifiedOn: v.Metadata.CreatedOn, DeploymentID: v.ID}, nil
+	})
+	api("GET "+stubBase+"/scripts/{name}/versions", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		list := cfapi.VersionList{Items: slices.Clone(s.versions)}
+		slices.Reverse(list.Items)
+		return list, nil
+	})
+	api("GET "+stubBase+"/scripts/{name}/versions/{id}", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if v := s.version(r.PathValue("id")); v != nil {
+			return v, nil
+		}
+		return nil, cfapi.Errorf(http.StatusNotFound, cfapi.CodeNotFound, "no version %s", r.PathValue("id"))
+	})
+	api("GET "+stubBase+"/scripts/{name}/deployments", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return cfapi.DeploymentList{Deployments: slices.Clone(s.deployments)}, nil
+	})
+	api("POST "+stubBase+"/scripts/{name}/deployments", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		d, err := cfapi.ParseDeploymentRequest(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range d.Versions {
+			if s.version(v.VersionID) == nil {
+				return nil, cfapi.Errorf(http.StatusBadRequest, cfapi.CodeNotFound, "no version %s", v.VersionID)
+			}
+		}
+		return s.deploy(*d), nil
+	})
+	api("PATCH "+stubBase+"/scripts/{name}/script-settings", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return cfapi.NewScriptSettings(), nil
+	})
+	api("GET "+stubBase+"/scripts/{name}/settings", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return cfapi.Settings{ScriptSettings: cfapi.NewScriptSettings(), Bindings: []cfapi.Binding{}, CompatibilityFlags: []string{}, UsageModel: "standard"}, nil
+	})
+	api("GET "+stubBase+"/scripts/{name}/subdomain", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return cfapi.ScriptSubdomain{}, nil
+	})
+	api("POST "+stubBase+"/scripts/{name}/subdomain", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return cfapi.ScriptSubdomain{}, nil
+	})
+	api("GET "+stubBase+"/subdomain", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return cfapi.Subdomain{Subdomain: "local"}, nil
+	})
+	api("POST "+stubBase+"/scripts/{name}/tails", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		f, err := cfapi.ParseTailFilter(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		id := uuid.NewString()
+		s.tails[id] = f
+		return cfapi.TailCreated{ID: id, URL: "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/tail/" + id, ExpiresAt: cfapi.Time(s.now.Add(time.Hour))}, nil
+	})
+	api("DELETE "+stubBase+"/scripts/{name}/tails/{id}", func(w http.ResponseWriter, r *http.Request) (any, error) {
+		delete(s.tails, r.PathValue("id"))
+		return nil, nil
+	})
+	mux.HandleFunc("GET /tail/{id}", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		f, ok := s.tails[r.PathValue("id")]
+		s.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		s.tailOpen <- struct{}{}
+		cfapi.ServeTail(w, r, cfapi.TailSource{Events: s.events}, f)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+s.token {
+			cfapi.WriteError(w, cfapi.Errorf(http.StatusUnauthorized, cfapi.CodeAuth, "Authentication error"))
+			return
+		}
+		s.mu.Lock()
+		s.unexpected = append(s.unexpected, r.Method+" "+r.URL.RequestURI())
+		s.mu.Unlock()
+		cfapi.WriteError(w, cfapi.Errorf(http.StatusNotFound, cfapi.CodeNotFound, "the stub has no %s %s", r.Method, r.URL.Path))
+	})
+	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests = append(s.requests, r.Method+" "+r.URL.RequestURI())
+		s.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// tick advances the stub's clock, so that created_on values differ.
+func (s *cfStub) tick() time.Time {
+	s.now = s.now.Add(time.Second)
+	return s.now
+}
+
+func (s *cfStub) addVersion(u *cfapi.Upload) cfapi.Version {
+	at := cfapi.Time(s.tick())
+	sum := sha256.Sum256(u.Module(u.MainModule).Content)
+	annotations := map[string]string{cfapi.AnnotationTriggeredBy: "upload"}
+	if u.Tag != "" {
+		annotations[cfapi.AnnotationTag] = u.Tag
+	}
+	if u.Message != "" {
+		annotations[cfapi.AnnotationMessage] = u.Message
+	}
+	v := cfapi.Version{
+		ID:          uuid.NewString(),
+		Number:      len(s.versions) + 1,
+		Metadata:    cfapi.VersionMetadata{CreatedOn: at, ModifiedOn: at, Source: "wrangler", AuthorEmail: "ci@example.com"},
+		Annotations: annotations,
+		Resources: cfapi.Resources{
+			Bindings:      u.Bindings(),
+			Script:        cfapi.Script{Etag: hex.EncodeToString(sum[:]), Handlers: []string{"fetch"}},
+			ScriptRuntime: cfapi.ScriptRuntime{CompatibilityDate: u.CompatibilityDate, CompatibilityFlags: u.CompatibilityFlags, UsageModel: "standard"},
+		},
+		StartupTimeMs: 1,
+	}
+	s.versions = append(s.versions, v)
+	return v
+}
+
+func (s *cfStub) version(id string) *cfapi.Version {
+	for i := range s.versions {
+		if s.versions[i].ID == id {
+			return &s.versions[i]
+		}
+	}
+	return nil
+}
+
+func (s *cfStub) deploy(req cfapi.DeploymentRequest) cfapi.Deployment {
+	d := cfapi.Deployment{ID: uuid.NewString(), Source: "wrangler", Strategy: "percentage", AuthorEmail: "ci@example.com", CreatedOn: cfapi.Time(s.tick()), Versions: req.Versions}
+	if m := req.Message(); m != "" {
+		d.Annotations = map[string]string{cfapi.AnnotationMessage: m}
+	}
+	s.deployments = append([]cfapi.Deployment{d}, s.deployments...)
+	return d
+}
+
+// seen returns the requests recorded since the mark, with IDs replaced by
+// {id}, so a test can compare them with the routes wrangler is known to
+// use.
+func (s *cfStub) seen(mark int) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, r := range s.requests[mark:] {
+		out = append(out, uuidRE.ReplaceAllString(r, "{id}"))
+	}
+	return out
+}
+
+func (s *cfStub) mark() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.requests)
+}
+
+var uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// versionIDRE finds the ID wrangler prints after an upload.
+var versionIDRE = regexp.MustCompile(`Worker Version ID: (` + uuidRE.String() + `)`)
+
+// The project every wrangler test deploys: TypeScript with a relative
+// import, so wrangler bundles, plus every binding type §9 supports.
+var stubProject = map[string]string{
+	"wrangler.toml": `name = "shop"
+main = "src/index.ts"
+compatibility_date = "2025-01-02"
+compatibility_flags = ["nodejs_compat"]
+upload_source_maps = true
+workers_dev = false
+
+[vars]
+GREETING = "hello"
+CONFIG = { level = 3, names = ["a", "b"] }
+
+[version_metadata]
+binding = "CF_VERSION_METADATA"
+`,
+	"src/index.ts": `import { greet } from "./greet";
+
+interface Env { GREETING: string; CF_VERSION_METADATA: { id: string } }
+
+export default {
+	async fetch(request: Request, env: Env): Promise<Response> {
+		return new Response(greet(env.GREETING) + " from " + env.CF_VERSION_METADATA.id);
+	},
+};
+`,
+	"src/greet.ts": `export function greet(word: string): string {
+	return word + ", world";
+}
+`,
+	"secrets.json": `{"API_KEY": "s3cret"}`,
+}
+
+// TestWranglerAgainstStub runs real wrangler commands against the stub and
+// checks what they sent, decoded by internal/cfapi, and what they printed
+// from internal/cfapi's answers.
+func TestWranglerAgainstStub(t *testing.T) {
+	const token = "test-token"
+	stub := newCFStub(t, "shop", token)
+	w := newWrangler(t, stub.srv.URL+"/client/v4", token, stubProject)
+
+	upload := func(tag, message string) string {
+		t.Helper()
+		out := w.mustRun(t, "versions", "upload", "--tag", tag, "--message", message, "--secrets-file", "secrets.json")
+		m := versionIDRE.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no version ID in:\n%s", out)
+		}
+		return m[1]
+	}
+	mark := stub.mark()
+	v1 := upload("v1", "first release")
+	t.Logf("versions upload sent: %q", stub.seen(mark))
+
+	t.Run("upload decoded", func(t *testing.T) {
+		u := stub.uploads[0]
+		main := u.Module(u.MainModule)
+		if main == nil || u.MainModule != "index.js" || main.Type != cfapi.ModuleESM || !strings.Contains(string(main.Content), ", world") {
+			t.Errorf("main module %q: %+v", u.MainModule, main)
+		}
+		if len(u.SourceMaps["index.js.map"]) == 0 {
+			t.Errorf("no source map for index.js: %v", slices.Collect(mapKeys(u.SourceMaps)))
+		}
+		if u.Vars["GREETING"] != "hello" || u.Secrets["API_KEY"] != "s3cret" || u.VersionMetadata != "CF_VERSION_METADATA" {
+			t.Errorf("bindings: vars %v, secrets %v, version_metadata %q", u.Vars, u.Secrets, u.VersionMetadata)
+		}
+		var config struct {
+			Level int
+			Names []string
+		}
+		if err := json.Unmarshal(u.JSON["CONFIG"], &config); err != nil || config.Level != 3 || len(config.Names) != 2 {
+			t.Errorf("json binding CONFIG: %s", u.JSON["CONFIG"])
+		}
+		if u.CompatibilityDate != "2025-01-02" || !u.NodejsCompat() {
+			t.Errorf("compatibility %q %v", u.CompatibilityDate, u.CompatibilityFlags)
+		}
+		if u.Tag != "v1" || u.Message != "first release" || !slices.Contains(u.KeepBindings, "secret_text") {
+			t.Errorf("tag %q, message %q, keep_bindings %v", u.Tag, u.Message, u.KeepBindings)
+		}
+	})
+
+	v2 := upload("v2", "second release")
+
+	t.Run("versions list", func(t *testing.T) {
+		var list []cfapi.Version
+		if err := json.Unmarshal([]byte(w.mustRun(t, "versions", "list", "--json")), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 2 || list[0].ID != v1 || list[1].ID != v2 || list[1].Annotations[cfapi.AnnotationTag] != "v2" {
+			t.Errorf("got %+v", list)
+		}
+		out := w.mustRun(t, "versions", "list")
+		for _, want := range []string{"Version ID:  " + v1, "Tag:         v2", "Message:     second release", "Source:      Upload"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("versions list lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("versions view", func(t *testing.T) {
+		var v cfapi.Version
+		if err := json.Unmarshal([]byte(w.mustRun(t, "versions", "view", v1, "--json")), &v); err != nil || v.ID != v1 {
+			t.Fatalf("got %+v, %v", v, err)
+		}
+		out := w.mustRun(t, "versions", "view", v1)
+		for _, want := range []string{v1, "first release", "Compatibility Date:", "2025-01-02", "nodejs_compat", "API_KEY", "GREETING", "CONFIG", "CF_VERSION_METADATA"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("versions view lacks %q", want)
+			}
+		}
+		if strings.Contains(out, "s3cret") {
+			t.Error("versions view shows a secret")
+		}
+	})
+
+	var seenDeploy []string
+	t.Run("versions deploy", func(t *testing.T) {
+		w.mustRun(t, "versions", "deploy", v1+"@100%", "-y", "--message", "all on v1")
+		mark := stub.mark()
+		out := w.mustRun(t, "versions", "deploy", v1+"@90%", v2+"@10%", "-y", "--message", "canary")
+		seenDeploy = stub.seen(mark)
+		if !strings.Contains(out, "Deployed shop version "+v1+" at 90% and version "+v2+" at 10%") {
+			t.Errorf("output lacks the split")
+		}
+		d := stub.deployments[0]
+		if len(d.Versions) != 2 || d.Versions[0] != (cfapi.VersionShare{VersionID: v1, Percentage: 90}) || d.Annotations[cfapi.AnnotationMessage] != "canary" {
+			t.Errorf("deployment %+v", d)
+		}
+	})
+
+	t.Run("deployments list and status", func(t *testing.T) {
+		var list []cfapi.Deployment
+		if err := json.Unmarshal([]byte(w.mustRun(t, "deployments", "list", "--json")), &list); err != nil || len(list) != 2 {
+			t.Fatalf("got %+v, %v", list, err)
+		}
+		var cur cfapi.Deployment
+		if err := json.Unmarshal([]byte(w.mustRun(t, "deployments", "status", "--json")), &cur); err != nil || len(cur.Versions) != 2 {
+			t.Fatalf("got %+v, %v", cur, err)
+		}
+		out := w.mustRun(t, "deployments", "status")
+		for _, want := range []string{"(90%) " + v1, "(10%) " + v2, "Message:     canary"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("deployments status lacks %q", want)
+			}
+		}
+	})
+
+	t.Run("rollback", func(t *testing.T) {
+		w.mustRun(t, "versions", "deploy", v2+"@100%", "-y")
+		out := w.mustRun(t, "rollback", "-y", "--message", "back to v1")
+		if !strings.Contains(out, "Worker Version "+v1+" has been deployed to 100% of traffic") {
+			t.Errorf("rollback did not pick v1")
+		}
+		if d := stub.deployments[0]; len(d.Versions) != 1 || d.Versions[0].VersionID != v1 || d.Annotations[cfapi.AnnotationMessage] != "back to v1" {
+			t.Errorf("deployment %+v", d)
+		}
+	})
+
+	t.Run("deploy", func(t *testing.T) {
+		mark := stub.mark()
+		w.mustRun(t, "deploy", "--secrets-file", "secrets.json")
+		t.Logf("deploy sent: %q", stub.seen(mark))
+		d := stub.deployments[0]
+		if len(d.Versions) != 1 || d.Versions[0].Percentage != 100 || d.Versions[0].VersionID != stub.versions[len(stub.versions)-1].ID {
+			t.Errorf("deployment %+v", d)
+		}
+	})
+
+	t.Run("tail", func(t *testing.T) {
+		for _, format := range []string{"json", "pretty"} {
+			mark := stub.mark()
+			tail := w.start(t, "tail", "--format", format, "--version-id", v2)
+			select {
+			case <-stub.tailOpen:
+			case <-time.After(time.Minute):
+				t.Fatalf("wrangler tail did not connect:\n%s", tail.output())
+			}
+			// wrangler takes the session as open once it polls the socket
+			// (every 100 ms) and sees it open; an interrupt before that
+			// is "closed unexpectedly".
+			for start := time.Now(); format == "pretty" && !strings.Contains(tail.output(), "Connected to shop, waiting for logs..."); time.Sleep(50 * time.Millisecond) {
+				if time.Since(start) > 30*time.Second {
+					t.Fatalf("wrangler tail did not say it is connected:\n%s", tail.output())
+				}
+			}
+			time.Sleep(time.Second)
+			stub.events <- tailLine(v1, "not for this tail")
+			stub.events <- tailLine(v2, "hello from v2")
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(tail.output(), "hello from v2") && time.Now().Before(deadline) {
+				time.Sleep(100 * time.Millisecond)
+			}
+			out := tail.stop(t)
+			t.Logf("tail --format %s sent %q and printed:\n%s", format, stub.seen(mark), out)
+			if !strings.Contains(out, "hello from v2") || strings.Contains(out, "not for this tail") {
+				t.Errorf("tail --format %s printed the wrong events", format)
+			}
+			if format == "pretty" && !strings.Contains(out, "GET https://shop.example/ - Ok @") {
+				t.Errorf("tail --format pretty lacks the request line")
+			}
+			// wrangler deletes its tail on exit, but on an interrupt the
+			// process may end before that request is sent: a server must
+			// also end a tail when its WebSocket closes.
+			if seen := stub.seen(mark); !slices.Contains(seen, "DELETE /client/v4/accounts/local/workers/scripts/shop/tails/{id}") {
+				t.Logf("tail --format %s exited without DELETE …/tails/{id}", format)
+			}
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		kv := newWrangler(t, stub.srv.URL+"/client/v4", token, map[string]string{
+			"wrangler.toml": stubProject["wrangler.toml"] + "\n[[kv_namespaces]]\nbinding = \"CACHE\"\nid = \"0f2ac74b498b48028cb68387c421e279\"\n",
+			"src/index.ts":  stubProject["src/index.ts"],
+			"src/greet.ts":  stubProject["src/greet.ts"],
+		})
+		out, errOut, err := kv.run(t, "versions", "upload")
+		if err == nil || !strings.Contains(out+errOut, `binding "CACHE" has type "kv_namespace"`) {
+			t.Errorf("a KV binding: err %v", err)
+		}
+		out, errOut, err = w.run(t, "versions", "upload", "--name", "nope")
+		if err == nil || !strings.Contains(out+errOut, `the Worker "nope"`) {
+			t.Errorf("an unknown Worker: err %v", err)
+		}
+		out, errOut, err = newWrangler(t, stub.srv.URL+"/client/v4", "wrong-token", stubProject).run(t, "versions", "list")
+		if err == nil || !strings.Contains(out+errOut, "Authentication error [code: 10000]") {
+			t.Errorf("a wrong token: err %v", err)
+		}
+	})
+
+	t.Logf("versions deploy sent: %q", seenDeploy)
+	if len(stub.unexpected) > 0 {
+		t.Errorf("wrangler sent requests the stub does not know: %q", stub.unexpected)
+	}
+}
+
+// tailLine is a tail event as internal/tail encodes one.
+func tailLine(version, log string) []byte {
+	return []byte(fmt.Sprintf(`{"scriptName":"shop","scriptVersion":{"id":%q},"outcome":"ok","eventTimestamp":%d,"event":{"request":{"method":"GET","url":"https://shop.example/","headers":{"user-agent":"test"}},"response":{"status":200}},"logs":[{"level":"log","message":[%q],"timestamp":1}],"exceptions":[],"selection":"random","cpuTime":0,"wallTime":1}`+"\n",
+		version, time.Now().UnixMilli(), log))
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
