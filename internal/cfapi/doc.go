@@ -67,6 +67,10 @@
 //	       Reads result.subdomain and prints
 //	       https://{name}.{subdomain}.workers.dev; code 10007 makes it
 //	       offer to register one, and fail when it cannot ask.
+//	GET    /accounts/{a}/workers/scripts/{name}/settings
+//	       versions upload and deploy, before uploading, to provision
+//	       KV, D1 and R2 bindings that have no ID: reads result.bindings
+//	       and ignores any error.
 //	GET|POST /accounts/{a}/workers/scripts/{name}/subdomain
 //	       deploy. POST body {"enabled","previews_enabled"}; reads
 //	       enabled and previews_enabled from both.
@@ -77,13 +81,23 @@
 //	       and result.expires_at. On open it sends {"debug":false}; it
 //	       pings every 10 s and gives up when a ping has no pong by the
 //	       next one. Each text or binary message is one JSON trace event.
+//	       That first message comes in an unmasked frame, which RFC 6455
+//	       has servers refuse; Cloudflare takes it, and so does ServeTail.
 //	DELETE /accounts/{a}/workers/scripts/{name}/tails/{id}
-//	       tail, on exit.
+//	       tail, on exit; on Ctrl-C the process may end before it is
+//	       sent, so a tail must also end when its WebSocket closes.
 //
-// wrangler also sends GET …/workers/scripts/{name}/settings and
-// …/secrets only in interactive sessions (its remote-config and secrets
-// checks), and zone, route, queue and workflow requests only when
-// wrangler.toml configures those.
+// wrangler also sends GET …/workers/scripts/{name}/secrets only in
+// interactive sessions (its check that vars do not shadow secrets), and
+// zone, route, queue and workflow requests only when wrangler.toml
+// configures those. After an answer with code 10000 (authentication) it
+// runs its whoami: GET /user/tokens/verify, /user and /memberships, which
+// the same missing token makes fail too.
+//
+// Every list wrangler reads (items, deployments, a deployment's versions,
+// a version's bindings) must be [] when empty, never null: wrangler calls
+// array methods on them unchecked, so the shapes' MarshalJSON write nil
+// slices as [].
 //
 // Responses are JSON in Cloudflare's envelope
 // {"success","errors":[{"code","message"}],"messages","result"}; wrangler
