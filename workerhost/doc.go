@@ -103,7 +103,9 @@
 //   - A streamed body that fails after the status was sent: Serve returns
 //     ErrResponseAborted so the caller can abort the connection.
 //   - Unhandled promise rejections are logged, not swallowed.
-//   - Recursion is bounded (4096 frames); JavaScript heap use is not.
+//   - Recursion is bounded (4096 frames); JavaScript heap use while serving
+//     is not. Check, run on an upload before it is accepted, bounds the
+//     top-level code's heap on a best-effort basis (see Check).
 //
 // # Limits and defaults
 //

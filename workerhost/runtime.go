@@ -141,7 +141,11 @@ type jsRuntime struct {
 	owner    *exchange
 }
 
-func newRuntime(w *Worker) (*jsRuntime, error) {
+func newRuntime(w *Worker) (*jsRuntime, error) { return newRuntimeChecked(w, false) }
+
+// newRuntimeChecked creates a runtime; with check, the script's top-level
+// code runs under the allocation guards of Check.
+func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
 	rt := &jsRuntime{
@@ -225,6 +229,13 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 			if err := vm.Set("CF_VERSION_METADATA", meta); err != nil {
 				return nil, err
 			}
+		}
+		if check {
+			if err := installAllocationGuards(vm); err != nil {
+				return nil, err
+			}
+			stop := rt.watchHeap(MaxCheckHeap)
+			defer stop()
 		}
 		if _, err := vm.RunProgram(w.prog.prog); err != nil {
 			return nil, err

@@ -52,19 +52,8 @@ func DefaultPolicy() Policy {
 
 // Validate reports the first problem with p.
 func (p Policy) Validate() error {
-	if len(p.Steps) == 0 {
-		return errors.New("steps: at least one step is required")
-	}
-	for i, s := range p.Steps {
-		if s == 0 {
-			return fmt.Errorf("steps: step %d is 0%%; every step must raise the canary", i+1)
-		}
-		if i > 0 && s <= p.Steps[i-1] {
-			return fmt.Errorf("steps: %s after %s; steps must increase", s, p.Steps[i-1])
-		}
-	}
-	if last := p.Steps[len(p.Steps)-1]; last != splitter.Total {
-		return fmt.Errorf("steps: the last step is %s; it must be 100%%", last)
+	if err := validateSteps(p.Steps); err != nil {
+		return err
 	}
 	if p.Interval <= 0 {
 		return errors.New("interval: must be positive")
@@ -81,7 +70,27 @@ func (p Policy) Validate() error {
 	return nil
 }
 
-// ParseSteps parses steps written as percentages ("1%", "10%", "100%").
+// validateSteps checks that steps increase strictly from above 0% to 100%.
+func validateSteps(steps []splitter.Weight) error {
+	if len(steps) == 0 {
+		return errors.New("steps: at least one step is required")
+	}
+	for i, s := range steps {
+		if s == 0 {
+			return fmt.Errorf("steps: step %d is 0%%; every step must raise the canary", i+1)
+		}
+		if i > 0 && s <= steps[i-1] {
+			return fmt.Errorf("steps: %s after %s; steps must increase", s, steps[i-1])
+		}
+	}
+	if last := steps[len(steps)-1]; last != splitter.Total {
+		return fmt.Errorf("steps: the last step is %s; it must be 100%%", last)
+	}
+	return nil
+}
+
+// ParseSteps parses steps written as percentages ("1%", "10%", "100%")
+// and checks them.
 func ParseSteps(args []string) ([]splitter.Weight, error) {
 	steps := make([]splitter.Weight, 0, len(args))
 	for _, a := range args {
@@ -91,7 +100,7 @@ func ParseSteps(args []string) ([]splitter.Weight, error) {
 		}
 		steps = append(steps, w)
 	}
-	return steps, nil
+	return steps, validateSteps(steps)
 }
 
 // ParseRate parses a rate written as a percentage ("2%", "0.5%") into a

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
+
 	"github.com/caddy-gradual/gradual/splitter"
 )
 
@@ -260,4 +262,33 @@ func FuzzParseRate(f *testing.F) {
 			t.Fatalf("ParseRate(%q) = %v", s, r)
 		}
 	})
+}
+
+func TestConfigOver(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	n := func(v uint64) *uint64 { return &v }
+	base := DefaultPolicy()
+	p, err := (*Config)(nil).Over(base)
+	if err != nil || len(p.Steps) != 4 || p.Interval != 5*time.Minute || p.MaxErrorRate != 0.02 || p.MinRequests != 100 || p.Margin != 0.01 {
+		t.Fatalf("nil config: %+v %v", p, err)
+	}
+	p, err = (&Config{Steps: []float64{10, 100}, Interval: caddy.Duration(time.Second), MaxErrorRate: f(5), MinRequests: n(0), Margin: f(0), MaxLatencyP99: caddy.Duration(time.Second)}).Over(base)
+	if err != nil || len(p.Steps) != 2 || p.Steps[0] != 1000 || p.Interval != time.Second || p.MaxErrorRate != 0.05 || p.MinRequests != 0 || p.Margin != 0 || p.MaxLatencyP99 != time.Second {
+		t.Fatalf("full config: %+v %v", p, err)
+	}
+	if len(base.Steps) != 4 || base.Steps[0] != 100 {
+		t.Fatalf("Over changed its base: %v", base.Steps)
+	}
+	for _, bad := range []*Config{
+		{Steps: []float64{10.001, 100}},
+		{Steps: []float64{50, 10, 100}},
+		{Steps: []float64{}},
+		{MaxErrorRate: f(150)},
+		{Margin: f(-1)},
+		{Interval: caddy.Duration(-time.Second)},
+	} {
+		if _, err := bad.Over(base); err == nil {
+			t.Errorf("%+v accepted", *bad)
+		}
+	}
 }
