@@ -1,0 +1,185 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// wranglerProject is a TypeScript Worker with a relative import (so
+// wrangler bundles it), a var and the version metadata binding; it
+// answers with the version that served it. It leaves nodejs_compat off:
+// with it, wrangler's bundle imports node:events and node:stream for its
+// process polyfill, which the host does not have.
+var wranglerProject = map[string]string{
+	"wrangler.toml": `name = "shop"
+main = "src/index.ts"
+compatibility_date = "2025-01-02"
+upload_source_maps = true
+workers_dev = false
+
+[vars]
+GREETING = "hello"
+
+[version_metadata]
+binding = "CF_VERSION_METADATA"
+`,
+	"src/index.ts": `import { greet } from "./greet";
+
+interface Env { GREETING: string; CF_VERSION_METADATA: { id: string; tag: string } }
+
+export default {
+	async fetch(request: Request, env: Env): Promise<Response> {
+		console.log("served by", env.CF_VERSION_METADATA.tag);
+		return new Response(env.CF_VERSION_METADATA.id + " " + greet(env.GREETING));
+	},
+};
+`,
+	"src/greet.ts": `export function greet(word: string): string {
+	return word + ", world";
+}
+`,
+}
+
+// TestWranglerAgainstCaddy runs wrangler, unchanged, against a real Caddy
+// serving gradual_api, and checks what it prints against what the site
+// serves.
+func TestWranglerAgainstCaddy(t *testing.T) {
+	const token = "wrangler-test-token"
+	a := newUpstream(t, "a")
+	addr, apiAddr := freeAddr(), freeAddr()
+	loadCaddyfile(t, site(addr, versionBlock("v1", "a", a)+"\t\tdeploy v1\n")+fmt.Sprintf(`
+http://%s {
+	gradual_api {
+		token %s
+	}
+}
+`, apiAddr, token))
+	base := "http://" + apiAddr + "/client/v4"
+	w := newWrangler(t, base, token, wranglerProject)
+	url := "http://" + addr + "/"
+
+	upload := func(tag string) string {
+		t.Helper()
+		m := versionIDRE.FindStringSubmatch(w.mustRun(t, "versions", "upload", "--tag", tag, "--message", "release "+tag))
+		if m == nil {
+			t.Fatal("no version ID printed")
+		}
+		return m[1]
+	}
+	id1, id2 := upload("w1"), upload("w2")
+
+	// An uploaded version is reachable by override before any deployment.
+	if _, body := get(t, url, http.Header{"Cloudflare-Workers-Version-Overrides": {`shop="` + id1 + `"`}}); body != id1+" hello, world" {
+		t.Fatalf("override to the uploaded version served %q", body)
+	}
+
+	var list []struct {
+		ID          string
+		Annotations map[string]string
+	}
+	if err := json.Unmarshal([]byte(w.mustRun(t, "versions", "list", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, v := range list {
+		ids = append(ids, v.ID)
+	}
+	if len(list) != 3 || list[0].ID != "v1" || list[1].ID != id1 || list[2].ID != id2 || list[2].Annotations["workers/tag"] != "w2" {
+		t.Errorf("versions list: %v", ids)
+	}
+	if out := w.mustRun(t, "versions", "view", id1); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w1") {
+		t.Errorf("versions view lacks the var or the message")
+	}
+
+	out := w.mustRun(t, "versions", "deploy", id1+"@90%", id2+"@10%", "-y", "--message", "canary")
+	if !strings.Contains(out, "at 90% and version "+id2+" at 10%") {
+		t.Errorf("versions deploy printed no split")
+	}
+	got := share(t, url, id2+" hello, world", 1000)
+	t.Logf("wrangler deployed %s at 10%%: observed %.1f%%", id2, got)
+	if math.Abs(got-10) > 4 { // 4.2 standard deviations at 10% over 1,000 requests
+		t.Errorf("share %.1f%% after deploying 10%%", got)
+	}
+	var status struct {
+		Versions []struct {
+			VersionID  string `json:"version_id"`
+			Percentage float64
+		}
+	}
+	if err := json.Unmarshal([]byte(w.mustRun(t, "deployments", "status", "--json")), &status); err != nil || len(status.Versions) != 2 || status.Versions[1].Percentage != 10 {
+		t.Errorf("deployments status: %+v, %v", status, err)
+	}
+
+	// Rolling back without an ID goes to the newest earlier deployment
+	// at 100%: v1, as the Caddyfile deployed it.
+	out = w.mustRun(t, "rollback", "-y", "--message", "back")
+	if !strings.Contains(out, "Worker Version v1 has been deployed to 100% of traffic") {
+		t.Errorf("rollback did not go to v1")
+	}
+	if got := share(t, url, "a", 100); got != 100 {
+		t.Errorf("after the rollback %.0f%% went to v1", got)
+	}
+
+	out = w.mustRun(t, "deploy", "--message", "all in")
+	m := regexp.MustCompile(`Current Version ID: (` + uuidRE.String() + `)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("wrangler deploy printed no version ID")
+	}
+	if got := share(t, url, m[1]+" hello, world", 100); got != 100 {
+		t.Errorf("after wrangler deploy %.0f%% went to %s", got, m[1])
+	}
+	var deployments []struct {
+		Versions []struct {
+			VersionID string `json:"version_id"`
+		}
+	}
+	if err := json.Unmarshal([]byte(w.mustRun(t, "deployments", "list", "--json")), &deployments); err != nil || len(deployments) == 0 ||
+		deployments[len(deployments)-1].Versions[0].VersionID != m[1] {
+		t.Errorf("deployments list: %+v, %v", deployments, err)
+	}
+
+	t.Run("tail", func(t *testing.T) {
+		tail := w.start(t, "tail", "--format", "pretty", "--version-id", m[1])
+		for start := time.Now(); !strings.Contains(tail.output(), "Connected to shop, waiting for logs..."); time.Sleep(50 * time.Millisecond) {
+			if time.Since(start) > time.Minute {
+				t.Fatalf("wrangler tail did not connect:\n%s", tail.output())
+			}
+		}
+		time.Sleep(time.Second)
+		for start := time.Now(); !strings.Contains(tail.output(), "(log) served by"); time.Sleep(200 * time.Millisecond) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("no event in the tail:\n%s", tail.output())
+			}
+			get(t, url+"tailed", nil)
+		}
+		if out := tail.stop(t); !strings.Contains(out, "GET http://"+addr+"/tailed - Ok @") {
+			t.Errorf("tail printed no request line:\n%s", out)
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		files := map[string]string{}
+		for k, v := range wranglerProject {
+			files[k] = v
+		}
+		files["wrangler.toml"] += "\n[[kv_namespaces]]\nbinding = \"CACHE\"\nid = \"0f2ac74b498b48028cb68387c421e279\"\n"
+		out, errOut, err := newWrangler(t, base, token, files).run(t, "versions", "upload")
+		if err == nil || !strings.Contains(out+errOut, `binding "CACHE" has type "kv_namespace"`) {
+			t.Errorf("a KV binding: err %v", err)
+		}
+		out, errOut, err = w.run(t, "versions", "upload", "--name", "nope")
+		if err == nil || !strings.Contains(out+errOut, `worker named "nope"`) {
+			t.Errorf("an unknown worker: err %v", err)
+		}
+		out, errOut, err = newWrangler(t, base, "wrong", wranglerProject).run(t, "versions", "list")
+		if err == nil || !strings.Contains(out+errOut, "[code: 10000]") {
+			t.Errorf("a wrong token: err %v", err)
+		}
+	})
+}
