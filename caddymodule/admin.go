@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddy-gradual/gradual/internal/api"
 	"github.com/caddy-gradual/gradual/internal/live"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/internal/stats"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -76,6 +77,9 @@ func (a adminAPI) Routes() []caddy.AdminRoute {
 	handle("POST /gradual/workers/{name}/deployments", deploy)
 	handle("POST /gradual/workers/{name}/rollback", rollback)
 	handle("GET /gradual/workers/{name}/tail", serveTail)
+	handle("GET /gradual/workers/{name}/rollout", getRollout)
+	handle("POST /gradual/workers/{name}/rollout", startRollout)
+	handle("POST /gradual/workers/{name}/rollout/{command}", rolloutCommand)
 	return []caddy.AdminRoute{{Pattern: "/gradual/", Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
 		serveEnveloped(mux, w, r)
 		return nil
@@ -150,8 +154,11 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, live.ErrNoStorage), errors.Is(err, live.ErrNotLoaded), errors.Is(err, live.ErrStorage):
 		return http.StatusServiceUnavailable
-	case errors.Is(err, live.ErrNoHistory):
+	case errors.Is(err, live.ErrNoHistory), errors.Is(err, rollout.ErrRunning), errors.Is(err, rollout.ErrNotRunning),
+		errors.Is(err, rollout.ErrNotPaused), errors.Is(err, rollout.ErrEnded):
 		return http.StatusConflict
+	case errors.Is(err, rollout.ErrNone):
+		return http.StatusNotFound
 	}
 	return http.StatusInternalServerError
 }
@@ -285,6 +292,7 @@ func (s *workerState) deploy(ctx context.Context, source, message string, pick f
 		}
 		d = live.NewDeployment(source, entries, message, now())
 		st.Deploy(d)
+		rollout.Supersede(st, "a deployment was made by hand ("+source+")")
 		return true, nil
 	})
 	return d, err

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-gradual/gradual/internal/live"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/internal/stats"
 	"github.com/caddy-gradual/gradual/internal/tail"
 )
@@ -28,6 +30,9 @@ type workerState struct {
 	name string
 	tail tail.Hub
 	live *live.Worker
+	// stopRollouts stops the worker's rollout runner.
+	stopRollouts context.CancelFunc
+	rollouts     chan struct{} // closed when the runner returned
 
 	// Lock order: Gradual.mu, then mu; the control plane's locks are
 	// never held while it calls a handler (see live.Worker).
@@ -51,10 +56,46 @@ func (s *workerState) latest() *Gradual {
 // use. Each call must be paired with releaseWorker.
 func acquireWorker(name string, logger *zap.Logger) *workerState {
 	v, _, _ := workers.LoadOrNew(name, func() (caddy.Destructor, error) {
-		return &workerState{name: name, live: live.NewWorker(name, nodeID(), logger),
-			stats: make(map[string]*stats.Version), refs: make(map[string]int), seen: make(map[string]time.Time)}, nil
+		s := &workerState{name: name, live: live.NewWorker(name, nodeID(), logger),
+			stats: make(map[string]*stats.Version), refs: make(map[string]int), seen: make(map[string]time.Time)}
+		s.startRollouts(logger)
+		return s, nil
 	})
 	return v.(*workerState)
+}
+
+// startRollouts runs the worker's rollout runner until Destruct.
+func (s *workerState) startRollouts(logger *zap.Logger) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	r := &rollout.Runner{
+		Worker: s.name, Node: nodeID(), Ctl: s.live, Totals: s.totals,
+		Logger:  logger.With(zap.String("worker", s.name)),
+		Observe: func(ro *rollout.State) { observeRollout(s.name, ro) },
+		RolledBack: func(*rollout.State) {
+			gradualMetrics.once.Do(initMetrics)
+			gradualMetrics.rollbacks.WithLabelValues(s.name).Inc()
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopRollouts, s.rollouts = cancel, make(chan struct{})
+	go func() {
+		defer close(s.rollouts)
+		r.Run(ctx)
+	}()
+}
+
+// totals returns this process's figures of a version, zero for one it
+// does not serve.
+func (s *workerState) totals(id string) stats.Totals {
+	s.mu.Lock()
+	st := s.stats[id]
+	s.mu.Unlock()
+	if st == nil {
+		return stats.Totals{}
+	}
+	return st.Snapshot()
 }
 
 func releaseWorker(name string) {
@@ -78,6 +119,8 @@ func lookupWorker(name string) *workerState {
 // Destruct implements caddy.Destructor: the last config that served the
 // worker is gone.
 func (s *workerState) Destruct() error {
+	s.stopRollouts()
+	<-s.rollouts
 	s.live.Close()
 	s.tail.CloseAll()
 	return nil

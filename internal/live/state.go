@@ -3,6 +3,7 @@ package live
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -48,6 +49,11 @@ type State struct {
 	Uploads []Upload `json:"versions"`
 	// Deployments is the history, oldest first; the last is active.
 	Deployments []Deployment `json:"deployments"`
+	// Rollout is the worker's automatic rollout, running or the last one
+	// ended, which internal/rollout reads and writes: the control plane
+	// only stores it with the rest, so a rollout's every step is one
+	// change of the state.
+	Rollout json.RawMessage `json:"rollout,omitempty"`
 
 	// Seq orders, within this process, the states a Worker hands to its
 	// Appliers: a state read or written later has a higher Seq. An

@@ -469,6 +469,14 @@ func (w *Worker) Nodes(ctx context.Context) ([]Node, error) {
 	return out, nil
 }
 
+// Storage returns the storage of the newest config (nil when it has none)
+// and the poll interval.
+func (w *Worker) Storage() (Storage, time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.storage, w.interval
+}
+
 // Serving returns the deployment this node serves, and its last error.
 func (w *Worker) Serving() (deployment, lastErr string) {
 	w.mu.Lock()

@@ -23,12 +23,70 @@ const (
 // Recording is a few atomic adds; no lock on the request path.
 type Version struct {
 	requests, errors atomic.Uint64
-	slots            [Slots]statsSlot
+	// latency is the histogram of every request since the start, for
+	// Totals: the difference of two Totals is the figures in between.
+	latency [latencyBuckets]atomic.Uint64
+	slots   [Slots]statsSlot
 }
 
 // Totals returns the requests and errors recorded since the process
 // started serving the version.
 func (s *Version) Totals() (requests, errors uint64) { return s.requests.Load(), s.errors.Load() }
+
+// Totals are a version's figures since the process started serving it.
+// Totals taken at two times give, by Sub, the figures in between, and
+// Totals of several processes add up (Add), latency quantiles included.
+type Totals struct {
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
+	// Latency is the histogram of request durations.
+	Latency Histogram `json:"latency"`
+}
+
+// Histogram counts requests by latency bucket (see Quantile).
+type Histogram [latencyBuckets]uint64
+
+// Snapshot returns the version's Totals now. The counts are read one by
+// one while requests may be recorded: a request may show in one count and
+// not yet in another, which rollout judgements can bear.
+func (s *Version) Snapshot() Totals {
+	t := Totals{Requests: s.requests.Load(), Errors: s.errors.Load()}
+	for i := range s.latency {
+		t.Latency[i] = s.latency[i].Load()
+	}
+	return t
+}
+
+// Sub returns t less base: the figures recorded after base was taken. A
+// count below base's (the version's stats started again) counts from 0.
+func (t Totals) Sub(base Totals) Totals {
+	sub := func(a, b uint64) uint64 {
+		if a < b {
+			return a
+		}
+		return a - b
+	}
+	out := Totals{Requests: sub(t.Requests, base.Requests), Errors: sub(t.Errors, base.Errors)}
+	for i := range t.Latency {
+		out.Latency[i] = sub(t.Latency[i], base.Latency[i])
+	}
+	return out
+}
+
+// Add adds o's figures to t's.
+func (t *Totals) Add(o Totals) {
+	t.Requests += o.Requests
+	t.Errors += o.Errors
+	for i := range t.Latency {
+		t.Latency[i] += o.Latency[i]
+	}
+}
+
+// Quantile returns the q-quantile (0 < q ≤ 1) of the latencies, off by
+// at most 19% (the width of a bucket), or 0 with no request.
+func (h *Histogram) Quantile(q float64) time.Duration {
+	return quantile((*[latencyBuckets]uint64)(h), q)
+}
 
 type statsSlot struct {
 	epoch            atomic.Int64
@@ -58,7 +116,9 @@ func (s *Version) Record(t time.Time, d time.Duration, isErr bool) {
 	if isErr {
 		slot.errors.Add(1)
 	}
-	slot.latency[latencyBucket(d)].Add(1)
+	b := latencyBucket(d)
+	s.latency[b].Add(1)
+	slot.latency[b].Add(1)
 }
 
 func latencyBucket(d time.Duration) int {

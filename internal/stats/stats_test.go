@@ -60,3 +60,46 @@ func TestVersionStatsWindow(t *testing.T) {
 		t.Errorf("totals %d/%d, want 101/2", req, errs)
 	}
 }
+
+// TestTotals: the figures between two snapshots, summed over processes,
+// give the requests, errors and p99 of that span.
+func TestTotals(t *testing.T) {
+	var a, b Version
+	t0 := time.Unix(1000, 0)
+	for i := range 50 {
+		a.Record(t0, time.Millisecond, i%10 == 0)
+	}
+	base := a.Snapshot()
+	for i := range 100 {
+		a.Record(t0, 2*time.Millisecond, i < 3)
+		b.Record(t0, 2*time.Millisecond, false)
+	}
+	b.Record(t0, time.Second, true)
+	step := a.Snapshot().Sub(base)
+	if step.Requests != 100 || step.Errors != 3 {
+		t.Fatalf("step on a: %d requests, %d errors; want 100, 3", step.Requests, step.Errors)
+	}
+	step.Add(b.Snapshot())
+	if step.Requests != 201 || step.Errors != 4 {
+		t.Fatalf("summed: %d requests, %d errors; want 201, 4", step.Requests, step.Errors)
+	}
+	if p99 := step.Latency.Quantile(0.99); p99 < 1500*time.Microsecond || p99 > 2500*time.Microsecond {
+		t.Fatalf("p99 %v, want about 2ms", p99)
+	}
+	if p100 := step.Latency.Quantile(1); p100 < 800*time.Millisecond {
+		t.Fatalf("max %v, want about 1s", p100)
+	}
+	// Stats that started again count from zero rather than underflowing.
+	if got := new(Version).Snapshot().Sub(base); got.Requests != 0 || got.Errors != 0 {
+		t.Fatalf("after a restart: %+v", got)
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	var v Version
+	t0 := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		v.Record(t0, time.Duration(i%1000)*time.Microsecond, i%50 == 0)
+	}
+}
