@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,35 +34,7 @@ func wranglerBinary(t *testing.T) string {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Skip("wrangler needs Node.js: node is not on PATH")
 	}
-	if bin := os.Getenv("GRADUAL_WRANGLER"); bin != "" {
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("GRADUAL_WRANGLER: %v", err)
-		}
-		return bin
-	}
-	prefix, err := filepath.Abs("../.cache/wrangler")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(prefix, "node_modules", ".bin", "wrangler")
-	data, err := os.ReadFile(filepath.Join(prefix, "node_modules", "wrangler", "package.json"))
-	var pkg struct{ Version string }
-	if err == nil && json.Unmarshal(data, &pkg) == nil && pkg.Version == wranglerVersion && fileExists(bin) {
-		return bin
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skipf("wrangler@%s is not installed in %s and npm is not on PATH: install Node.js and npm, or set GRADUAL_WRANGLER to a wrangler executable", wranglerVersion, prefix)
-	}
-	t.Logf("installing wrangler@%s into %s", wranglerVersion, prefix)
-	out, err := exec.Command(npm, "install", "--prefix", prefix, "--no-save", "--no-audit", "--no-fund", "wrangler@"+wranglerVersion).CombinedOutput()
-	if err != nil {
-		t.Fatalf("npm install wrangler@%s: %v\n%s", wranglerVersion, err, out)
-	}
-	if !fileExists(bin) {
-		t.Fatalf("npm installed wrangler@%s but there is no %s:\n%s", wranglerVersion, bin, out)
-	}
-	return bin
+	return npmBinary(t, "wrangler", wranglerVersion, "GRADUAL_WRANGLER")
 }
 
 // wrangler runs wrangler commands in one project directory against one

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/caddy-gradual/gradual/internal/api"
 )
 
 // Error codes in answers. Those wrangler reacts to have Cloudflare's
@@ -32,21 +34,6 @@ const (
 	CodeInternal = 10013
 )
 
-// Envelope is Cloudflare's answer shape. Errors and Messages are never
-// null, as on Cloudflare.
-type Envelope struct {
-	Success  bool      `json:"success"`
-	Errors   []Message `json:"errors"`
-	Messages []Message `json:"messages"`
-	Result   any       `json:"result"`
-}
-
-// Message is one entry of an envelope's errors or messages.
-type Message struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
 // Error is a refusal: an HTTP status and one Cloudflare error. wrangler
 // prints Message with the code, so Message names what was refused.
 type Error struct {
@@ -64,7 +51,7 @@ func Errorf(status, code int, format string, args ...any) *Error {
 
 // WriteResult answers status with result in a successful envelope.
 func WriteResult(w http.ResponseWriter, status int, result any) {
-	write(w, status, Envelope{Success: true, Errors: []Message{}, Messages: []Message{}, Result: result})
+	write(w, status, api.Envelope{Success: true, Errors: []api.Message{}, Messages: []api.Message{}, Result: result})
 }
 
 // WriteError answers e in a failed envelope with a null result.
@@ -73,10 +60,12 @@ func WriteError(w http.ResponseWriter, e *Error) {
 	if status < 400 || status > 599 {
 		status = http.StatusInternalServerError
 	}
-	write(w, status, Envelope{Errors: []Message{{Code: e.Code, Message: e.Message}}, Messages: []Message{}})
+	write(w, status, api.Envelope{Errors: []api.Message{{Code: e.Code, Message: e.Message}}, Messages: []api.Message{}})
 }
 
-func write(w http.ResponseWriter, status int, env Envelope) {
+// write answers env: Cloudflare's envelope, whose Errors and Messages are
+// never null.
+func write(w http.ResponseWriter, status int, env api.Envelope) {
 	body, err := json.Marshal(env)
 	if err != nil {
 		status = http.StatusInternalServerError

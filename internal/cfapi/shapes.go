@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -111,15 +112,7 @@ func (u *Upload) Bindings() []Binding {
 	for _, s := range u.Services {
 		bs = append(bs, Binding{Name: s.Name, Type: "service", Service: s.Service})
 	}
-	slices.SortFunc(bs, func(a, b Binding) int {
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(bs, func(a, b Binding) int { return strings.Compare(a.Name, b.Name) })
 	return bs
 }
 
