@@ -5,7 +5,8 @@
 // shapes and their decoding (Cloudflare's envelope, the multipart version
 // upload, the deployment body, tail filters, the trace-v1 tail stream); the
 // decisions (which versions exist, what a deployment may contain) belong to
-// internal/live, onto which the handler maps these values.
+// internal/live, onto which the gradual_api handler maps these values
+// (caddymodule/cfroutes.go).
 //
 // # What wrangler sends and reads
 //
@@ -13,7 +14,8 @@
 // src/versions, src/versions/deployments, src/versions/rollback,
 // src/deploy, src/triggers, src/tail, src/cfetch,
 // src/deployment-bundle/create-worker-upload-form.ts) and checked by
-// running it against a recording stub (integration/wrangler_test.go).
+// running it against a recording stub (integration/wrangler_stub_test.go)
+// and a real Caddy (integration/wrangler_caddy_test.go).
 // Paths are relative to CLOUDFLARE_API_BASE_URL (…/client/v4); {a} is
 // CLOUDFLARE_ACCOUNT_ID, {name} the Worker name of wrangler.toml. Every
 // request carries "Authorization: Bearer <CLOUDFLARE_API_TOKEN>" and
