@@ -177,12 +177,18 @@ func TestServeTail(t *testing.T) {
 	if _, msg, _ = c.Read(ctx); !strings.Contains(string(msg), "after the drop") {
 		t.Fatalf("got %s", msg)
 	}
-	close(done)
-	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
-		t.Fatalf("after the worker went away: %v", err)
-	}
+	// A read in progress takes the pong, then the close.
+	closed := make(chan error, 1)
+	go func() {
+		_, _, err := c.Read(ctx)
+		closed <- err
+	}()
 	if err := <-pinged; err != nil {
 		t.Fatalf("ping: %v", err)
+	}
+	close(done)
+	if err := <-closed; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("after the worker went away: %v", err)
 	}
 }
 
