@@ -163,6 +163,22 @@ http://%s {
 		}
 	})
 
+	// A script in service-worker syntax is deployed with PUT
+	// …/scripts/{name}, as a body_part.
+	t.Run("service worker", func(t *testing.T) {
+		sw := newWrangler(t, base, token, map[string]string{
+			"wrangler.toml": "name = \"shop\"\nmain = \"worker.js\"\ncompatibility_date = \"2025-01-02\"\nworkers_dev = false\n",
+			"worker.js":     "addEventListener('fetch', (event) => event.respondWith(new Response('service worker')));\n",
+		})
+		out := sw.mustRun(t, "deploy")
+		if m := regexp.MustCompile(`Current Version ID: (` + uuidRE.String() + `)`).FindStringSubmatch(out); m == nil {
+			t.Errorf("wrangler deploy printed no version ID")
+		}
+		if got := share(t, url, "service worker", 50); got != 100 {
+			t.Errorf("after deploying the service worker %.0f%% went to it", got)
+		}
+	})
+
 	t.Run("refusals", func(t *testing.T) {
 		files := map[string]string{}
 		for k, v := range wranglerProject {
