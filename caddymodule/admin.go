@@ -204,6 +204,13 @@ func (s *workerState) addUpload(ctx context.Context, u live.Upload) (live.Upload
 	if g == nil {
 		return live.Upload{}, live.ErrNotLoaded
 	}
+	// An uploaded upstream is reached by any client through the override
+	// header, so it may reach no more than the worker's scripts may fetch.
+	for _, a := range u.Upstreams {
+		if err := g.fetchPolicy.CheckHost(ctx, a); err != nil {
+			return live.Upload{}, live.Invalidf("upstream %v", err)
+		}
+	}
 	u = live.NewUpload(u, now())
 	if u.Script != "" {
 		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Vars, source: u.Script, mainModule: u.MainModule}
