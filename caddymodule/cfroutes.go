@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -198,8 +199,6 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 		return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "%s (%s): not supported by this server yet", what, strings.Join(names, ", "))
 	}
 	switch {
-	case len(u.Secrets) > 0:
-		return live.Upload{}, refuse("secret_text bindings", mapKeys(u.Secrets))
 	case len(u.JSON) > 0:
 		return live.Upload{}, refuse("json bindings", mapKeys(u.JSON))
 	case len(u.RateLimits) > 0:
@@ -228,7 +227,46 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 	if err != nil {
 		return live.Upload{}, err
 	}
-	return s.addUpload(r.Context(), live.Upload{Tag: checked.Tag, Message: checked.Message, Script: checked.Script, MainModule: checked.MainModule, Vars: checked.Vars})
+	secrets, err := cfSecrets(r.Context(), s, u)
+	if err != nil {
+		return live.Upload{}, err
+	}
+	if len(checked.Vars)+len(secrets) > api.MaxVars {
+		return live.Upload{}, cfapi.Errorf(http.StatusBadRequest, cfapi.CodeBadRequest, "%d vars and secrets; the limit is %d", len(checked.Vars)+len(secrets), api.MaxVars)
+	}
+	return s.addUpload(r.Context(), live.Upload{Tag: checked.Tag, Message: checked.Message, Script: checked.Script, MainModule: checked.MainModule,
+		Vars: checked.Vars, Secrets: secrets})
+}
+
+// cfSecrets returns the upload's secrets, checked like vars. When the
+// upload keeps secret_text bindings (wrangler versions upload always
+// does), the newest upload's secrets that it does not set carry over, as
+// on Cloudflare, where secrets outlive the versions they came with.
+func cfSecrets(ctx context.Context, s *workerState, u *cfapi.Upload) (map[string]string, error) {
+	secrets := maps.Clone(u.Secrets)
+	if slices.Contains(u.KeepBindings, "secret_text") {
+		st, err := s.live.Load(ctx)
+		if err != nil && !errors.Is(err, live.ErrNoStorage) {
+			return nil, err
+		}
+		if st != nil && len(st.Uploads) > 0 {
+			for name, value := range st.Uploads[len(st.Uploads)-1].Secrets {
+				_, set := secrets[name]
+				if _, isVar := u.Vars[name]; !set && !isVar {
+					if secrets == nil {
+						secrets = map[string]string{}
+					}
+					secrets[name] = value
+				}
+			}
+		}
+	}
+	for name, value := range secrets {
+		if err := api.CheckVar(name, value); err != nil {
+			return nil, cfapi.Errorf(http.StatusBadRequest, cfapi.CodeBadRequest, "secret: %v", err)
+		}
+	}
+	return secrets, nil
 }
 
 func mapKeys[V any](m map[string]V) []string {
@@ -283,7 +321,7 @@ func cfVersionOf(v api.Version, u *live.Upload, number int) cfapi.Version {
 	}
 	if u != nil {
 		out.Resources.Script.Etag = u.ScriptHash
-		out.Resources.Bindings = (&cfapi.Upload{Vars: u.Vars}).Bindings()
+		out.Resources.Bindings = (&cfapi.Upload{Vars: u.Vars, Secrets: u.Secrets}).Bindings()
 	}
 	return out
 }

@@ -31,10 +31,13 @@ binding = "CF_VERSION_METADATA"
 `,
 	"src/index.ts": `import { greet } from "./greet";
 
-interface Env { GREETING: string; CF_VERSION_METADATA: { id: string; tag: string } }
+interface Env { GREETING: string; API_KEY?: string; CF_VERSION_METADATA: { id: string; tag: string } }
 
 export default {
 	async fetch(request: Request, env: Env): Promise<Response> {
+		if (new URL(request.url).pathname === "/secret") {
+			return new Response(env.API_KEY ?? "no secret");
+		}
 		console.log("served by", env.CF_VERSION_METADATA.tag);
 		return new Response(env.CF_VERSION_METADATA.id + " " + greet(env.GREETING));
 	},
@@ -44,6 +47,7 @@ export default {
 	return word + ", world";
 }
 `,
+	"secrets.json": `{"API_KEY": "s3cret"}`,
 }
 
 // TestWranglerAgainstCaddy runs wrangler, unchanged, against a real Caddy
@@ -64,19 +68,29 @@ http://%s {
 	w := newWrangler(t, base, token, wranglerProject)
 	url := "http://" + addr + "/"
 
-	upload := func(tag string) string {
+	upload := func(tag string, args ...string) string {
 		t.Helper()
-		m := versionIDRE.FindStringSubmatch(w.mustRun(t, "versions", "upload", "--tag", tag, "--message", "release "+tag))
+		m := versionIDRE.FindStringSubmatch(w.mustRun(t, append([]string{"versions", "upload", "--tag", tag, "--message", "release " + tag}, args...)...))
 		if m == nil {
 			t.Fatal("no version ID printed")
 		}
 		return m[1]
 	}
-	id1, id2 := upload("w1"), upload("w2")
+	// The first upload brings a secret; the second keeps it, as
+	// wrangler versions upload asks (keep_bindings secret_text).
+	id1, id2 := upload("w1", "--secrets-file", "secrets.json"), upload("w2")
+	override := func(id string) http.Header {
+		return http.Header{"Cloudflare-Workers-Version-Overrides": {`shop="` + id + `"`}}
+	}
 
 	// An uploaded version is reachable by override before any deployment.
-	if _, body := get(t, url, http.Header{"Cloudflare-Workers-Version-Overrides": {`shop="` + id1 + `"`}}); body != id1+" hello, world" {
+	if _, body := get(t, url, override(id1)); body != id1+" hello, world" {
 		t.Fatalf("override to the uploaded version served %q", body)
+	}
+	for _, id := range []string{id1, id2} {
+		if _, body := get(t, url+"secret", override(id)); body != "s3cret" {
+			t.Errorf("version %s has the secret %q", id, body)
+		}
 	}
 
 	var list []struct {
@@ -93,8 +107,8 @@ http://%s {
 	if len(list) != 3 || list[0].ID != "v1" || list[1].ID != id1 || list[2].ID != id2 || list[2].Annotations["workers/tag"] != "w2" {
 		t.Errorf("versions list: %v", ids)
 	}
-	if out := w.mustRun(t, "versions", "view", id1); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w1") {
-		t.Errorf("versions view lacks the var or the message")
+	if out := w.mustRun(t, "versions", "view", id2); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w2") || !strings.Contains(out, "Secret Name:  API_KEY") || strings.Contains(out, "s3cret") {
+		t.Errorf("versions view lacks the var, the message or the secret's name, or shows the secret")
 	}
 
 	out := w.mustRun(t, "versions", "deploy", id1+"@90%", id2+"@10%", "-y", "--message", "canary")
