@@ -118,7 +118,7 @@ func newCFRoutes() *http.ServeMux {
 		if err != nil {
 			return nil, err
 		}
-		return openTail(r, s.name, f), nil
+		return openTail(r, s.name, f)
 	})
 	handle("DELETE "+cfBase+"/scripts/{name}/tails/{id}", func(r *http.Request, s *workerState) (any, error) {
 		closeTail(r.PathValue("id"))
@@ -383,7 +383,10 @@ var (
 	tails   = map[string]*cfTail{} // by secret
 )
 
-func openTail(r *http.Request, worker string, f cfapi.TailFilter) cfapi.TailCreated {
+// maxPendingTails bounds the tails created and not yet connected to.
+const maxPendingTails = 256
+
+func openTail(r *http.Request, worker string, f cfapi.TailFilter) (*cfapi.TailCreated, error) {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	t := &cfTail{id: hex.EncodeToString(secret[:8]), worker: worker, filter: f, expires: now().Add(tailLifetime)}
@@ -393,6 +396,10 @@ func openTail(r *http.Request, worker string, f cfapi.TailFilter) cfapi.TailCrea
 		if now().After(old.expires) {
 			delete(tails, k)
 		}
+	}
+	if len(tails) >= maxPendingTails {
+		tailsMu.Unlock()
+		return nil, cfapi.Errorf(http.StatusTooManyRequests, cfapi.CodeTooLarge, "%d tails are waiting for their WebSocket; connect or delete some first", maxPendingTails)
 	}
 	tails[key] = t
 	tailsMu.Unlock()
@@ -407,7 +414,7 @@ func openTail(r *http.Request, worker string, f cfapi.TailFilter) cfapi.TailCrea
 	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
 		prefix = strings.TrimSuffix(orig.URL.Path, r.URL.Path)
 	}
-	return cfapi.TailCreated{ID: t.id, URL: scheme + "://" + r.Host + prefix + tailPath + key, ExpiresAt: cfapi.Time(t.expires)}
+	return &cfapi.TailCreated{ID: t.id, URL: scheme + "://" + r.Host + prefix + tailPath + key, ExpiresAt: cfapi.Time(t.expires)}, nil
 }
 
 func closeTail(id string) {

@@ -3,12 +3,16 @@ package caddymodule
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/caddy-gradual/gradual/internal/cfapi"
 )
 
 func provisionAPI(t *testing.T, tokens ...string) *GradualAPI {
@@ -94,5 +98,46 @@ func TestGradualAPICaddyfile(t *testing.T) {
 		if err := a.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil {
 			t.Errorf("%q: no error", input)
 		}
+	}
+}
+
+// A tail's URL works once; pending tails are bounded.
+func TestCFTails(t *testing.T) {
+	t.Cleanup(func() {
+		tailsMu.Lock()
+		clear(tails)
+		tailsMu.Unlock()
+	})
+	r := httptest.NewRequest("POST", "/client/v4/accounts/a/workers/scripts/gone/tails", nil)
+	created, err := openTail(r, "gone", cfapi.TailFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := created.URL[strings.LastIndex(created.URL, "/")+1:]
+	if !strings.HasPrefix(created.URL, "ws://example.com"+tailPath) || len(secret) != 64 || created.ID == "" {
+		t.Errorf("tail %+v", created)
+	}
+	for i, want := range []int{cfapi.CodeWorkerNotFound, cfapi.CodeNotFound} {
+		w := httptest.NewRecorder()
+		serveCFTail(w, httptest.NewRequest("GET", tailPath+secret, nil), secret, zap.NewNop())
+		if w.Code != 404 || !strings.Contains(w.Body.String(), fmt.Sprintf(`"code":%d`, want)) {
+			t.Errorf("use %d: %d %s", i+1, w.Code, w.Body)
+		}
+	}
+	deleted, _ := openTail(r, "gone", cfapi.TailFilter{})
+	closeTail(deleted.ID)
+	tailsMu.Lock()
+	n := len(tails)
+	tailsMu.Unlock()
+	if n != 0 {
+		t.Errorf("%d tails left after DELETE", n)
+	}
+	for range maxPendingTails {
+		if _, err := openTail(r, "gone", cfapi.TailFilter{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := openTail(r, "gone", cfapi.TailFilter{}); err == nil {
+		t.Error("no bound on pending tails")
 	}
 }
