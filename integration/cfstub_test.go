@@ -255,3 +255,19 @@ var uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
 
 // versionIDRE finds the ID wrangler prints after an upload.
 var versionIDRE = regexp.MustCompile(`Worker Version ID: (` + uuidRE.String() + `)`)
+
+// stubState is a copy of what the stub holds, for a test to read while
+// the stub serves (wrangler's requests come from another process, so the
+// race detector sees no order between them and the test).
+type stubState struct {
+	uploads     []*cfapi.Upload
+	versions    []cfapi.Version
+	deployments []cfapi.Deployment
+	unexpected  []string
+}
+
+func (s *cfStub) state() stubState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return stubState{slices.Clone(s.uploads), slices.Clone(s.versions), slices.Clone(s.deployments), slices.Clone(s.unexpected)}
+}

@@ -68,7 +68,7 @@ func TestWranglerAgainstStub(t *testing.T) {
 	t.Logf("versions upload sent: %q", stub.seen(mark))
 
 	t.Run("upload decoded", func(t *testing.T) {
-		u := stub.uploads[0]
+		u := stub.state().uploads[0]
 		main := u.Module(u.MainModule)
 		if main == nil || u.MainModule != "index.js" || main.Type != cfapi.ModuleESM || !strings.Contains(string(main.Content), ", world") {
 			t.Errorf("main module %q: %+v", u.MainModule, main)
@@ -137,7 +137,7 @@ func TestWranglerAgainstStub(t *testing.T) {
 		if !strings.Contains(out, "Deployed shop version "+v1+" at 90% and version "+v2+" at 10%") {
 			t.Errorf("output lacks the split")
 		}
-		d := stub.deployments[0]
+		d := stub.state().deployments[0]
 		if len(d.Versions) != 2 || d.Versions[0] != (cfapi.VersionShare{VersionID: v1, Percentage: 90}) || d.Annotations[cfapi.AnnotationMessage] != "canary" {
 			t.Errorf("deployment %+v", d)
 		}
@@ -166,7 +166,7 @@ func TestWranglerAgainstStub(t *testing.T) {
 		if !strings.Contains(out, "Worker Version "+v1+" has been deployed to 100% of traffic") {
 			t.Errorf("rollback did not pick v1")
 		}
-		if d := stub.deployments[0]; len(d.Versions) != 1 || d.Versions[0].VersionID != v1 || d.Annotations[cfapi.AnnotationMessage] != "back to v1" {
+		if d := stub.state().deployments[0]; len(d.Versions) != 1 || d.Versions[0].VersionID != v1 || d.Annotations[cfapi.AnnotationMessage] != "back to v1" {
 			t.Errorf("deployment %+v", d)
 		}
 	})
@@ -175,8 +175,9 @@ func TestWranglerAgainstStub(t *testing.T) {
 		mark := stub.mark()
 		w.mustRun(t, "deploy", "--secrets-file", "secrets.json")
 		t.Logf("deploy sent: %q", stub.seen(mark))
-		d := stub.deployments[0]
-		if len(d.Versions) != 1 || d.Versions[0].Percentage != 100 || d.Versions[0].VersionID != stub.versions[len(stub.versions)-1].ID {
+		st := stub.state()
+		d := st.deployments[0]
+		if len(d.Versions) != 1 || d.Versions[0].Percentage != 100 || d.Versions[0].VersionID != st.versions[len(st.versions)-1].ID {
 			t.Errorf("deployment %+v", d)
 		}
 	})
@@ -243,8 +244,8 @@ func TestWranglerAgainstStub(t *testing.T) {
 	})
 
 	t.Logf("versions deploy sent: %q", seenDeploy)
-	if len(stub.unexpected) > 0 {
-		t.Errorf("wrangler sent requests the stub does not know: %q", stub.unexpected)
+	if unexpected := stub.state().unexpected; len(unexpected) > 0 {
+		t.Errorf("wrangler sent requests the stub does not know: %q", unexpected)
 	}
 }
 
