@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -214,7 +215,7 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 		}
 		return live.Upload{}, refuse("more than one module (wrangler bundles into one unless no_bundle or find_additional_modules is set)", names)
 	}
-	req := api.UploadRequest{Script: string(u.Module(u.MainModule).Content), Tag: u.Tag, Message: u.Message, Vars: u.Vars}
+	req := api.UploadRequest{Script: withSourceMap(string(u.Module(u.MainModule).Content), u.SourceMaps[u.MainModule+".map"]), Tag: u.Tag, Message: u.Message, Vars: u.Vars}
 	if !u.ServiceWorker {
 		req.MainModule = u.MainModule
 	}
@@ -236,6 +237,30 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 	}
 	return s.addUpload(r.Context(), live.Upload{Tag: checked.Tag, Message: checked.Message, Script: checked.Script, MainModule: checked.MainModule,
 		Vars: checked.Vars, Secrets: secrets})
+}
+
+// withSourceMap inlines wrangler's source map of the script as a data URL,
+// which the host's bundler chains with its own, so that exception stacks
+// name the original files and lines (src/index.ts:12) rather than
+// wrangler's bundle. A script with the map over the script size limit
+// goes without it.
+func withSourceMap(script string, sourceMap []byte) string {
+	if len(sourceMap) == 0 {
+		return script
+	}
+	// wrangler's bundle ends with a comment naming index.js.map, which
+	// the host cannot read; the data URL replaces it.
+	if i := strings.LastIndex(script, "\n//# sourceMappingURL="); i >= 0 {
+		rest := script[i+1:]
+		if end := strings.IndexByte(rest, '\n'); end < 0 || strings.TrimSpace(rest[end:]) == "" {
+			script = script[:i+1]
+		}
+	}
+	inlined := script + "\n//# sourceMappingURL=data:application/json;base64," + base64.StdEncoding.EncodeToString(sourceMap) + "\n"
+	if len(inlined) > api.MaxScriptBytes {
+		return script
+	}
+	return inlined
 }
 
 // cfSecrets returns the upload's secrets, checked like vars. When the

@@ -141,3 +141,20 @@ func TestCFTails(t *testing.T) {
 		t.Error("no bound on pending tails")
 	}
 }
+
+func TestWithSourceMap(t *testing.T) {
+	const dataURL = "//# sourceMappingURL=data:application/json;base64,e30=\n"
+	for script, want := range map[string]string{
+		"a();\n//# sourceMappingURL=index.js.map\n": "a();\n\n" + dataURL,
+		"a();\n//# sourceMappingURL=index.js.map":   "a();\n\n" + dataURL,
+		"a();\n": "a();\n\n" + dataURL,
+		"a();\n//# sourceMappingURL=x.map\nb();\n": "a();\n//# sourceMappingURL=x.map\nb();\n\n" + dataURL,
+	} {
+		if got := withSourceMap(script, []byte("{}")); got != want {
+			t.Errorf("%q: got %q, want %q", script, got, want)
+		}
+	}
+	if got := withSourceMap("a();", nil); got != "a();" {
+		t.Errorf("no map: %q", got)
+	}
+}

@@ -29,14 +29,18 @@ GREETING = "hello"
 [version_metadata]
 binding = "CF_VERSION_METADATA"
 `,
-	"src/index.ts": `import { greet } from "./greet";
+	"src/index.ts": `import { fail, greet } from "./greet";
 
 interface Env { GREETING: string; API_KEY?: string; CF_VERSION_METADATA: { id: string; tag: string } }
 
 export default {
 	async fetch(request: Request, env: Env): Promise<Response> {
-		if (new URL(request.url).pathname === "/secret") {
+		const path = new URL(request.url).pathname;
+		if (path === "/secret") {
 			return new Response(env.API_KEY ?? "no secret");
+		}
+		if (path === "/throw") {
+			fail();
 		}
 		console.log("served by", env.CF_VERSION_METADATA.tag);
 		return new Response(env.CF_VERSION_METADATA.id + " " + greet(env.GREETING));
@@ -45,6 +49,10 @@ export default {
 `,
 	"src/greet.ts": `export function greet(word: string): string {
 	return word + ", world";
+}
+
+export function fail(): never {
+	throw new Error("failing on purpose");
 }
 `,
 	"secrets.json": `{"API_KEY": "s3cret"}`,
@@ -172,8 +180,21 @@ http://%s {
 			}
 			get(t, url+"tailed", nil)
 		}
-		if out := tail.stop(t); !strings.Contains(out, "GET http://"+addr+"/tailed - Ok @") {
+		// An exception's stack names the TypeScript source, through the
+		// source map wrangler uploaded.
+		for start := time.Now(); !strings.Contains(tail.output(), "failing on purpose"); time.Sleep(200 * time.Millisecond) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("no exception in the tail:\n%s", tail.output())
+			}
+			get(t, url+"throw", nil)
+		}
+		time.Sleep(200 * time.Millisecond)
+		out := tail.stop(t)
+		if !strings.Contains(out, "GET http://"+addr+"/tailed - Ok @") || !strings.Contains(out, "GET http://"+addr+"/throw - Exception Thrown @") {
 			t.Errorf("tail printed no request line:\n%s", out)
+		}
+		if !regexp.MustCompile(`at fail \(\S*src/greet\.ts:6:`).MatchString(out) {
+			t.Errorf("the exception's stack does not name src/greet.ts:6:\n%s", out)
 		}
 	})
 
