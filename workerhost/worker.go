@@ -76,6 +76,10 @@ type Config struct {
 	Source string
 	// Vars are the plain-text env bindings.
 	Vars map[string]string
+	// Bindings are the other env bindings, by name (see Binding): env.NAME
+	// in a module worker, a global in a service-worker script. A name
+	// must not also be a var.
+	Bindings map[string]Binding
 	// CPULimit bounds the JavaScript execution time of one request,
 	// including its ctx.waitUntil work. Default DefaultCPULimit (50ms).
 	CPULimit time.Duration
