@@ -202,8 +202,6 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 	switch {
 	case len(u.JSON) > 0:
 		return live.Upload{}, refuse("json bindings", mapKeys(u.JSON))
-	case len(u.RateLimits) > 0:
-		return live.Upload{}, refuse("ratelimit bindings from an upload; declare them in the gradual block", []string{u.RateLimits[0].Name})
 	case len(u.Services) > 0:
 		return live.Upload{}, refuse("service bindings from an upload; declare them in the gradual block", []string{u.Services[0].Name})
 	case u.VersionMetadata != "" && u.VersionMetadata != "CF_VERSION_METADATA":
@@ -214,6 +212,9 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 			names = append(names, m.Name)
 		}
 		return live.Upload{}, refuse("more than one module (wrangler bundles into one unless no_bundle or find_additional_modules is set)", names)
+	}
+	if err := cfRateLimits(s, u.RateLimits); err != nil {
+		return live.Upload{}, err
 	}
 	req := api.UploadRequest{Script: withSourceMap(string(u.Module(u.MainModule).Content), u.SourceMaps[u.MainModule+".map"]), Tag: u.Tag, Message: u.Message, Vars: u.Vars}
 	if !u.ServiceWorker {
@@ -237,6 +238,34 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 	}
 	return s.addUpload(r.Context(), live.Upload{Tag: checked.Tag, Message: checked.Message, Script: checked.Script, MainModule: checked.MainModule,
 		Vars: checked.Vars, Secrets: secrets})
+}
+
+// cfRateLimits accepts an upload's ratelimit bindings that the gradual
+// block declares alike: the block's rate limits are bindings of every
+// version (their counters shared), so an upload can only ask for them.
+func cfRateLimits(s *workerState, limits []cfapi.RateLimit) error {
+	if len(limits) == 0 {
+		return nil
+	}
+	g := s.latest()
+	if g == nil {
+		return live.ErrNotLoaded
+	}
+	for _, want := range limits {
+		i := slices.IndexFunc(g.RateLimits, func(rl *RateLimit) bool { return rl.Name == want.Name })
+		if i < 0 {
+			return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "ratelimit binding %q: the gradual block declares no such rate limit (ratelimit %s limit %d period %ds)", want.Name, want.Name, want.Limit, want.Period)
+		}
+		rl := g.RateLimits[i]
+		period := time.Duration(rl.Period)
+		if period == 0 {
+			period = time.Minute
+		}
+		if rl.Limit != int64(want.Limit) || period != time.Duration(want.Period)*time.Second {
+			return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "ratelimit binding %q asks %d per %ds; the gradual block declares %d per %v", want.Name, want.Limit, want.Period, rl.Limit, period)
+		}
+	}
+	return nil
 }
 
 // withSourceMap inlines wrangler's source map of the script as a data URL,

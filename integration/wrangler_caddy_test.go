@@ -28,16 +28,29 @@ GREETING = "hello"
 
 [version_metadata]
 binding = "CF_VERSION_METADATA"
+
+[[ratelimits]]
+name = "LIMITER"
+namespace_id = "1001"
+simple = { limit = 100, period = 60 }
 `,
 	"src/index.ts": `import { fail, greet } from "./greet";
 
-interface Env { GREETING: string; API_KEY?: string; CF_VERSION_METADATA: { id: string; tag: string } }
+interface Env {
+	GREETING: string;
+	API_KEY?: string;
+	LIMITER: { limit(o: { key: string }): Promise<{ success: boolean }> };
+	CF_VERSION_METADATA: { id: string; tag: string };
+}
 
 export default {
 	async fetch(request: Request, env: Env): Promise<Response> {
 		const path = new URL(request.url).pathname;
 		if (path === "/secret") {
 			return new Response(env.API_KEY ?? "no secret");
+		}
+		if (path === "/limit") {
+			return new Response(String((await env.LIMITER.limit({ key: "k" })).success));
 		}
 		if (path === "/throw") {
 			fail();
@@ -65,7 +78,7 @@ func TestWranglerAgainstCaddy(t *testing.T) {
 	const token = "wrangler-test-token"
 	a := newUpstream(t, "a")
 	addr, apiAddr := freeAddr(), freeAddr()
-	loadCaddyfile(t, site(addr, versionBlock("v1", "a", a)+"\t\tdeploy v1\n")+fmt.Sprintf(`
+	loadCaddyfile(t, site(addr, versionBlock("v1", "a", a)+"\t\tdeploy v1\n\t\tratelimit LIMITER limit 100 period 60s\n")+fmt.Sprintf(`
 http://%s {
 	gradual_api {
 		token %s
@@ -99,6 +112,9 @@ http://%s {
 		if _, body := get(t, url+"secret", override(id)); body != "s3cret" {
 			t.Errorf("version %s has the secret %q", id, body)
 		}
+	}
+	if _, body := get(t, url+"limit", override(id1)); body != "true" {
+		t.Errorf("the ratelimit binding answered %q", body)
 	}
 
 	var list []struct {
@@ -223,6 +239,11 @@ http://%s {
 		out, errOut, err := newWrangler(t, base, token, files).run(t, "versions", "upload")
 		if err == nil || !strings.Contains(out+errOut, `binding "CACHE" has type "kv_namespace"`) {
 			t.Errorf("a KV binding: err %v", err)
+		}
+		files["wrangler.toml"] = strings.Replace(wranglerProject["wrangler.toml"], "limit = 100", "limit = 5", 1)
+		out, errOut, err = newWrangler(t, base, token, files).run(t, "versions", "upload")
+		if err == nil || !strings.Contains(out+errOut, `ratelimit binding "LIMITER" asks 5 per 60s; the gradual block declares 100 per 1m0s`) {
+			t.Errorf("a ratelimit unlike the block's: err %v", err)
 		}
 		out, errOut, err = w.run(t, "versions", "upload", "--name", "nope")
 		if err == nil || !strings.Contains(out+errOut, `worker named "nope"`) {
