@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -70,7 +71,7 @@ func newCFRoutes() *http.ServeMux {
 		if err != nil {
 			return nil, err
 		}
-		return cfVersionOf(uploadInfo(u), &u, 0), nil
+		return cfVersionOf(uploadInfo(u), &u, 0, rateLimitsOf(s)), nil
 	})
 	handle("PUT "+cfBase+"/scripts/{name}", func(r *http.Request, s *workerState) (any, error) {
 		u, err := cfUpload(r, s)
@@ -257,10 +258,7 @@ func cfRateLimits(s *workerState, limits []cfapi.RateLimit) error {
 			return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "ratelimit binding %q: the gradual block declares no such rate limit (ratelimit %s limit %d period %ds)", want.Name, want.Name, want.Limit, want.Period)
 		}
 		rl := g.RateLimits[i]
-		period := time.Duration(rl.Period)
-		if period == 0 {
-			period = time.Minute
-		}
+		period := cmp.Or(time.Duration(rl.Period), time.Minute)
 		if rl.Limit != int64(want.Limit) || period != time.Duration(want.Period)*time.Second {
 			return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "ratelimit binding %q asks %d per %ds; the gradual block declares %d per %v", want.Name, want.Limit, want.Period, rl.Limit, period)
 		}
@@ -340,19 +338,36 @@ func cfVersions(ctx context.Context, s *workerState) []cfapi.Version {
 			uploads[st.Uploads[i].ID] = &st.Uploads[i]
 		}
 	}
+	limits := rateLimitsOf(s)
 	var out []cfapi.Version
 	for _, v := range slices.Backward(s.describe(ctx).Versions) {
 		if v.Status != "" {
 			continue
 		}
-		out = append(out, cfVersionOf(v, uploads[v.ID], len(out)+1))
+		out = append(out, cfVersionOf(v, uploads[v.ID], len(out)+1, limits))
+	}
+	return out
+}
+
+// rateLimitsOf returns the gradual block's rate limits, bindings of every
+// script version.
+func rateLimitsOf(s *workerState) []cfapi.RateLimit {
+	g := s.latest()
+	if g == nil {
+		return nil
+	}
+	out := make([]cfapi.RateLimit, len(g.RateLimits))
+	for i, rl := range g.RateLimits {
+		period := cmp.Or(time.Duration(rl.Period), time.Minute)
+		out[i] = cfapi.RateLimit{Name: rl.Name, NamespaceID: rl.NamespaceID, Limit: int(rl.Limit), Period: int(period / time.Second)}
 	}
 	return out
 }
 
 // cfVersionOf is one version in Cloudflare's shape; u is its upload, if
-// it was uploaded.
-func cfVersionOf(v api.Version, u *live.Upload, number int) cfapi.Version {
+// it was uploaded, and limits the block's rate limits, which a script
+// version has as bindings.
+func cfVersionOf(v api.Version, u *live.Upload, number int, limits []cfapi.RateLimit) cfapi.Version {
 	at := cfapi.Time(v.CreatedOn)
 	out := cfapi.Version{
 		ID:          v.ID,
@@ -375,7 +390,9 @@ func cfVersionOf(v api.Version, u *live.Upload, number int) cfapi.Version {
 	}
 	if u != nil {
 		out.Resources.Script.Etag = u.ScriptHash
-		out.Resources.Bindings = (&cfapi.Upload{Vars: u.Vars, Secrets: u.Secrets}).Bindings()
+		out.Resources.Bindings = (&cfapi.Upload{Vars: u.Vars, Secrets: u.Secrets, RateLimits: limits}).Bindings()
+	} else if v.Kind == "script" {
+		out.Resources.Bindings = (&cfapi.Upload{RateLimits: limits}).Bindings()
 	}
 	return out
 }

@@ -131,8 +131,8 @@ http://%s {
 	if len(list) != 3 || list[0].ID != "v1" || list[1].ID != id1 || list[2].ID != id2 || list[2].Annotations["workers/tag"] != "w2" {
 		t.Errorf("versions list: %v", ids)
 	}
-	if out := w.mustRun(t, "versions", "view", id2); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w2") || !strings.Contains(out, "Secret Name:  API_KEY") || strings.Contains(out, "s3cret") {
-		t.Errorf("versions view lacks the var, the message or the secret's name, or shows the secret")
+	if out := w.mustRun(t, "versions", "view", id2); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w2") || !strings.Contains(out, "Secret Name:  API_KEY") || strings.Contains(out, "s3cret") || !strings.Contains(out, "env.LIMITER") {
+		t.Errorf("versions view lacks the var, the message, the secret's name or the rate limit, or shows the secret")
 	}
 
 	out := w.mustRun(t, "versions", "deploy", id1+"@90%", id2+"@10%", "-y", "--message", "canary")
