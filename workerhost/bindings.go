@@ -16,7 +16,7 @@ import (
 
 // A Binding is an env binding other than a plain-text var: a value the
 // host builds in each runtime, env.NAME in a module worker and a global in
-// a service-worker script. RateLimit is the one kind so far.
+// a service-worker script: RateLimit or Service.
 type Binding interface {
 	// String describes the binding's settings, so that a caller can tell
 	// whether two configs give a script the same bindings.
@@ -73,6 +73,7 @@ var (
 type binder struct {
 	rt            *jsRuntime
 	makeRateLimit goja.Callable
+	makeService   goja.Callable
 }
 
 func (b RateLimit) value(bd *binder, name string) (goja.Value, error) {
