@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,34 +62,43 @@ func (b Service) value(bd *binder, name string) (goja.Value, error) {
 		}
 		bd.makeService, _ = goja.AssertFunction(v)
 	}
-	return bd.makeService(goja.Undefined(), rt.vm.ToValue(rt.serviceSend(b.Fetcher)))
+	fetch, err := rt.fetcher(goja.Undefined(), rt.vm.ToValue(rt.serviceSend(b.Fetcher)))
+	if err != nil {
+		return nil, err
+	}
+	return bd.makeService(goja.Undefined(), fetch)
 }
 
 // errServiceBodyTooLarge fails a call whose response body is over
 // MaxBodyBytes.
 var errServiceBodyTooLarge = errors.New("response body too large")
 
-// serviceSend returns the native side of a binding's fetch:
-// send(method, url, flatHeaders, body, callback), with a Request that
-// service.js has built. The call runs on its own goroutine, as a fetch()
-// does, and its callback on the loop.
+// serviceSend returns the native side of a binding's fetch, with
+// host.fetch's arguments (method, url, flatHeaders, body, redirect,
+// callback) for a Request the prelude has built. The call runs on its own
+// goroutine, as a fetch() does, and its callback on the loop. Redirects
+// are not followed: the callee's response is handed back as it is.
 func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.Value {
 	return func(c goja.FunctionCall) goja.Value {
 		ex := rt.requestOnly("service binding fetch()")
-		cb, ok := goja.AssertFunction(c.Argument(4))
+		cb, ok := goja.AssertFunction(c.Argument(5))
 		if !ok {
 			rt.throwType("service binding: missing callback")
 		}
-		var body []byte
-		if b, ok := c.Argument(3).Export().([]byte); ok {
-			body = bytes.Clone(b)
+		var body io.Reader = http.NoBody
+		switch v := c.Argument(3).Export().(type) {
+		case nil:
+		case []byte:
+			body = bytes.NewReader(bytes.Clone(v))
+		case string:
+			body = strings.NewReader(v)
+		default:
+			body = strings.NewReader(c.Argument(3).String())
 		}
-		req, err := http.NewRequestWithContext(ex.context(), c.Argument(0).String(), c.Argument(1).String(), bytes.NewReader(body))
+		target := c.Argument(1).String()
+		req, err := http.NewRequestWithContext(ex.context(), c.Argument(0).String(), target, body)
 		if err != nil {
 			rt.throwType("service binding: %v", err)
-		}
-		if body == nil {
-			req.Body = http.NoBody
 		}
 		if flat, ok := c.Argument(2).(*goja.Object); ok {
 			n := int(flat.Get("length").ToInteger())
@@ -97,7 +107,6 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 				req.Header[key] = append(req.Header[key], flat.Get(strconv.Itoa(i+1)).String())
 			}
 		}
-		req.Host = req.URL.Host
 		req.RemoteAddr = ex.req.RemoteAddr
 		req.RequestURI = req.URL.RequestURI()
 		incoming := ex.req
@@ -108,7 +117,7 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 			err := f.ServeService(rec, req, incoming)
 			ex.post(func() error {
 				ex.pending--
-				return ex.serviceDone(cb, rec, err)
+				return ex.serviceDone(cb, rec, target, err)
 			})
 		})
 		return goja.Undefined()
@@ -116,7 +125,7 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 }
 
 // serviceDone settles a binding's fetch on the loop.
-func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, err error) error {
+func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, url string, err error) error {
 	vm := ex.rt.vm
 	if err == nil && rec.tooLarge {
 		err = fmt.Errorf("service binding: %w: over %d bytes", errServiceBodyTooLarge, rec.limit)
@@ -133,7 +142,7 @@ func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, err erro
 		body = ex.rt.bytes(rec.body.Bytes())
 	}
 	text := strings.TrimSpace(http.StatusText(status))
-	return ex.callback(cb, goja.Null(), vm.NewArray(status, text, headersToJS(vm, rec.header), body))
+	return ex.callback(cb, goja.Null(), vm.NewArray(status, text, headersToJS(vm, rec.header), body, url, false))
 }
 
 // serviceRecorder is the http.ResponseWriter a callee answers a binding's

@@ -2,7 +2,9 @@ package workerhost
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -80,5 +82,38 @@ func TestServiceBindingBodyLimit(t *testing.T) {
 	_, body, _, _ := do(t, front, "GET", "http://front/", "")
 	if body != "service binding: response body too large: over 1000 bytes" {
 		t.Errorf("got %q", body)
+	}
+}
+
+// helloFetcher answers every call itself, so that benchmarks measure the
+// binding alone.
+type helloFetcher struct{}
+
+func (helloFetcher) ServeService(w http.ResponseWriter, _, _ *http.Request) error {
+	_, err := io.WriteString(w, "hello")
+	return err
+}
+
+// BenchmarkServiceBinding compares a call through a service binding with
+// the same call through fetch() to a loopback server, in one run; the
+// callee is Go code answering "hello" in both.
+func BenchmarkServiceBinding(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello") }))
+	defer srv.Close()
+	for _, bc := range []struct{ name, src string }{
+		{"binding", `export default { fetch(req, env) { return env.BACK.fetch("http://back/"); } }`},
+		{"loopback-fetch", `export default { fetch(req, env) { return fetch("` + srv.URL + `/"); } }`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := newInline(b, bc.src, withService(helloFetcher{}))
+			r := httptest.NewRequest(http.MethodGet, "http://front/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if res, _ := w.Serve(httptest.NewRecorder(), r); res.Outcome != OutcomeOK {
+					b.Fatalf("%+v", res)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		})
 	}
 }
