@@ -113,6 +113,13 @@ func TestServiceMintedKey(t *testing.T) {
 			t.Fatalf("key %s: back answered %q, want %s", cookie[0].Value, w.Body.String(), want)
 		}
 	}
+	// The calls count in the callee's stats, per version.
+	if n := back.state.totals("b1").Requests + back.state.totals("b2").Requests; n != 20 {
+		t.Errorf("back's stats count %d requests, want 20", n)
+	}
+	if n := front.state.totals("f1").Requests; n != 20 {
+		t.Errorf("front's stats count %d requests, want 20", n)
+	}
 }
 
 // TestServiceOverrideFrom checks that the callee's override_from is
