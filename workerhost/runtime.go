@@ -41,10 +41,14 @@ var promiseType = reflect.TypeFor[*goja.Promise]()
 // responseDesc is the Response the script returned, as the prelude's
 // describe hands it over through host.header and host.respond.
 type responseDesc struct {
-	ok      bool
-	status  int
-	kind    int64 // 0 no body, 1 string or bytes, 2 stream (body is a reader)
-	body    goja.Value
+	ok     bool
+	status int
+	kind   int64 // 0 no body, 1 string or bytes, 2 stream (reader is set)
+	// A body of kind 1 is bytes, or text when isText.
+	bytes   []byte
+	text    string
+	isText  bool
+	reader  goja.Value
 	headers []string // name, value, ...: names in lower case
 }
 

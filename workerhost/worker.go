@@ -22,10 +22,11 @@ const (
 	// StartupCPULimit bounds the JavaScript time of a script's top-level
 	// code when a runtime is created.
 	StartupCPULimit = 2 * time.Second
-	// closeTimeout bounds how long Close waits for requests and
-	// ctx.waitUntil work before it cancels them.
-	closeTimeout = 5 * time.Second
 )
+
+// closeTimeout bounds how long Close waits for requests and ctx.waitUntil
+// work before it cancels them, and then for them to end. Tests shorten it.
+var closeTimeout = 5 * time.Second
 
 // DefaultPoolSize returns the default number of runtimes per worker:
 // 2×GOMAXPROCS, at least 4.
@@ -276,8 +277,14 @@ func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) 
 	res.WallTime = time.Since(start)
 	if ex.needsWaitUntil() {
 		go func() {
+			defer ex.close()
+			defer func() {
+				if p := recover(); p != nil {
+					rt.broken = true
+					w.logger.Error("Go panic in ctx.waitUntil work", zap.Any("panic", p), zap.Stack("stack"))
+				}
+			}()
 			ex.finishWaitUntil()
-			ex.close()
 		}()
 	} else {
 		ex.close()
@@ -346,8 +353,12 @@ func (w *Worker) unregister(ex *exchange) {
 }
 
 // Close stops the worker: new requests get 503, requests and ctx.waitUntil
-// work in progress get up to 5 seconds to finish and are then canceled,
-// and Close returns once every goroutine the worker started has ended.
+// work in progress get up to 5 seconds to finish and are then canceled
+// (their JavaScript interrupted, their fetches aborted). Close returns once
+// every goroutine the worker started has ended, or at the latest 5 seconds
+// after the cancellation: a request stuck outside JavaScript, say writing
+// to a client that does not read, is left to end on its own (it is logged)
+// rather than hold up a config reload or a shutdown.
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -360,19 +371,28 @@ func (w *Worker) Close() error {
 	done := make(chan struct{})
 	go func() {
 		w.active.Wait()
+		w.tasks.Wait()
 		close(done)
 	}()
+	grace := time.NewTimer(closeTimeout)
+	defer grace.Stop()
 	select {
 	case <-done:
-	case <-time.After(closeTimeout):
+	case <-grace.C:
 		w.mu.Lock()
 		for ex := range w.exchanges {
 			ex.cancel()
+			ex.rt.cancelExchange(ex)
+			ex.signal()
 		}
 		w.mu.Unlock()
-		<-done
+		grace.Reset(closeTimeout)
+		select {
+		case <-done:
+		case <-grace.C:
+			w.logger.Error("requests still running after the worker was closed; leaving them to end", zap.Duration("waited", 2*closeTimeout))
+		}
 	}
-	w.tasks.Wait()
 	for {
 		select {
 		case <-w.pool:

@@ -1,0 +1,103 @@
+package workerhost
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// TestPanicWhileResponding checks that a Go panic while a worker's
+// Response is written answers 500 and replaces the runtime instead of
+// leaking it, and that Close stays bounded (issue 9, item 3).
+func TestPanicWhileResponding(t *testing.T) {
+	cases := map[string]string{
+		// The Response's internal state, reached through its own symbol.
+		"odd status": `export default { fetch(req) {
+			const r = new Response("x");
+			const k = Object.getOwnPropertySymbols(r).find((s) => typeof r[s] === "object" && r[s] !== null && "status" in r[s]);
+			r[k].status = req.url.endsWith("/big") ? 1000 : 42;
+			return r;
+		} };`,
+		// A polyfilled stream reader whose read() returns no promise.
+		"reader without promise": `export default { fetch() {
+			const s = new ReadableStream({ pull(c) { c.enqueue(new TextEncoder().encode("a")); } });
+			s.getReader = () => ({ read() { return { then() { return 5; } }; }, cancel() { return Promise.resolve(); } });
+			return new Response(s);
+		} };`,
+		// A body that is neither a string nor bytes.
+		"odd body": `export default { fetch() {
+			const r = new Response("x");
+			const k = Object.getOwnPropertySymbols(r).find((s) => typeof r[s] === "object" && r[s] !== null && "status" in r[s]);
+			r[k].source = { toString() { throw new Error("no"); } };
+			return r;
+		} };`,
+	}
+	for name, src := range cases {
+		t.Run(name, func(t *testing.T) {
+			w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", Source: src, PoolSize: 1, QueueTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// More requests than runtimes: a leaked runtime would turn the
+			// later ones into 503s.
+			for i := range 3 {
+				url := "http://x/"
+				if i == 1 {
+					url = "http://x/big"
+				}
+				resp, body, res, _ := do(t, w, "GET", url, "")
+				if resp.StatusCode != http.StatusInternalServerError && !(res.Status == http.StatusOK && res.Outcome != OutcomeOK) {
+					t.Fatalf("request %d: status %d %q, outcome %s; want 500", i, resp.StatusCode, body, res.Outcome)
+				}
+			}
+			done := make(chan struct{})
+			go func() { w.Close(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(3 * time.Second):
+				t.Fatal("Close hangs")
+			}
+		})
+	}
+}
+
+// blockingWriter is a ResponseWriter whose client never reads: Write
+// blocks until unblock is closed.
+type blockingWriter struct {
+	h       http.Header
+	unblock chan struct{}
+}
+
+func (b *blockingWriter) Header() http.Header { return b.h }
+func (b *blockingWriter) WriteHeader(int)     {}
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	<-b.unblock
+	return 0, http.ErrHandlerTimeout
+}
+
+// TestCloseBounded checks that Close returns although a request is stuck
+// writing to a client that does not read.
+func TestCloseBounded(t *testing.T) {
+	old := closeTimeout
+	closeTimeout = 100 * time.Millisecond
+	defer func() { closeTimeout = old }()
+	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", Source: `export default { fetch() { return new Response("x".repeat(100)); } };`, PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := &blockingWriter{h: http.Header{}, unblock: make(chan struct{})}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_, _ = w.Serve(bw, httptest.NewRequest("GET", "http://x/", nil))
+	}()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	w.Close()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	close(bw.unblock)
+	<-served
+}
