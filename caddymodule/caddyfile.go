@@ -170,7 +170,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 			dur, err := caddy.ParseDuration(value)
 			if err != nil || dur <= 0 {
-				return d.Errf("cpu_limit: want a positive duration such as 50ms, got %q", value)
+				return d.Errf("cpu_limit: want a positive duration such as 1s, got %q", value)
 			}
 			g.CPULimit = caddy.Duration(dur)
 

@@ -77,7 +77,9 @@ type Gradual struct {
 	OverrideHeader string `json:"override_header,omitempty"`
 
 	// CPULimit bounds the JavaScript execution time of one request to a
-	// script version; past it the request gets 503. Default: 50ms.
+	// script version; past it the request gets 503. It counts the CPU time
+	// of the thread running the JavaScript, not wall-clock time, so
+	// waiting for I/O or for a core never counts. Default: 1s.
 	CPULimit caddy.Duration `json:"cpu_limit,omitempty"`
 
 	// OverrideFrom limits the override header to clients in these networks

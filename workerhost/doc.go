@@ -106,14 +106,18 @@
 //
 // # Limits and defaults
 //
-//	CPULimit          50ms per request, including ctx.waitUntil work
+//	CPULimit          1s of CPU time per request (the thread's clock, not
+//	                  wall-clock time), including ctx.waitUntil work;
+//	                  enforced within 2×5ms (cpu.go)
+//	regexp match      1s of wall-clock time per match (RegexpMatchTimeout)
 //	PoolSize          max(4, 2×GOMAXPROCS) runtimes, created by New
 //	QueueTimeout      5s wait for a free runtime
 //	WaitUntilTimeout  30s for ctx.waitUntil work after the response
 //	MaxBodyBytes      32 MiB for buffered request and fetch response bodies
 //	StartupCPULimit   2s for a script's top-level code
 //	CacheSize         32 compiled programs
-//	Close             waits up to 5s, then cancels what still runs
+//	Close             waits up to 5s, cancels what still runs, waits up
+//	                  to 5s more, then returns (what is stuck is logged)
 //
 // console output goes to Config.Logger at the matching zap level (log and
 // info at info), with fields worker, version_id, version_tag and console

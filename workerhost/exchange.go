@@ -41,8 +41,8 @@ type exchange struct {
 	cancelCtx   context.CancelFunc
 	ctxCanceled bool
 
-	budget time.Duration
-	cpu    time.Duration
+	// cpu is the CPU time charged to the exchange's finished segments.
+	cpu time.Duration
 
 	// queue holds jobs posted by other goroutines; pending counts the
 	// operations (timers, fetches, body reads) that will post one.
@@ -92,8 +92,7 @@ type jsTimer struct {
 func newExchange(rt *jsRuntime, r *http.Request) *exchange {
 	ex := &exchange{
 		rt: rt, w: rt.w, req: r,
-		budget: rt.w.cfg.CPULimit,
-		wake:   rt.wake,
+		wake: rt.wake,
 	}
 	rt.ex = ex
 	rt.mu.Lock()
@@ -284,7 +283,9 @@ func (ex *exchange) log(level, msg string) {
 
 // serve dispatches the request to the script and writes its response.
 func (ex *exchange) serve(rw http.ResponseWriter) (Result, error) {
+	ex.rt.beginSegment(ex.w.cfg.CPULimit)
 	res, err := ex.serveRecovered(rw)
+	ex.cpu = ex.rt.endSegment()
 	res.CPUTime = ex.cpu
 	// The response is complete: a client that leaves now no longer
 	// cancels the ctx.waitUntil work.
@@ -546,6 +547,8 @@ func (ex *exchange) needsWaitUntil() bool {
 // finishWaitUntil runs the loop until every ctx.waitUntil promise has
 // settled, within WaitUntilTimeout and what is left of the CPU budget.
 func (ex *exchange) finishWaitUntil() {
+	ex.rt.beginSegment(ex.w.cfg.CPULimit - ex.cpu)
+	defer func() { ex.cpu += ex.rt.endSegment() }()
 	t := time.NewTimer(ex.w.cfg.WaitUntilTimeout)
 	defer t.Stop()
 	err := ex.run(func() bool {

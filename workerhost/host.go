@@ -473,7 +473,7 @@ func (rt *jsRuntime) hostReadRequestBody(goja.FunctionCall) goja.Value {
 				}
 				waiters := ex.body.waiters
 				ex.body.waiters = nil
-				return ex.rt.enter(&ex.budget, func() (goja.Value, error) {
+				return ex.rt.enter(func() (goja.Value, error) {
 					for _, w := range waiters {
 						w()
 					}

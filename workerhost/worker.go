@@ -15,7 +15,7 @@ import (
 
 // Defaults of the Config limits.
 const (
-	DefaultCPULimit         = 50 * time.Millisecond
+	DefaultCPULimit         = time.Second
 	DefaultMaxBodyBytes     = 32 << 20
 	DefaultQueueTimeout     = 5 * time.Second
 	DefaultWaitUntilTimeout = 30 * time.Second
@@ -77,8 +77,10 @@ type Config struct {
 	Source string
 	// Vars are the plain-text env bindings.
 	Vars map[string]string
-	// CPULimit bounds the JavaScript execution time of one request,
-	// including its ctx.waitUntil work. Default DefaultCPULimit (50ms).
+	// CPULimit bounds the CPU time of one request's JavaScript, including
+	// its ctx.waitUntil work, as the clock of the thread that runs it
+	// counts it (cpu.go): time spent waiting for I/O or for a core on a
+	// loaded machine is not charged. Default DefaultCPULimit (1s).
 	CPULimit time.Duration
 	// PoolSize is the number of runtimes of this version, all created by
 	// New. Each in-flight request holds one, also while it awaits fetch.
@@ -151,8 +153,10 @@ type Result struct {
 	Outcome string
 	// Status is the HTTP status written, or 0 if nothing was written.
 	Status int
-	// CPUTime is the JavaScript execution time up to the response; WallTime
-	// the time Serve took.
+	// CPUTime is the CPU time charged up to the response (cpu.go: the
+	// thread clock for requests the watchdog sampled, the wall-clock time
+	// in JavaScript, which bounds it, for shorter ones); WallTime the time
+	// Serve took.
 	CPUTime, WallTime time.Duration
 	// Logs and Exceptions are those of the request up to the response.
 	Logs       []LogLine
