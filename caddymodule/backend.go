@@ -218,10 +218,6 @@ func (c *followCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 
 func (c *followCore) Sync() error { return c.target.get().Sync() }
 
-// fetchRoundTripper carries every worker's fetch() requests, traced when
-// the incoming request is.
-var fetchRoundTripper = newFetchTransport(workerhost.NewTransport())
-
 // scriptConfig is the worker host configuration of a script version.
 func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config {
 	cfg := workerhost.Config{
@@ -234,7 +230,9 @@ func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config 
 		Vars:      v.Vars,
 		CPULimit:  time.Duration(g.CPULimit),
 		Logger:    g.logger,
-		Transport: fetchRoundTripper,
+		Fetch:     g.fetchPolicy,
+		// fetch() requests are traced when the incoming request is.
+		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return newFetchTransport(rt) },
 	}
 	if v.source != "" {
 		cfg.Entry = cmp.Or(v.mainModule, "worker.js")
@@ -278,7 +276,7 @@ func scriptKey(cfg workerhost.Config, programHash string) string {
 		vars = append(vars, strconv.Quote(k)+"="+strconv.Quote(v))
 	}
 	sort.Strings(vars)
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s", programHash, cfg.Worker, cfg.VersionID, cfg.Tag,
-		cfg.Timestamp.UTC().Format(time.RFC3339Nano), cfg.CPULimit, strings.Join(vars, "\x00"))
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s", programHash, cfg.Worker, cfg.VersionID, cfg.Tag,
+		cfg.Timestamp.UTC().Format(time.RFC3339Nano), cfg.CPULimit, cfg.Fetch, strings.Join(vars, "\x00"))
 	return hex.EncodeToString(h.Sum(nil))
 }

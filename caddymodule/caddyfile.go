@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -15,6 +14,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -54,6 +54,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		override_header <header name>
 //		override_from   <cidr|ip> ...
 //		cpu_limit       <duration>
+//		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
+//		rollout {
+//			steps           <pct%>...
+//			interval        <duration>
+//			max_error_rate  <pct%>
+//			max_latency_p99 <duration>
+//			min_requests    <n>
+//			margin          <pct%>
+//		}
 //	}
 //
 // `version` may be repeated, once per version ID, and `var` once per name;
@@ -174,6 +183,23 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 			g.CPULimit = caddy.Duration(dur)
 
+		case "fetch_allow":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			if _, err := workerhost.NewFetchPolicy(args, nil); err != nil {
+				return d.WrapErr(err)
+			}
+			g.FetchAllow = args
+
+		case "rollout":
+			c := new(rollout.Config)
+			if err := c.UnmarshalCaddyfile(d); err != nil {
+				return err
+			}
+			g.Rollout = c
+
 		case "override_from":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -185,7 +211,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.OverrideFrom = args
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from or cpu_limit)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, fetch_allow or rollout)", sub)
 		}
 	}
 
@@ -325,24 +351,18 @@ func parseUpstream(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) ([]byte
 	return raw, nil
 }
 
-// parseDeploy parses `<id>[@<percent>%] ...`.
+// parseDeploy parses `<id>[@<percent>%] ...` with splitter.ParseDeploy,
+// the grammar the CLI uses too.
 func parseDeploy(args []string) ([]DeployEntry, error) {
-	if len(args) == 1 && !strings.Contains(args[0], "@") {
-		return []DeployEntry{{VersionID: args[0], Percentage: 100}}, nil
+	entries, err := splitter.ParseDeploy(args)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
 	}
-	entries := make([]DeployEntry, 0, len(args))
-	for _, arg := range args {
-		id, pct, ok := strings.Cut(arg, "@")
-		if !ok {
-			return nil, fmt.Errorf("deploy: %q: expected <version id>@<percent>%%", arg)
-		}
-		w, err := splitter.ParsePercent(pct)
-		if err != nil {
-			return nil, fmt.Errorf("deploy: version %s: %w", id, err)
-		}
-		entries = append(entries, DeployEntry{VersionID: id, Percentage: w.Percent()})
+	deploy := make([]DeployEntry, len(entries))
+	for i, e := range entries {
+		deploy[i] = DeployEntry{VersionID: e.ID, Percentage: e.Weight.Percent()}
 	}
-	return entries, nil
+	return deploy, nil
 }
 
 // Interface guards

@@ -265,7 +265,7 @@ without a reload, and requests in flight finish on their version.
 	}
 	cmd.Flags().String("message", "", "Why the deployment was made; kept in the deployment history")
 	cmd.RunE = cliRun(func(s *cliSession, cmd *cobra.Command, args []string) error {
-		entries, err := cliParseDeploy(args)
+		entries, err := splitter.ParseDeploy(args)
 		if err != nil {
 			return err
 		}
@@ -287,31 +287,6 @@ without a reload, and requests in flight finish on their version.
 		return s.printDeployment(raw, "Deployed", name)
 	})
 	return cmd
-}
-
-// cliParseDeploy parses the arguments of `versions deploy` with the
-// Caddyfile's syntax and checks them as the Caddyfile is checked, so that
-// a typo is reported before anything is sent.
-func cliParseDeploy(args []string) ([]splitter.Entry, error) {
-	if len(args) == 1 && !strings.Contains(args[0], "@") {
-		args = []string{args[0] + "@100%"}
-	}
-	entries := make([]splitter.Entry, 0, len(args))
-	for _, arg := range args {
-		id, pct, ok := strings.Cut(arg, "@")
-		if !ok {
-			return nil, fmt.Errorf("%q: expected <version id>@<percent>%%", arg)
-		}
-		w, err := splitter.ParsePercent(pct)
-		if err != nil {
-			return nil, fmt.Errorf("version %s: %w", id, err)
-		}
-		entries = append(entries, splitter.Entry{ID: id, Weight: w})
-	}
-	if _, err := splitter.New(entries); err != nil {
-		return nil, err
-	}
-	return entries, nil
 }
 
 // cliDeploymentsListCommand returns `caddy gradual deployments list`.

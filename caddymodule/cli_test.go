@@ -19,8 +19,6 @@ import (
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
-
-	"github.com/caddy-gradual/gradual/splitter"
 )
 
 // The fixtures are written out as the admin API's contract shows them, so
@@ -627,44 +625,6 @@ func TestCLIFormatting(t *testing.T) {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
 	}
-}
-
-// FuzzDeployArgs checks that the parser of `versions deploy` never panics
-// and that whatever it accepts is a valid deployment which the server reads
-// back exactly.
-func FuzzDeployArgs(f *testing.F) {
-	for _, s := range []string{
-		"v1", "v1@100%", "v1@90% v2@10%", "a@33.33% b@33.33% c@33.34%", "a@0% b@100",
-		"a@50% a@50%", "a@.5% b@99.5%", "a@1e2%", "a@-0% b@100%", "a", "a b", "@100%", "a@@100%", "a@100%%",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		args := strings.Fields(s)
-		entries, err := cliParseDeploy(args)
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatalf("%q: empty error", s)
-			}
-			return
-		}
-		if _, err := splitter.New(entries); err != nil {
-			t.Fatalf("%q accepted, but %v", s, err)
-		}
-		again := make([]string, len(entries))
-		for i, e := range entries {
-			// The server converts the JSON number back with PercentFromFloat.
-			w, err := splitter.PercentFromFloat(e.Weight.Percent())
-			if err != nil || w != e.Weight {
-				t.Fatalf("%q: %s is sent as %v, read back as %v (%v)", s, e.Weight, e.Weight.Percent(), w, err)
-			}
-			again[i] = e.ID + "@" + e.Weight.String()
-		}
-		round, err := cliParseDeploy(again)
-		if err != nil || !reflect.DeepEqual(round, entries) {
-			t.Fatalf("%q: %v does not parse back (%v, %v)", s, again, round, err)
-		}
-	})
 }
 
 // cliWriteFile writes a file the test needs.

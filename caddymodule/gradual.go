@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -27,6 +28,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
@@ -82,6 +84,22 @@ type Gradual struct {
 	// waiting for I/O or for a core never counts. Default: 1s.
 	CPULimit caddy.Duration `json:"cpu_limit,omitempty"`
 
+	// FetchAllow lets script versions' fetch() reach loopback, link-local
+	// and private addresses, which it cannot by default: CIDR prefixes
+	// (10.0.0.0/8), IP addresses (any port), IP:port pairs
+	// (127.0.0.1:9002, [::1]:9002) or localhost[:port]. It is checked on
+	// the address actually dialled, after DNS and on every redirect.
+	// Caddy's admin endpoint is never reachable, whatever it says.
+	// Default: public addresses only.
+	FetchAllow []string `json:"fetch_allow,omitempty"`
+
+	// Rollout is the default policy of automatic rollouts of this worker
+	// (started with POST /gradual/workers/{name}/rollout or `caddy gradual
+	// rollout start`, which may override any field). Default: steps 1% 10%
+	// 50% 100%, interval 5m, max_error_rate 2%, min_requests 100, margin
+	// 1%, no latency bound.
+	Rollout *rollout.Config `json:"rollout,omitempty"`
+
 	// OverrideFrom limits the override header to clients in these networks
 	// (CIDRs or single IPs). The client IP is Caddy's, so it honours the
 	// server's trusted_proxies. Default: any client.
@@ -98,6 +116,7 @@ type Gradual struct {
 	cookie         *affinity.Cookie
 	workerVal      any
 	logger         *zap.Logger
+	fetchPolicy    *workerhost.FetchPolicy
 
 	// state is shared with other configs' handlers of the same worker.
 	state *workerState
@@ -204,7 +223,7 @@ type version struct {
 	stats     *versionStats
 	// uploaded marks versions from the admin API; upstreams are the
 	// addresses of an upstream version; release gives back a script's
-	// worker.
+	// worker or unloads an upstream's handler.
 	uploaded  bool
 	upstreams []string
 	release   func()
@@ -280,6 +299,9 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 		g.keys.Cookie = g.cookie
 	}
 	g.workerVal = g.Worker
+	if g.fetchPolicy, err = workerhost.NewFetchPolicy(g.FetchAllow, adminAddresses(ctx)); err != nil {
+		return err
+	}
 
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
@@ -321,7 +343,7 @@ func (g *Gradual) loadVersion(ctx caddy.Context, v *Version) (*version, error) {
 		kind = "script"
 		b, release, err = g.loadScript(v, created)
 	} else {
-		b, upstreams, err = g.loadBackend(ctx, v)
+		b, upstreams, release, err = g.loadBackend(ctx, v)
 	}
 	if err != nil {
 		return nil, err
@@ -415,16 +437,27 @@ func (g *Gradual) apply(st *storedState) {
 	}
 }
 
-// loadBackend loads the handler of an upstream version, and the addresses
-// it proxies to, for the admin API.
-func (g *Gradual) loadBackend(ctx caddy.Context, v *Version) (backend, []string, error) {
+// loadBackend loads the handler of an upstream version, the addresses it
+// proxies to (for the admin API), and a func that unloads it.
+func (g *Gradual) loadBackend(parent caddy.Context, v *Version) (backend, []string, func(), error) {
+	ctx, cancel := moduleContext(parent)
 	mod, err := ctx.LoadModule(v, "Upstream")
 	if err != nil {
-		return nil, nil, fmt.Errorf("loading upstream handler: %w", err)
+		cancel()
+		return nil, nil, nil, fmt.Errorf("loading upstream handler: %w", err)
+	}
+	release := func() {
+		cancel()
+		if c, ok := mod.(caddy.CleanerUpper); ok {
+			if err := c.Cleanup(); err != nil {
+				g.logger.Error("cleaning up upstream handler", zap.String("version_id", v.ID), zap.Error(err))
+			}
+		}
 	}
 	h, ok := mod.(caddyhttp.MiddlewareHandler)
 	if !ok {
-		return nil, nil, fmt.Errorf("module %T is not an HTTP handler", mod)
+		release()
+		return nil, nil, nil, fmt.Errorf("module %T is not an HTTP handler", mod)
 	}
 	var upstreams []string
 	rp, isProxy := h.(*reverseproxy.Handler)
@@ -433,7 +466,27 @@ func (g *Gradual) loadBackend(ctx caddy.Context, v *Version) (backend, []string,
 			upstreams = append(upstreams, u.Dial)
 		}
 	}
-	return upstreamBackend{h: h, proxy: isProxy}, upstreams, nil
+	return upstreamBackend{h: h, proxy: isProxy}, upstreams, release, nil
+}
+
+// moduleContext returns a context of its own for loading one version's
+// modules, and the func that cancels it; the caller cleans the modules up.
+//
+// Versions must not share their parent's context: LoadModule appends the
+// module to the context's ancestry, and when that slice has room to grow
+// in place every sibling loaded through the same context gets the same
+// slot. A reverse_proxy's health checker reads its slot (its events name
+// it as their origin) while the next version's load writes it: a data race,
+// and events naming the wrong module. caddy.NewContext starts an empty
+// ancestry. Its own cancel func is not used because it would also run the
+// parent's OnCancel funcs, such as closing the config's log writers; the
+// child's context.Context is replaced by one this package can cancel.
+func moduleContext(parent caddy.Context) (caddy.Context, context.CancelFunc) {
+	base := parent
+	var cancel context.CancelFunc
+	base.Context, cancel = context.WithCancel(parent.Context)
+	ctx, _ := caddy.NewContext(base)
+	return ctx, cancel
 }
 
 // Cleanup releases the worker's shared state. Requests still in flight
@@ -507,6 +560,12 @@ func (g *Gradual) checkConfig() error {
 	if g.CPULimit < 0 {
 		return errors.New("cpu_limit must not be negative")
 	}
+	if _, err := workerhost.NewFetchPolicy(g.FetchAllow, nil); err != nil {
+		return err
+	}
+	if _, err := g.Rollout.Over(rollout.DefaultPolicy()); err != nil {
+		return fmt.Errorf("rollout: %w", err)
+	}
 	if c := g.AffinityCookie; c != nil {
 		if c.MaxAge < 0 {
 			return errors.New("affinity_cookie: max_age must not be negative")
@@ -554,6 +613,26 @@ func buildSplit(versions []*Version, deploy []DeployEntry) (*splitter.Deployment
 		return nil, fmt.Errorf("deploy: %w", err)
 	}
 	return split, nil
+}
+
+// splitEntries converts entries to the splitter's. A percentage that is
+// not valid (see splitter.PercentFromFloat), which no installed or stored
+// deployment has, is rounded to hundredths and clamped to 0..100%, so that
+// every deployment has a key.
+func splitEntries(entries []DeployEntry) []splitter.Entry {
+	out := make([]splitter.Entry, len(entries))
+	for i, e := range entries {
+		w, err := splitter.PercentFromFloat(e.Percentage)
+		if err != nil {
+			p := e.Percentage
+			if !(p >= 0) { // below 0, or NaN
+				p = 0
+			}
+			w = splitter.Weight(math.Round(min(p, 100) * 100))
+		}
+		out[i] = splitter.Entry{ID: e.VersionID, Weight: w}
+	}
+	return out
 }
 
 // newDeployment builds the runtime split of entries over versions.

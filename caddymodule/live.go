@@ -8,8 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -90,16 +88,7 @@ func storageKey(worker string) string { return "gradual/workers/" + worker + "/s
 // deployKey is a deployment in a form that does not depend on order or
 // float formatting, to compare deployments.
 func deployKey(entries []DeployEntry) string {
-	entries = slices.SortedFunc(slices.Values(entries), func(a, b DeployEntry) int { return strings.Compare(a.VersionID, b.VersionID) })
-	parts := make([]string, len(entries))
-	for i, e := range entries {
-		pct := strconv.FormatFloat(e.Percentage, 'f', -1, 64) + "%"
-		if w, err := splitter.PercentFromFloat(e.Percentage); err == nil {
-			pct = w.String()
-		}
-		parts[i] = e.VersionID + "@" + pct
-	}
-	return strings.Join(parts, " ")
+	return splitter.FormatDeploy(splitEntries(entries))
 }
 
 // liveState is a worker's view of its stored state.

@@ -140,6 +140,7 @@ func TestTracingScriptVersion(t *testing.T) {
 			tag scripted
 			var ORIGIN http://%s
 		}
+		fetch_allow 127.0.0.1
 	}
 }
 `, addr, script, origin.addr()))

@@ -168,6 +168,7 @@ func workerSite(addr, worker, versions string) string {
 	route {
 		gradual %s {
 %s			cpu_limit %s
+			fetch_allow 127.0.0.1
 		}
 		respond %s 200
 	}

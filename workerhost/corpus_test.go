@@ -29,7 +29,7 @@ func TestCorpus(t *testing.T) {
 			w, err := New(Config{
 				Worker: "corpus", VersionID: "v-123", Tag: "canary", Entry: filepath.Join("testdata", s.File),
 				Timestamp: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC),
-				Vars:      s.VarsWith(up.URL), PoolSize: 1, CPULimit: 200 * time.Millisecond,
+				Vars:      s.VarsWith(up.URL), PoolSize: 1, CPULimit: 200 * time.Millisecond, Fetch: loopbackOK,
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -70,7 +70,7 @@ func TestCorpus(t *testing.T) {
 
 func TestCorpusWaitUntil(t *testing.T) {
 	up := newUpstream(t)
-	w, err := New(Config{Entry: "testdata/wait-until.js", Vars: map[string]string{"UPSTREAM": up.URL}, PoolSize: 1})
+	w, err := New(Config{Entry: "testdata/wait-until.js", Vars: map[string]string{"UPSTREAM": up.URL}, PoolSize: 1, Fetch: loopbackOK})
 	if err != nil {
 		t.Fatal(err)
 	}

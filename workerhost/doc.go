@@ -38,7 +38,8 @@
 //     The incoming request's headers include host.
 //     Incoming request headers and fetch response headers are immutable, as
 //     in Workers: copy with new Response(res.body, res) to change them.
-//   - fetch: outbound HTTP through Config.Transport, with the request's
+//   - fetch: outbound HTTP through the worker's own transport, which dials
+//     only what Config.Fetch allows (see FetchPolicy), with the request's
 //     context values (for tracing) but not its cancellation, so that
 //     ctx.waitUntil work may fetch after the response. It sends only the
 //     headers the script set (no Go User-Agent, Accept-Encoding or Referer),

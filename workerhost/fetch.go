@@ -152,6 +152,9 @@ func (ex *exchange) fetchDone(cb goja.Callable, op *fetchOp, res fetchResult) er
 	vm := rt.vm
 	if res.err != nil {
 		msg := "Network connection lost: " + res.err.Error()
+		if blocked, ok := isBlocked(res.err); ok {
+			msg = blocked
+		}
 		if op.aborted {
 			msg = "abort"
 		}

@@ -17,10 +17,22 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"))
 }
 
-// newInline starts a worker running src, with small pools to keep tests fast.
+// loopbackOK lets tests' workers fetch from their loopback test servers.
+var loopbackOK = mustPolicy("127.0.0.1", "::1")
+
+func mustPolicy(allow ...string) *FetchPolicy {
+	p, err := NewFetchPolicy(allow, nil)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// newInline starts a worker running src, with small pools to keep tests
+// fast; it may fetch from loopback.
 func newInline(t testing.TB, src string, opts ...func(*Config)) *Worker {
 	t.Helper()
-	cfg := Config{Worker: "test", VersionID: "v1", Tag: "t1", Entry: "worker.js", Source: src, PoolSize: 1}
+	cfg := Config{Worker: "test", VersionID: "v1", Tag: "t1", Entry: "worker.js", Source: src, PoolSize: 1, Fetch: loopbackOK}
 	for _, o := range opts {
 		o(&cfg)
 	}

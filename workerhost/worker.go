@@ -99,9 +99,13 @@ type Config struct {
 	// Logger receives console.* output and uncaught exceptions, with fields
 	// worker, version_id and version_tag. Default: no logging.
 	Logger *zap.Logger
-	// Transport carries fetch() requests. Default: an http.Transport with
-	// dial, TLS and response-header timeouts and no automatic compression.
-	Transport http.RoundTripper
+	// Fetch decides which addresses fetch() may dial (see FetchPolicy).
+	// Default (nil): public addresses only.
+	Fetch *FetchPolicy
+	// WrapTransport, if set, wraps the worker's fetch() transport (e.g. to
+	// trace it). The transport it is given dials only what Fetch allows,
+	// and no HTTP proxy: the policy judges the address really dialled.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 func (c *Config) setDefaults() {
@@ -128,13 +132,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// NewTransport returns a transport like the one fetch() uses when
-// Config.Transport is nil, for callers that wrap it (e.g. with tracing) and
-// share it between workers.
-func NewTransport() *http.Transport {
+// newTransport returns the transport of a worker's fetch() requests: with
+// dial, TLS and response-header timeouts, no automatic compression, no
+// proxy, and every dial checked by policy. Each worker has its own, so a
+// pooled connection is only ever reused under the policy that dialled it.
+func newTransport(policy *FetchPolicy) *http.Transport {
 	return &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+			Control:   policy.control,
+		}).DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -185,7 +193,7 @@ type Worker struct {
 	prog      *Program
 	logger    *zap.Logger
 	transport http.RoundTripper
-	ownTransp *http.Transport
+	ownTransp *http.Transport // transport, before WrapTransport
 
 	pool chan *jsRuntime
 	done chan struct{} // closed by Close
@@ -210,7 +218,6 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		cfg:       cfg,
 		prog:      prog,
-		transport: cfg.Transport,
 		pool:      make(chan *jsRuntime, cfg.PoolSize),
 		done:      make(chan struct{}),
 		exchanges: map[*exchange]struct{}{},
@@ -220,9 +227,10 @@ func New(cfg Config) (*Worker, error) {
 			zap.String("version_tag", cfg.Tag),
 		),
 	}
-	if w.transport == nil {
-		w.ownTransp = NewTransport()
-		w.transport = w.ownTransp
+	w.ownTransp = newTransport(cfg.Fetch)
+	w.transport = w.ownTransp
+	if cfg.WrapTransport != nil {
+		w.transport = cfg.WrapTransport(w.ownTransp)
 	}
 	// Runtimes are independent, so they are created in parallel.
 	errs := make(chan error, cfg.PoolSize)
@@ -405,8 +413,6 @@ func (w *Worker) Close() error {
 		}
 		break
 	}
-	if w.ownTransp != nil {
-		w.ownTransp.CloseIdleConnections()
-	}
+	w.ownTransp.CloseIdleConnections()
 	return nil
 }
