@@ -55,15 +55,19 @@ type watchdog struct {
 	rts     map[*jsRuntime]struct{}
 	running bool
 	scratch []*jsRuntime
+	heap    *heapWatch
 }
 
-var cpuWatch = &watchdog{rts: map[*jsRuntime]struct{}{}}
+var cpuWatch = &watchdog{rts: map[*jsRuntime]struct{}{}, heap: newHeapWatch()}
 
 func (d *watchdog) add(rt *jsRuntime) {
 	d.mu.Lock()
 	d.rts[rt] = struct{}{}
 	if !d.running {
 		d.running = true
+		// The live heap is read afresh when the watchdog wakes, so that
+		// no segment starts from a figure from before it slept.
+		d.heap.read()
 		go d.run()
 	}
 	d.mu.Unlock()
@@ -92,9 +96,10 @@ func (d *watchdog) run() {
 			list = append(list, rt)
 		}
 		d.scratch = list
+		live := d.heap.read()
 		d.mu.Unlock()
 		for _, rt := range list {
-			rt.sample(now)
+			rt.sample(now, live)
 		}
 		clear(list)
 	}
@@ -112,6 +117,7 @@ func (rt *jsRuntime) beginSegment(limit time.Duration) {
 	rt.base, rt.last = -1, -1
 	rt.jsWall = 0
 	rt.busy = false
+	rt.liveAtBegin = liveHeap.Load()
 	rt.mu.Unlock()
 	cpuWatch.add(rt)
 }
@@ -145,11 +151,17 @@ func (rt *jsRuntime) usedLocked() time.Duration {
 }
 
 // sample reads the clock of rt's thread, if rt ran JavaScript since the
-// last sample, and interrupts its JavaScript past its budget. It runs on
-// the watchdog's goroutine.
-func (rt *jsRuntime) sample(now time.Time) {
+// last sample, and interrupts its JavaScript past its CPU budget, or when
+// Go's live heap has grown past its memory limit since its segment began
+// (memory.go). It runs on the watchdog's goroutine.
+func (rt *jsRuntime) sample(now time.Time, live int64) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if rt.tid != 0 && rt.inJS && rt.fired == nil && live-rt.liveAtBegin > rt.w.cfg.MemoryLimit {
+		rt.fired = errMemoryLimit
+		rt.vm.Interrupt(errMemoryLimit)
+		return
+	}
 	if rt.tid == 0 || (!rt.busy && !rt.inJS) || now.Sub(rt.segStart) < watchdogTick {
 		return
 	}

@@ -353,6 +353,9 @@ func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
 	if _, err := rt.call(rt.response, rv); err != nil {
 		return ex.fail(rw, err)
 	}
+	if rt.overMemory() {
+		return ex.fail(rw, &fatalError{errMemoryLimit})
+	}
 	out := &rt.out
 	if !out.ok {
 		return ex.respondError(rw, OutcomeNoResponse, http.StatusInternalServerError, "worker did not return a Response")
@@ -494,6 +497,8 @@ func outcomeOf(err error) string {
 	switch {
 	case errors.Is(err, errCPULimit):
 		return OutcomeExceededCPU
+	case errors.Is(err, errMemoryLimit):
+		return OutcomeExceededMemory
 	case errors.Is(err, errCanceled):
 		return OutcomeCanceled
 	case errors.Is(err, errStalled):
@@ -515,6 +520,12 @@ func (ex *exchange) fail(rw http.ResponseWriter, err error) (Result, error) {
 	case OutcomeExceededCPU:
 		ex.w.logger.Warn("worker exceeded its CPU time limit", zap.Duration("cpu_limit", ex.w.cfg.CPULimit))
 		return ex.respondError(rw, OutcomeExceededCPU, http.StatusServiceUnavailable, "worker exceeded its CPU time limit")
+	case OutcomeExceededMemory:
+		// The heap cannot be trusted to shrink: the runtime is dropped.
+		ex.rt.broken = true
+		ex.w.logger.Warn("worker exceeded its memory limit; its runtime is replaced",
+			zap.Int64("memory_limit", ex.w.cfg.MemoryLimit), zap.Int64("heap", ex.rt.heap))
+		return ex.respondError(rw, OutcomeExceededMemory, http.StatusServiceUnavailable, "worker exceeded its memory limit")
 	case OutcomeCanceled:
 		return Result{Outcome: OutcomeCanceled}, nil
 	case OutcomeNoResponse:

@@ -148,6 +148,13 @@ type jsRuntime struct {
 	last      time.Duration
 	jsWall    time.Duration
 	busy      bool
+	// liveAtBegin is Go's live heap when the segment began (memory.go).
+	liveAtBegin int64
+
+	// walked is the walk generation of the runtime's last heap walk, and
+	// heap the size it found (memory.go).
+	walked uint64
+	heap   int64
 }
 
 func newRuntime(w *Worker) (*jsRuntime, error) {
@@ -315,6 +322,8 @@ func (rt *jsRuntime) enterValue(fn func() (goja.Value, error)) (v goja.Value, er
 			// must not hit the next call.
 			rt.vm.ClearInterrupt()
 			rt.interrupted = true
+			// A heap past its limit is not trusted to shrink.
+			rt.broken = rt.broken || fired == errMemoryLimit
 			v, err = nil, &fatalError{fired}
 			return
 		}

@@ -17,6 +17,7 @@ import (
 const (
 	DefaultCPULimit         = time.Second
 	DefaultMaxBodyBytes     = 32 << 20
+	DefaultMemoryLimit      = 128 << 20
 	DefaultQueueTimeout     = 5 * time.Second
 	DefaultWaitUntilTimeout = 30 * time.Second
 	// StartupCPULimit bounds the JavaScript time of a script's top-level
@@ -37,6 +38,9 @@ const (
 	OutcomeOK          = "ok"
 	OutcomeException   = "exception"
 	OutcomeExceededCPU = "exceededCpu"
+	// OutcomeExceededMemory means the runtime's JavaScript heap passed
+	// MemoryLimit; the runtime was dropped.
+	OutcomeExceededMemory = "exceededMemory"
 	OutcomeCanceled    = "canceled"
 	OutcomeNoResponse  = "noResponse"
 	// OutcomeOverloaded means no runtime became free within QueueTimeout,
@@ -82,6 +86,10 @@ type Config struct {
 	// counts it (cpu.go): time spent waiting for I/O or for a core on a
 	// loaded machine is not charged. Default DefaultCPULimit (1s).
 	CPULimit time.Duration
+	// MemoryLimit bounds the heap of each runtime, in bytes, as memory.go
+	// measures it: past it the request gets 503 and the runtime is
+	// dropped and replaced. Default DefaultMemoryLimit (128 MiB).
+	MemoryLimit int64
 	// PoolSize is the number of runtimes of this version, all created by
 	// New. Each in-flight request holds one, also while it awaits fetch.
 	// Default DefaultPoolSize().
@@ -111,6 +119,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.CPULimit <= 0 {
 		c.CPULimit = DefaultCPULimit
+	}
+	if c.MemoryLimit <= 0 {
+		c.MemoryLimit = DefaultMemoryLimit
 	}
 	if c.PoolSize <= 0 {
 		c.PoolSize = DefaultPoolSize()
@@ -211,6 +222,7 @@ type Worker struct {
 // pool of runtimes, each of which has run the script's top-level code.
 func New(cfg Config) (*Worker, error) {
 	cfg.setDefaults()
+	noteMemoryLimit(cfg.MemoryLimit)
 	prog, err := Compile(cfg)
 	if err != nil {
 		return nil, err
