@@ -41,8 +41,8 @@ const (
 	// OutcomeExceededMemory means the runtime's JavaScript heap passed
 	// MemoryLimit; the runtime was dropped.
 	OutcomeExceededMemory = "exceededMemory"
-	OutcomeCanceled    = "canceled"
-	OutcomeNoResponse  = "noResponse"
+	OutcomeCanceled       = "canceled"
+	OutcomeNoResponse     = "noResponse"
 	// OutcomeOverloaded means no runtime became free within QueueTimeout,
 	// or the worker was closed.
 	OutcomeOverloaded = "overloaded"
