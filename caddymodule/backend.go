@@ -146,7 +146,7 @@ func (b scriptBackend) serve(w http.ResponseWriter, r *http.Request, next caddyh
 // version, in metrics and error rates.
 func isException(outcome string) bool {
 	switch outcome {
-	case workerhost.OutcomeException, workerhost.OutcomeExceededCPU, workerhost.OutcomeNoResponse:
+	case workerhost.OutcomeException, workerhost.OutcomeExceededCPU, workerhost.OutcomeExceededMemory, workerhost.OutcomeNoResponse:
 		return true
 	}
 	return false
@@ -221,16 +221,17 @@ func (c *followCore) Sync() error { return c.target.get().Sync() }
 // scriptConfig is the worker host configuration of a script version.
 func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config {
 	cfg := workerhost.Config{
-		Worker:    g.Worker,
-		VersionID: v.ID,
-		Tag:       v.Tag,
-		Timestamp: created,
-		Entry:     v.Script,
-		Source:    v.source,
-		Vars:      v.Vars,
-		CPULimit:  time.Duration(g.CPULimit),
-		Logger:    g.logger,
-		Fetch:     g.fetchPolicy,
+		Worker:      g.Worker,
+		VersionID:   v.ID,
+		Tag:         v.Tag,
+		Timestamp:   created,
+		Entry:       v.Script,
+		Source:      v.source,
+		Vars:        v.Vars,
+		CPULimit:    time.Duration(g.CPULimit),
+		MemoryLimit: g.MemoryLimit,
+		Logger:      g.logger,
+		Fetch:       g.fetchPolicy,
 		// fetch() requests are traced when the incoming request is.
 		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return newFetchTransport(rt) },
 	}
@@ -276,7 +277,7 @@ func scriptKey(cfg workerhost.Config, programHash string) string {
 		vars = append(vars, strconv.Quote(k)+"="+strconv.Quote(v))
 	}
 	sort.Strings(vars)
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s", programHash, cfg.Worker, cfg.VersionID, cfg.Tag,
-		cfg.Timestamp.UTC().Format(time.RFC3339Nano), cfg.CPULimit, cfg.Fetch, strings.Join(vars, "\x00"))
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s\x00%s", programHash, cfg.Worker, cfg.VersionID, cfg.Tag,
+		cfg.Timestamp.UTC().Format(time.RFC3339Nano), cfg.CPULimit, cfg.MemoryLimit, cfg.Fetch, strings.Join(vars, "\x00"))
 	return hex.EncodeToString(h.Sum(nil))
 }

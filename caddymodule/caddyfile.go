@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/caddyserver/caddy/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/dustin/go-humanize"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
@@ -54,6 +56,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		override_header <header name>
 //		override_from   <cidr|ip> ...
 //		cpu_limit       <duration>
+//		memory_limit    <size>
 //		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
 //		rollout {
 //			steps           <pct%>...
@@ -183,6 +186,17 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 			g.CPULimit = caddy.Duration(dur)
 
+		case "memory_limit":
+			var value string
+			if !d.AllArgs(&value) {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(value)
+			if err != nil || size == 0 || size > math.MaxInt64 {
+				return d.Errf("memory_limit: want a positive size such as 128MiB, got %q", value)
+			}
+			g.MemoryLimit = int64(size)
+
 		case "fetch_allow":
 			args := d.RemainingArgs()
 			if len(args) == 0 {
@@ -211,7 +225,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.OverrideFrom = args
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, fetch_allow or rollout)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, memory_limit, fetch_allow or rollout)", sub)
 		}
 	}
 

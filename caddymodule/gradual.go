@@ -84,6 +84,12 @@ type Gradual struct {
 	// waiting for I/O or for a core never counts. Default: 1s.
 	CPULimit caddy.Duration `json:"cpu_limit,omitempty"`
 
+	// MemoryLimit bounds the JavaScript heap of each runtime of a script
+	// version, in bytes; past it the request gets 503 (tail outcome
+	// exceededMemory) and the runtime is replaced by a fresh one. How the
+	// heap is measured is in the README. Default: 128 MiB (134217728).
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
+
 	// FetchAllow lets script versions' fetch() reach loopback, link-local
 	// and private addresses, which it cannot by default: CIDR prefixes
 	// (10.0.0.0/8), IP addresses (any port), IP:port pairs
@@ -559,6 +565,9 @@ func (g *Gradual) checkConfig() error {
 	}
 	if g.CPULimit < 0 {
 		return errors.New("cpu_limit must not be negative")
+	}
+	if g.MemoryLimit < 0 {
+		return errors.New("memory_limit must not be negative")
 	}
 	if _, err := workerhost.NewFetchPolicy(g.FetchAllow, nil); err != nil {
 		return err
