@@ -103,7 +103,11 @@
 //   - A streamed body that fails after the status was sent: Serve returns
 //     ErrResponseAborted so the caller can abort the connection.
 //   - Unhandled promise rejections are logged, not swallowed.
-//   - Recursion is bounded (4096 frames); JavaScript heap use is not.
+//   - Recursion is bounded (4096 frames); the JavaScript heap of a runtime
+//     by MemoryLimit (memory.go): past it 503 "exceededMemory", and the
+//     runtime is replaced.
+//   - A Go panic while a Response is written: 500, or ErrResponseAborted
+//     once the status is sent; the runtime is replaced.
 //
 // # Limits and defaults
 //
@@ -111,6 +115,7 @@
 //	                  wall-clock time), including ctx.waitUntil work;
 //	                  enforced within 2×5ms (cpu.go)
 //	regexp match      1s of wall-clock time per match (RegexpMatchTimeout)
+//	MemoryLimit       128 MiB of JavaScript heap per runtime
 //	PoolSize          max(4, 2×GOMAXPROCS) runtimes, created by New
 //	QueueTimeout      5s wait for a free runtime
 //	WaitUntilTimeout  30s for ctx.waitUntil work after the response
