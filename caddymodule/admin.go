@@ -484,6 +484,7 @@ func (s *workerState) serveTail(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			}
 		case ev := <-sub.events:
+			sub.delivered(ev)
 			if d := sub.dropped.Load(); d > reported {
 				line, _ := json.Marshal(tailDropped{Type: "dropped", Dropped: d - reported, EventTimestamp: now().UnixMilli()})
 				reported = d

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,9 +12,14 @@ import (
 	"github.com/caddy-gradual/gradual/workerhost"
 )
 
-// tailBuffer is how many events a tail client may fall behind before
-// further events are dropped for it (and counted).
-const tailBuffer = 256
+// tailBuffer and tailBufferBytes are how far a tail client may fall
+// behind, in events and in bytes, before further events are dropped for it
+// (and counted). An event holds at most 256 log lines of 16 KiB, so the
+// byte bound is what keeps a slow client from pinning a gigabyte.
+const (
+	tailBuffer      = 256
+	tailBufferBytes = 8 << 20
+)
 
 // tailHub fans a worker's trace events out to its live tail clients. A slow
 // client never slows requests down: events are sent without blocking and
@@ -27,12 +33,16 @@ type tailHub struct {
 type tailSub struct {
 	versionID string // "" for all versions
 	events    chan []byte
+	queued    atomic.Int64 // bytes in events
 	dropped   atomic.Uint64
 	done      chan struct{}
 	closeOnce sync.Once
 }
 
 func (s *tailSub) close() { s.closeOnce.Do(func() { close(s.done) }) }
+
+// delivered is called by the reader of events for each event it took.
+func (s *tailSub) delivered(event []byte) { s.queued.Add(-int64(len(event))) }
 
 // active reports whether anyone is listening, so requests can skip building
 // events when nobody is.
@@ -77,8 +87,13 @@ func (h *tailHub) publish(versionID string, event []byte) {
 		if s.versionID != "" && s.versionID != versionID {
 			continue
 		}
+		if s.queued.Load()+int64(len(event)) > tailBufferBytes {
+			s.dropped.Add(1)
+			continue
+		}
 		select {
 		case s.events <- event:
+			s.queued.Add(int64(len(event)))
 		default:
 			s.dropped.Add(1)
 		}
@@ -141,12 +156,21 @@ type tailDropped struct {
 	EventTimestamp int64  `json:"eventTimestamp"`
 }
 
+// redactedWords mark header and query parameter names whose values must
+// not leave the process in a tail event: credentials, session cookies,
+// keys, secrets, tokens and signatures, as Cloudflare redacts them.
+var redactedWords = [...]string{"cookie", "auth", "key", "secret", "token", "password", "passwd", "session",
+	"signature", "credential", "dpop", "jwt", "csrf", "xsrf", "bearer"}
+
+// redactedParams are further query parameter names, matched whole, that
+// carry one-time secrets (OAuth codes and the like).
+var redactedParams = [...]string{"code", "sig", "pwd", "pass", "otp", "access_token", "id_token", "client_secret"}
+
 // redacted reports whether a header's value must not leave the process in
-// a tail event: credentials, session cookies and anything named like a
-// key, secret or token.
+// a tail event, by its name.
 func redacted(name string) bool {
 	n := strings.ToLower(name)
-	for _, s := range [...]string{"cookie", "authorization", "key", "secret", "token", "password", "session"} {
+	for _, s := range redactedWords {
 		if strings.Contains(n, s) {
 			return true
 		}
@@ -154,15 +178,93 @@ func redacted(name string) bool {
 	return false
 }
 
+// redactedParam reports whether a query parameter's value must not leave
+// the process in a tail event, by its name.
+func redactedParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range redactedParams {
+		if n == s {
+			return true
+		}
+	}
+	return redacted(n)
+}
+
+// looksLikeJWT reports whether a value holds a JSON Web Token (three
+// base64url segments, the first a JSON object: "eyJ…"), bare or after a
+// scheme such as "Bearer ".
+func looksLikeJWT(v string) bool {
+	for _, f := range strings.Fields(v) {
+		f = strings.TrimRight(f, ",;")
+		if !strings.HasPrefix(f, "eyJ") || strings.Count(f, ".") != 2 {
+			continue
+		}
+		ok := true
+		for _, c := range f {
+			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '=') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// redactQuery returns the query string with the values of secret-looking
+// parameters (by name, or a JWT by value) replaced by REDACTED; the rest,
+// and the order, are kept as they came.
+func redactQuery(raw string) string {
+	if raw == "" {
+		return raw
+	}
+	var b strings.Builder
+	changed := false
+	for i, part := range strings.Split(raw, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		name, value, hasValue := strings.Cut(part, "=")
+		dn, err := url.QueryUnescape(name)
+		if err != nil {
+			dn = name
+		}
+		dv, err := url.QueryUnescape(value)
+		if err != nil {
+			dv = value
+		}
+		if hasValue && value != "" && (redactedParam(dn) || looksLikeJWT(dv)) {
+			b.WriteString(name)
+			b.WriteString("=REDACTED")
+			changed = true
+			continue
+		}
+		b.WriteString(part)
+	}
+	if !changed {
+		return raw
+	}
+	return b.String()
+}
+
 // newTailEvent builds the event for one served request.
 func newTailEvent(worker string, v *version, sel selection, r *http.Request, start time.Time, res workerhost.Result) []byte {
 	headers := make(map[string]string, len(r.Header))
 	for name, values := range r.Header {
-		if redacted(name) {
-			headers[strings.ToLower(name)] = "REDACTED"
-		} else {
-			headers[strings.ToLower(name)] = strings.Join(values, ", ")
+		v := strings.Join(values, ", ")
+		if redacted(name) || looksLikeJWT(v) {
+			v = "REDACTED"
 		}
+		headers[strings.ToLower(name)] = v
+	}
+	target := r.URL.EscapedPath()
+	if target == "" {
+		target = "/"
+	}
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
+		target += "?" + redactQuery(r.URL.RawQuery)
 	}
 	scheme := "http"
 	if r.TLS != nil {
@@ -174,7 +276,7 @@ func newTailEvent(worker string, v *version, sel selection, r *http.Request, sta
 		Outcome:        res.Outcome,
 		EventTimestamp: start.UnixMilli(),
 		Event: tailFetchEvent{
-			Request: tailRequest{Method: r.Method, URL: scheme + "://" + r.Host + r.URL.RequestURI(), Headers: headers},
+			Request: tailRequest{Method: r.Method, URL: scheme + "://" + r.Host + target, Headers: headers},
 		},
 		Logs:       make([]tailLog, 0, len(res.Logs)),
 		Exceptions: make([]tailException, 0, len(res.Exceptions)),
