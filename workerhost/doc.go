@@ -120,6 +120,8 @@
 //	QueueTimeout      5s wait for a free runtime
 //	WaitUntilTimeout  30s for ctx.waitUntil work after the response
 //	MaxBodyBytes      32 MiB for buffered request and fetch response bodies
+//	BodyTimeout       30s without progress reading the request body (408)
+//	                  or writing a large or streamed response (aborted)
 //	StartupCPULimit   2s for a script's top-level code
 //	CacheSize         32 compiled programs
 //	Close             waits up to 5s, cancels what still runs, waits up

@@ -3,11 +3,11 @@ package workerhost
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -27,10 +27,17 @@ var (
 // exchange is the state of one request on one runtime: its event loop,
 // timers, outbound fetches and what Serve reports.
 type exchange struct {
-	rt   *jsRuntime
-	w    *Worker
-	req  *http.Request
-	stop func() bool // stops the client-cancel callback
+	rt  *jsRuntime
+	w   *Worker
+	req *http.Request
+	// rw is the response; rc its controller, made on first use (for
+	// deadlines); writeDeadline records that a write deadline was set.
+	rw            http.ResponseWriter
+	rc            *http.ResponseController
+	writeDeadline bool
+	// slowBody is set when the request body timed out (deadline.go).
+	slowBody atomic.Bool
+	stop     func() bool // stops the client-cancel callback
 
 	// ctx, made by context on first use (most requests never need it),
 	// lives until the exchange ends, including ctx.waitUntil work; it keeps
@@ -283,8 +290,10 @@ func (ex *exchange) log(level, msg string) {
 
 // serve dispatches the request to the script and writes its response.
 func (ex *exchange) serve(rw http.ResponseWriter) (Result, error) {
+	ex.rw = rw
 	ex.rt.beginSegment(ex.w.cfg.CPULimit)
 	res, err := ex.serveRecovered(rw)
+	ex.clearDeadlines()
 	ex.cpu = ex.rt.endSegment()
 	res.CPUTime = ex.cpu
 	// The response is complete: a client that leaves now no longer
@@ -392,13 +401,11 @@ func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
 			h.Set("Content-Length", strconv.Itoa(size))
 		}
 		ex.writeHeader(rw, status)
-		if isText {
-			_, err = io.WriteString(rw, text)
-		} else {
-			_, err = rw.Write(b)
-		}
-		if err != nil {
+		if err := ex.writeBody(b, text, isText); err != nil {
 			res.Outcome = OutcomeCanceled
+			if errors.Is(err, errSlowClient) {
+				return res, ErrResponseAborted
+			}
 		}
 	case 2:
 		return ex.stream(rw, status, reader)
@@ -442,9 +449,12 @@ func (ex *exchange) stream(rw http.ResponseWriter, status int, reader goja.Value
 		case chunk == nil:
 			return res, nil
 		}
-		if _, err := rw.Write(chunk); err != nil {
+		if err := ex.writeChunk(chunk, ""); err != nil {
 			_, _ = ex.rt.call(ex.rt.cancelRead, reader, ex.rt.vm.ToValue("client disconnected"))
 			res.Outcome = OutcomeCanceled
+			if errors.Is(err, errSlowClient) {
+				return res, ErrResponseAborted
+			}
 			return res, nil
 		}
 		_ = rc.Flush()
@@ -527,6 +537,9 @@ func (ex *exchange) fail(rw http.ResponseWriter, err error) (Result, error) {
 			zap.Int64("memory_limit", ex.w.cfg.MemoryLimit), zap.Int64("heap", ex.rt.heap))
 		return ex.respondError(rw, OutcomeExceededMemory, http.StatusServiceUnavailable, "worker exceeded its memory limit")
 	case OutcomeCanceled:
+		if ex.slowBody.Load() && !ex.wroteHeader {
+			return ex.respondError(rw, OutcomeCanceled, http.StatusRequestTimeout, "request body timeout: the client sent no data in time")
+		}
 		return Result{Outcome: OutcomeCanceled}, nil
 	case OutcomeNoResponse:
 		ex.w.logger.Error("worker did not return a Response", zap.Error(err))

@@ -460,7 +460,7 @@ func (rt *jsRuntime) hostReadRequestBody(goja.FunctionCall) goja.Value {
 		limit := ex.w.cfg.MaxBodyBytes
 		body := ex.req.Body
 		ex.goTask(func() {
-			data, err := io.ReadAll(io.LimitReader(body, limit+1))
+			data, err := ex.readBody(body, limit)
 			tooLarge := int64(len(data)) > limit
 			ex.post(func() error {
 				ex.pending--

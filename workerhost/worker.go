@@ -18,6 +18,7 @@ const (
 	DefaultCPULimit         = time.Second
 	DefaultMaxBodyBytes     = 32 << 20
 	DefaultMemoryLimit      = 128 << 20
+	DefaultBodyTimeout      = 30 * time.Second
 	DefaultQueueTimeout     = 5 * time.Second
 	DefaultWaitUntilTimeout = 30 * time.Second
 	// StartupCPULimit bounds the JavaScript time of a script's top-level
@@ -104,6 +105,11 @@ type Config struct {
 	// by the script, and fetch() response bodies. Default
 	// DefaultMaxBodyBytes (32 MiB).
 	MaxBodyBytes int64
+	// BodyTimeout is how long a read of the request body, or a write of a
+	// large or streamed response, may move no data before the request is
+	// failed (deadline.go): a slow client cannot hold a runtime longer.
+	// Default DefaultBodyTimeout (30s).
+	BodyTimeout time.Duration
 	// Logger receives console.* output and uncaught exceptions, with fields
 	// worker, version_id and version_tag. Default: no logging.
 	Logger *zap.Logger
@@ -131,6 +137,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WaitUntilTimeout <= 0 {
 		c.WaitUntilTimeout = DefaultWaitUntilTimeout
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
