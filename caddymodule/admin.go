@@ -4,15 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sort"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/certmagic"
-	"github.com/google/uuid"
+
+	"github.com/caddy-gradual/gradual/internal/api"
+	"github.com/caddy-gradual/gradual/internal/live"
+	"github.com/caddy-gradual/gradual/internal/rollout"
+	"github.com/caddy-gradual/gradual/internal/stats"
+	"github.com/caddy-gradual/gradual/workerhost"
 )
 
 func init() {
@@ -20,8 +25,10 @@ func init() {
 }
 
 // adminAPI serves /gradual/ on Caddy's admin endpoint: the workers, their
-// versions, deployments and live stats, and live tails, in JSON shaped like
-// Cloudflare's Workers API.
+// versions, deployments, nodes and live stats, and live tails, in JSON
+// shaped like Cloudflare's Workers API. The routes are thin: changes go
+// through the worker's live.Worker, which answers only once this node
+// serves them.
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -32,32 +39,128 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
+// Provision protects the admin endpoint being started from workers'
+// fetch(): Caddy provisions this module before it opens the listener.
+func (adminAPI) Provision(ctx caddy.Context) error {
+	protectAdmin(ctx, ctx.Logger())
+	return nil
+}
+
 // Routes implements caddy.AdminRouter.
 func (a adminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: "/gradual/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+	mux := http.NewServeMux()
+	handle := func(pattern string, h func(http.ResponseWriter, *http.Request, *workerState) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			s := lookupWorker(r.PathValue("name"))
+			if s == nil {
+				writeError(w, errorf(http.StatusNotFound, "no worker named "+strconv.Quote(r.PathValue("name"))))
+				return
+			}
+			if err := h(w, r, s); err != nil {
+				writeError(w, err)
+			}
+		})
+	}
+	mux.HandleFunc("GET /gradual/workers", func(w http.ResponseWriter, r *http.Request) {
+		writeResult(w, http.StatusOK, listWorkers(r.Context()))
+	})
+	handle("GET /gradual/workers/{name}", func(w http.ResponseWriter, r *http.Request, s *workerState) error {
+		return writeResult(w, http.StatusOK, s.describe(r.Context()))
+	})
+	handle("GET /gradual/workers/{name}/versions", func(w http.ResponseWriter, r *http.Request, s *workerState) error {
+		return writeResult(w, http.StatusOK, s.describe(r.Context()).Versions)
+	})
+	handle("POST /gradual/workers/{name}/versions", uploadVersion)
+	handle("GET /gradual/workers/{name}/deployments", func(w http.ResponseWriter, r *http.Request, s *workerState) error {
+		return writeResult(w, http.StatusOK, api.Deployments{Deployments: s.history(r.Context())})
+	})
+	handle("POST /gradual/workers/{name}/deployments", deploy)
+	handle("POST /gradual/workers/{name}/rollback", rollback)
+	handle("GET /gradual/workers/{name}/tail", serveTail)
+	handle("GET /gradual/workers/{name}/rollout", getRollout)
+	handle("POST /gradual/workers/{name}/rollout", startRollout)
+	handle("POST /gradual/workers/{name}/rollout/{command}", rolloutCommand)
+	return []caddy.AdminRoute{{Pattern: "/gradual/", Handler: caddy.AdminHandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		serveEnveloped(mux, w, r)
+		return nil
+	})}}
 }
 
-// apiError is an error with the HTTP status to answer it with.
+// serveEnveloped serves r through mux, with the mux's own 404 and 405
+// answers in the envelope too.
+func serveEnveloped(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	r.URL.Path = "/" + trimSlashes(r.URL.Path)
+	h, pattern := mux.Handler(r)
+	if pattern != "" {
+		mux.ServeHTTP(w, r) // sets the path values
+		return
+	}
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		writeError(w, errorf(rec.status, "method not allowed: "+r.Method+" "+r.URL.Path))
+	default:
+		writeError(w, errorf(http.StatusNotFound, "no such endpoint: "+r.URL.Path))
+	}
+}
+
+func trimSlashes(p string) string {
+	for len(p) > 0 && p[0] == '/' {
+		p = p[1:]
+	}
+	for len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	return p
+}
+
+// statusRecorder keeps the status and headers of the mux's 404 or 405.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header         { return s.header }
+func (s *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusRecorder) WriteHeader(status int)      { s.status = status }
+
+// apiError is an error of a request, with the status to answer it with.
 type apiError struct {
 	status int
-	msg    string
+	err    error
 }
 
-func (e *apiError) Error() string { return e.msg }
+func (e *apiError) Error() string { return e.err.Error() }
+func (e *apiError) Unwrap() error { return e.err }
 
-func errorf(status int, msg string) error { return &apiError{status: status, msg: msg} }
+func errorf(status int, msg string) error { return &apiError{status: status, err: errors.New(msg)} }
 
-// envelope is Cloudflare's response shape.
-type envelope struct {
-	Success  bool         `json:"success"`
-	Errors   []apiMessage `json:"errors"`
-	Messages []apiMessage `json:"messages"`
-	Result   any          `json:"result"`
-}
-
-type apiMessage struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
+// statusOf maps an error to its HTTP status: the one place where the
+// control plane's errors meet HTTP.
+func statusOf(err error) int {
+	var ae *apiError
+	var re *api.Error
+	var inv *live.InvalidError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status
+	case errors.As(err, &re):
+		return re.Status
+	case errors.As(err, &inv):
+		return http.StatusBadRequest
+	case errors.Is(err, live.ErrNoStorage), errors.Is(err, live.ErrNotLoaded), errors.Is(err, live.ErrStorage):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, live.ErrNoHistory), errors.Is(err, rollout.ErrRunning), errors.Is(err, rollout.ErrNotRunning),
+		errors.Is(err, rollout.ErrNotPaused), errors.Is(err, rollout.ErrEnded):
+		return http.StatusConflict
+	case errors.Is(err, rollout.ErrNone):
+		return http.StatusNotFound
+	}
+	return http.StatusInternalServerError
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
@@ -69,136 +172,166 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 }
 
 func writeResult(w http.ResponseWriter, status int, result any) error {
-	return writeJSON(w, status, envelope{Success: true, Errors: []apiMessage{}, Messages: []apiMessage{}, Result: result})
+	return writeJSON(w, status, api.Envelope{Success: true, Errors: []api.Message{}, Messages: []api.Message{}, Result: result})
 }
 
-func writeError(w http.ResponseWriter, err error) error {
-	status := http.StatusInternalServerError
-	var ae *apiError
-	if errors.As(err, &ae) {
-		status = ae.status
-	}
-	return writeJSON(w, status, envelope{Errors: []apiMessage{{Code: status, Message: err.Error()}}, Messages: []apiMessage{}})
+func writeError(w http.ResponseWriter, err error) {
+	status := statusOf(err)
+	_ = writeJSON(w, status, api.Envelope{Errors: []api.Message{{Code: status, Message: err.Error()}}, Messages: []api.Message{}})
 }
 
-// serve routes /gradual/... requests.
-func (a adminAPI) serve(w http.ResponseWriter, r *http.Request) error {
-	if err := a.route(w, r); err != nil {
-		return writeError(w, err)
+// uploadVersion accepts a new version: a script is compiled and its top
+// level run once under the limits before anything is stored, and the
+// answer comes once this node has the version.
+func uploadVersion(w http.ResponseWriter, r *http.Request, s *workerState) error {
+	req, err := api.DecodeUpload(r.Body)
+	if err != nil {
+		return err
 	}
+	g := s.latest()
+	if g == nil {
+		return live.ErrNotLoaded
+	}
+	u := live.NewUpload(live.Upload{Tag: req.Tag, Message: req.Message, Script: req.Script, MainModule: req.MainModule,
+		Upstreams: req.Upstreams, Vars: req.Vars}, now())
+	if u.Script != "" {
+		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Vars, source: u.Script, mainModule: u.MainModule}
+		if err := workerhost.Check(g.scriptConfig(v, u.CreatedOn)); err != nil {
+			if _, ok := errors.AsType[*workerhost.CompileError](err); ok {
+				return live.Invalidf("script does not compile: %v", err)
+			}
+			return live.Invalidf("script does not load: %v", err)
+		}
+	}
+	if _, err := s.live.Update(r.Context(), func(st *live.State) (bool, error) {
+		_, err := st.AddUpload(u)
+		return true, err
+	}); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	why, failed := g.failed[u.ID]
+	g.mu.Unlock()
+	if failed {
+		return &live.NotAppliedError{Err: fmt.Errorf("version %s: %s", u.ID, why)}
+	}
+	return writeResult(w, http.StatusCreated, uploadInfo(u))
+}
+
+func uploadInfo(u live.Upload) api.Version {
+	info := api.Version{ID: u.ID, Source: "upload", Kind: "upstream", CreatedOn: u.CreatedOn, Upstreams: u.Upstreams,
+		Annotations: map[string]string{"workers/tag": u.Tag, "workers/message": u.Message}}
+	if u.IsScript() {
+		info.Kind = "script"
+	}
+	return info
+}
+
+// deploy makes a new deployment from an API request.
+func deploy(w http.ResponseWriter, r *http.Request, s *workerState) error {
+	req, err := api.DecodeDeploy(r.Body)
+	if err != nil {
+		return err
+	}
+	return s.newDeployment(w, r.Context(), live.SourceAPI, req.Annotations["workers/message"], func(*live.State) ([]live.Entry, error) {
+		return entriesOfAPI(req.Versions), nil
+	})
+}
+
+// rollback deploys one version at 100%: the one named, or else the newest
+// earlier version that served 100%.
+func rollback(w http.ResponseWriter, r *http.Request, s *workerState) error {
+	req, err := api.DecodeRollback(r.Body)
+	if err != nil {
+		return err
+	}
+	message := req.Message
+	return s.newDeployment(w, r.Context(), live.SourceRollback, message, func(st *live.State) ([]live.Entry, error) {
+		target := req.VersionID
+		if target == "" {
+			if target, err = st.RollbackTarget(); err != nil {
+				return nil, err
+			}
+		}
+		if message == "" {
+			message = "rollback to " + target
+		}
+		return []live.Entry{{VersionID: target, Percentage: 100}}, nil
+	})
+}
+
+// newDeployment records the deployment that pick chooses from the stored
+// state as the active one; the newest handler validates it by loading it.
+func (s *workerState) newDeployment(w http.ResponseWriter, ctx context.Context, source, message string, pick func(*live.State) ([]live.Entry, error)) error {
+	var d live.Deployment
+	_, err := s.live.Update(ctx, func(st *live.State) (bool, error) {
+		entries, err := pick(st)
+		if err != nil {
+			return false, err
+		}
+		d = live.NewDeployment(source, entries, message, now())
+		st.Deploy(d)
+		rollout.Supersede(st, "a deployment was made by hand ("+source+")")
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	return writeResult(w, http.StatusCreated, recordOf(d))
+}
+
+// serveTail streams the worker's trace events as NDJSON until the client
+// goes away, optionally only those of ?version_id=.
+func serveTail(w http.ResponseWriter, r *http.Request, s *workerState) error {
+	versionID := r.URL.Query().Get("version_id")
+	if versionID != "" {
+		if g := s.latest(); g != nil && g.set.Load().byID[versionID] == nil {
+			return errorf(http.StatusNotFound, "worker "+s.name+" has no version "+strconv.Quote(versionID))
+		}
+	}
+	s.tail.Serve(w, r, versionID)
 	return nil
 }
 
-func (a adminAPI) route(w http.ResponseWriter, r *http.Request) error {
-	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/gradual/"), "/"), "/")
-	if len(parts) == 0 || parts[0] != "workers" || len(parts) > 3 {
-		return errorf(http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+// recordOf is a deployment in API answers.
+func recordOf(d live.Deployment) *api.Deployment {
+	return &api.Deployment{ID: d.ID, CreatedOn: d.CreatedOn, Source: d.Source, Strategy: d.Strategy,
+		Versions: versionsOf(d.Versions), Annotations: d.Annotations}
+}
+
+// versionsOf converts the control plane's entries to the API's.
+func versionsOf(entries []live.Entry) []api.DeploymentVersion {
+	out := make([]api.DeploymentVersion, len(entries))
+	for i, e := range entries {
+		out[i] = api.DeploymentVersion{VersionID: e.VersionID, Percentage: e.Percentage}
 	}
-	if len(parts) == 1 {
-		if r.Method != http.MethodGet {
-			return errMethod(r)
-		}
-		return writeResult(w, http.StatusOK, listWorkers())
+	return out
+}
+
+// entriesOfAPI converts the API's deployment versions to the control
+// plane's entries.
+func entriesOfAPI(versions []api.DeploymentVersion) []live.Entry {
+	out := make([]live.Entry, len(versions))
+	for i, v := range versions {
+		out[i] = live.Entry{VersionID: v.VersionID, Percentage: v.Percentage}
 	}
-	s := lookupWorker(parts[1])
-	if s == nil {
-		return errorf(http.StatusNotFound, "no worker named "+strconvQuote(parts[1]))
+	return out
+}
+
+// nodesOf converts the fleet view to the API's.
+func nodesOf(nodes []live.Node) []api.Node {
+	out := make([]api.Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = api.Node(n)
 	}
-	sub := ""
-	if len(parts) == 3 {
-		sub = parts[2]
-	}
-	switch sub {
-	case "":
-		if r.Method != http.MethodGet {
-			return errMethod(r)
-		}
-		return writeResult(w, http.StatusOK, s.describe())
-	case "tail":
-		if r.Method != http.MethodGet {
-			return errMethod(r)
-		}
-		return s.serveTail(w, r)
-	case "versions":
-		switch r.Method {
-		case http.MethodGet:
-			return writeResult(w, http.StatusOK, s.describe().Versions)
-		case http.MethodPost:
-			v, err := s.upload(r)
-			if err != nil {
-				return err
-			}
-			return writeResult(w, http.StatusCreated, v)
-		}
-		return errMethod(r)
-	case "deployments":
-		switch r.Method {
-		case http.MethodGet:
-			return writeResult(w, http.StatusOK, map[string]any{"deployments": s.history()})
-		case http.MethodPost:
-			d, err := s.deploy(r)
-			if err != nil {
-				return err
-			}
-			return writeResult(w, http.StatusCreated, d)
-		}
-		return errMethod(r)
-	case "rollback":
-		if r.Method != http.MethodPost {
-			return errMethod(r)
-		}
-		d, err := s.rollback(r)
-		if err != nil {
-			return err
-		}
-		return writeResult(w, http.StatusCreated, d)
-	}
-	return errorf(http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	return out
 }
 
-func errMethod(r *http.Request) error {
-	return errorf(http.StatusMethodNotAllowed, "method not allowed: "+r.Method+" "+r.URL.Path)
-}
-
-func strconvQuote(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-// workerInfo describes a worker in API answers.
-type workerInfo struct {
-	Name       string            `json:"name"`
-	Versions   []versionInfo     `json:"versions"`
-	Deployment *deploymentRecord `json:"deployment"`
-	Stats      map[string]*stats `json:"stats"`
-}
-
-type versionInfo struct {
-	ID          string            `json:"id"`
-	Source      string            `json:"source"`
-	Kind        string            `json:"kind"`
-	CreatedOn   time.Time         `json:"created_on"`
-	Annotations map[string]string `json:"annotations"`
-	Upstreams   []string          `json:"upstreams,omitempty"`
-}
-
-// stats are a version's live stats in API answers.
-type stats struct {
-	Requests       uint64  `json:"requests"`
-	Errors         uint64  `json:"errors"`
-	WindowSeconds  int     `json:"window_seconds"`
-	WindowRequests uint64  `json:"window_requests"`
-	WindowErrors   uint64  `json:"window_errors"`
-	ErrorRate      float64 `json:"error_rate"`
-	P50Ms          float64 `json:"p50_ms"`
-	P99Ms          float64 `json:"p99_ms"`
-}
-
-func listWorkers() []workerInfo {
-	out := []workerInfo{}
+func listWorkers(ctx context.Context) []api.Worker {
+	out := []api.Worker{}
 	workers.Range(func(_, value any) bool {
 		if s, ok := value.(*workerState); ok {
-			out = append(out, s.describe())
+			out = append(out, s.describe(ctx))
 		}
 		return true
 	})
@@ -206,19 +339,23 @@ func listWorkers() []workerInfo {
 	return out
 }
 
-func versionInfoOf(v *version) versionInfo {
+func versionInfoOf(v *version) api.Version {
 	source := "config"
 	if v.uploaded {
 		source = "upload"
 	}
-	return versionInfo{ID: v.id, Source: source, Kind: v.kind, CreatedOn: v.createdOn, Upstreams: v.upstreams,
+	return api.Version{ID: v.id, Source: source, Kind: v.kind, CreatedOn: v.createdOn, Upstreams: v.upstreams,
 		Annotations: map[string]string{"workers/tag": v.tag, "workers/message": v.message}}
 }
 
 // describe reports the worker as its most recently provisioned handler
-// serves it: versions newest first, the active deployment, live stats.
-func (s *workerState) describe() workerInfo {
-	info := workerInfo{Name: s.name, Versions: []versionInfo{}, Stats: map[string]*stats{}}
+// serves it: versions newest first, the deployment served, live stats, and
+// the fleet view.
+func (s *workerState) describe(ctx context.Context) api.Worker {
+	info := api.Worker{Name: s.name, Versions: []api.Version{}, Stats: map[string]*api.Stats{}, Nodes: []api.Node{}}
+	if nodes, err := s.live.Nodes(ctx); err == nil && nodes != nil {
+		info.Nodes = nodesOf(nodes)
+	}
 	g := s.latest()
 	if g == nil {
 		return info
@@ -227,10 +364,11 @@ func (s *workerState) describe() workerInfo {
 	t := now()
 	for _, v := range set.byID {
 		info.Versions = append(info.Versions, versionInfoOf(v))
-		win := v.stats.window(t)
-		st := &stats{
-			Requests: v.stats.requests.Load(), Errors: v.stats.errors.Load(),
-			WindowSeconds:  int(statsSlots * statsSlotLen / time.Second),
+		win := v.stats.Window(t)
+		requests, errs := v.stats.Totals()
+		st := &api.Stats{
+			Requests: requests, Errors: errs,
+			WindowSeconds:  int(stats.Slots * stats.SlotLen / time.Second),
 			WindowRequests: win.Requests, WindowErrors: win.Errors,
 			P50Ms: durationMs(win.P50), P99Ms: durationMs(win.P99),
 		}
@@ -239,6 +377,12 @@ func (s *workerState) describe() workerInfo {
 		}
 		info.Stats[v.id] = st
 	}
+	g.mu.Lock()
+	serving := g.serving
+	for id, why := range g.failed {
+		info.Versions = append(info.Versions, api.Version{ID: id, Source: "upload", Status: "failed: " + why})
+	}
+	g.mu.Unlock()
 	sort.Slice(info.Versions, func(i, j int) bool {
 		a, b := info.Versions[i], info.Versions[j]
 		if !a.CreatedOn.Equal(b.CreatedOn) {
@@ -246,264 +390,48 @@ func (s *workerState) describe() workerInfo {
 		}
 		return a.ID < b.ID
 	})
-	info.Deployment = s.active(set.dep)
+	info.Deployment = s.served(ctx, serving, set.dep)
 	return info
 }
 
-// active describes the installed deployment dep: the newest history entry
-// when it is the one installed, else (no storage, or a fallback) the split
+// served describes the deployment installed: its history entry, or, for
+// the config's deployment never recorded (or no storage), the split
 // itself.
-func (s *workerState) active(dep *deployment) *deploymentRecord {
-	entries := make([]DeployEntry, dep.split.Len())
+func (s *workerState) served(ctx context.Context, id string, dep *deployment) *api.Deployment {
+	if id != "" {
+		for _, d := range s.history(ctx) {
+			if d.ID == id {
+				return d
+			}
+		}
+	}
+	entries := make([]api.DeploymentVersion, dep.split.Len())
 	for i := range entries {
 		e := dep.split.Entry(i)
-		entries[i] = DeployEntry{VersionID: e.ID, Percentage: e.Weight.Percent()}
+		entries[i] = api.DeploymentVersion{VersionID: e.ID, Percentage: e.Weight.Percent()}
 	}
-	if h := s.history(); len(h) > 0 && sameSplit(h[0].Versions, entries) {
-		return h[0]
-	}
-	return &deploymentRecord{Source: sourceConfig, Strategy: "percentage", Versions: entries,
-		Annotations: map[string]string{"workers/triggered_by": sourceConfig}}
-}
-
-// sameSplit reports whether two deployments give the same versions the
-// same shares; versions at 0% do not count.
-func sameSplit(a, b []DeployEntry) bool {
-	served := func(es []DeployEntry) []DeployEntry {
-		return slices.DeleteFunc(slices.Clone(es), func(e DeployEntry) bool { return e.Percentage == 0 })
-	}
-	return deployKey(served(a)) == deployKey(served(b))
+	return &api.Deployment{ID: id, Source: live.SourceConfig, Strategy: "percentage", Versions: entries,
+		Annotations: map[string]string{"workers/triggered_by": live.SourceConfig}}
 }
 
 // history returns the stored deployment history, newest first.
-func (s *workerState) history() []*deploymentRecord {
-	st, err := s.stored()
-	if err != nil || st == nil {
-		return []*deploymentRecord{}
+func (s *workerState) history(ctx context.Context) []*api.Deployment {
+	st, err := s.live.Load(ctx)
+	if err != nil {
+		return []*api.Deployment{}
 	}
-	out := slices.Clone(st.Deployments)
-	slices.Reverse(out)
+	out := make([]*api.Deployment, 0, len(st.Deployments))
+	for _, d := range slices.Backward(st.Deployments) {
+		out = append(out, recordOf(d))
+	}
 	return out
 }
 
-// stored reads the worker's stored state.
-func (s *workerState) stored() (*storedState, error) {
-	storage, err := s.storageOf()
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), storageTimeout)
-	defer cancel()
-	return loadState(ctx, storage, s.name)
-}
-
 func durationMs(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// storageOf returns the storage the worker's state lives in.
-func (s *workerState) storageOf() (certmagic.Storage, error) {
-	s.liveMu.Lock()
-	defer s.liveMu.Unlock()
-	if s.live.storage == nil {
-		return nil, errorf(http.StatusServiceUnavailable, "live deployments are unavailable: no storage")
-	}
-	return s.live.storage, nil
-}
-
-// upload accepts a new version: it is checked (a script is bundled and
-// compiled) before anything is stored.
-func (s *workerState) upload(r *http.Request) (versionInfo, error) {
-	req, err := decodeUpload(r.Body)
-	if err != nil {
-		return versionInfo{}, err
-	}
-	g := s.latest()
-	if g == nil {
-		return versionInfo{}, errorf(http.StatusServiceUnavailable, "worker "+s.name+" is not loaded")
-	}
-	sv := &storedVersion{ID: uuid.NewString(), CreatedOn: now().UTC(), Tag: req.Tag, Message: req.Message,
-		Script: req.Script, MainModule: req.MainModule, Upstreams: req.Upstreams, Vars: req.Vars}
-	if err := g.checkUpload(sv); err != nil {
-		return versionInfo{}, err
-	}
-	storage, err := s.storageOf()
-	if err != nil {
-		return versionInfo{}, err
-	}
-	if _, err := s.change(storage, func(st *storedState) error {
-		g.recordConfig(st)
-		active := map[string]bool{}
-		if n := len(st.Deployments); n > 0 {
-			for _, e := range st.Deployments[n-1].Versions {
-				active[e.VersionID] = true
-			}
-		}
-		st.Versions = append(st.Versions, sv)
-		for len(st.Versions) > maxUploads {
-			i := slices.IndexFunc(st.Versions, func(v *storedVersion) bool { return !active[v.ID] })
-			if i < 0 {
-				break
-			}
-			st.Versions = slices.Delete(st.Versions, i, i+1)
-		}
-		return nil
-	}); err != nil {
-		return versionInfo{}, err
-	}
-	info := versionInfo{ID: sv.ID, Source: "upload", Kind: "upstream", CreatedOn: sv.CreatedOn, Upstreams: sv.Upstreams,
-		Annotations: map[string]string{"workers/tag": sv.Tag, "workers/message": sv.Message}}
-	if sv.Script != "" {
-		info.Kind = "script"
-	}
-	return info, nil
-}
-
-// deploy makes a new deployment from an API request.
-func (s *workerState) deploy(r *http.Request) (*deploymentRecord, error) {
-	req, err := decodeDeployment(r.Body)
-	if err != nil {
-		return nil, err
-	}
-	return s.newDeployment(sourceAPI, req.Annotations["workers/message"], func(*storedState) ([]DeployEntry, error) {
-		return req.Versions, nil
-	})
-}
-
-// newDeployment records the deployment that pick chooses from the stored
-// state (under the storage lock) as the active one, once it is validated
-// against the known versions.
-func (s *workerState) newDeployment(source, message string, pick func(*storedState) ([]DeployEntry, error)) (*deploymentRecord, error) {
-	g := s.latest()
-	if g == nil {
-		return nil, errorf(http.StatusServiceUnavailable, "worker "+s.name+" is not loaded")
-	}
-	storage, err := s.storageOf()
-	if err != nil {
-		return nil, err
-	}
-	var rec *deploymentRecord
-	_, err = s.change(storage, func(st *storedState) error {
-		g.recordConfig(st)
-		entries, err := pick(st)
-		if err != nil {
-			return err
-		}
-		if _, err := buildSplit(g.knownVersions(st), entries); err != nil {
-			return badRequest("%v", err)
-		}
-		if message == "" && source == sourceRollback {
-			message = "rollback to " + entries[0].VersionID
-		}
-		rec = newDeploymentRecord(source, entries, message)
-		st.Deployments = appendDeployment(st.Deployments, rec)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return rec, nil
-}
-
-// rollback deploys one version at 100%: the one named, or else the newest
-// earlier version that served 100%.
-func (s *workerState) rollback(r *http.Request) (*deploymentRecord, error) {
-	req, err := decodeRollback(r.Body)
-	if err != nil {
-		return nil, err
-	}
-	return s.newDeployment(sourceRollback, req.Message, func(st *storedState) ([]DeployEntry, error) {
-		target := req.VersionID
-		if target == "" {
-			if target, err = rollbackTarget(st.Deployments); err != nil {
-				return nil, err
-			}
-		}
-		return []DeployEntry{{VersionID: target, Percentage: 100}}, nil
-	})
-}
-
-// rollbackTarget finds, in history (oldest first, the last active), the
-// newest earlier deployment that gave one version 100%, other than the
-// version the active deployment gives 100% to.
-func rollbackTarget(history []*deploymentRecord) (string, error) {
-	if len(history) == 0 {
-		return "", errorf(http.StatusConflict, "no deployment history to roll back in")
-	}
-	current := fullVersion(history[len(history)-1])
-	for i := len(history) - 2; i >= 0; i-- {
-		if id := fullVersion(history[i]); id != "" && id != current {
-			return id, nil
-		}
-	}
-	return "", errorf(http.StatusConflict, "no earlier version served 100%; name the version to roll back to")
-}
-
-// fullVersion returns the version a deployment gives 100%, or "".
-func fullVersion(d *deploymentRecord) string {
-	for _, e := range d.Versions {
-		if e.Percentage == 100 {
-			return e.VersionID
-		}
-	}
-	return ""
-}
-
-// tailHeartbeat keeps idle tail connections alive through proxies and
-// lets the server notice clients that went away.
-const tailHeartbeat = 15 * time.Second
-
-// serveTail streams the worker's trace events as NDJSON until the client
-// goes away, optionally only those of ?version_id=.
-func (s *workerState) serveTail(w http.ResponseWriter, r *http.Request) error {
-	versionID := r.URL.Query().Get("version_id")
-	if versionID != "" {
-		if g := s.latest(); g != nil && g.set.Load().byID[versionID] == nil {
-			return errorf(http.StatusNotFound, "worker "+s.name+" has no version "+strconvQuote(versionID))
-		}
-	}
-	rc := http.NewResponseController(w)
-	sub := s.tail.subscribe(versionID)
-	defer s.tail.unsubscribe(sub)
-
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
-		return nil
-	}
-	heartbeat := time.NewTicker(tailHeartbeat)
-	defer heartbeat.Stop()
-	var reported uint64
-	for {
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-sub.done:
-			return nil
-		case <-heartbeat.C:
-			if _, err := w.Write([]byte("\n")); err != nil {
-				return nil
-			}
-		case ev := <-sub.events:
-			sub.delivered(ev)
-			if d := sub.dropped.Load(); d > reported {
-				line, _ := json.Marshal(tailDropped{Type: "dropped", Dropped: d - reported, EventTimestamp: now().UnixMilli()})
-				reported = d
-				if _, err := w.Write(append(line, '\n')); err != nil {
-					return nil
-				}
-			}
-			if _, err := w.Write(ev); err != nil {
-				return nil
-			}
-		}
-		if err := rc.Flush(); err != nil {
-			return nil
-		}
-	}
-}
 
 // Interface guards
 var (
 	_ caddy.Module      = adminAPI{}
 	_ caddy.AdminRouter = adminAPI{}
+	_ caddy.Provisioner = adminAPI{}
 )

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/api"
 	"github.com/caddy-gradual/gradual/internal/rollout"
 	"github.com/caddy-gradual/gradual/splitter"
 	"github.com/caddy-gradual/gradual/workerhost"
@@ -57,6 +58,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		override_from   <cidr|ip> ...
 //		cpu_limit       <duration>
 //		memory_limit    <size>
+//		poll_interval   <duration>
 //		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
 //		rollout {
 //			steps           <pct%>...
@@ -176,15 +178,14 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 
 		case "cpu_limit":
-			var value string
-			if !d.AllArgs(&value) {
-				return d.ArgErr()
+			if err := positiveDuration(d, &g.CPULimit, "1s"); err != nil {
+				return err
 			}
-			dur, err := caddy.ParseDuration(value)
-			if err != nil || dur <= 0 {
-				return d.Errf("cpu_limit: want a positive duration such as 1s, got %q", value)
+
+		case "poll_interval":
+			if err := positiveDuration(d, &g.PollInterval, "2s"); err != nil {
+				return err
 			}
-			g.CPULimit = caddy.Duration(dur)
 
 		case "memory_limit":
 			var value string
@@ -202,7 +203,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			if len(args) == 0 {
 				return d.ArgErr()
 			}
-			if _, err := workerhost.NewFetchPolicy(args, nil); err != nil {
+			if _, err := workerhost.NewFetchPolicy(args); err != nil {
 				return d.WrapErr(err)
 			}
 			g.FetchAllow = args
@@ -225,7 +226,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.OverrideFrom = args
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, memory_limit, fetch_allow or rollout)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, memory_limit, poll_interval, fetch_allow or rollout)", sub)
 		}
 	}
 
@@ -284,7 +285,7 @@ func parseVersion(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper) (*Versio
 			if _, dup := v.Vars[name]; dup {
 				return nil, d.Errf("version %s: var %s given more than once", v.ID, name)
 			}
-			if err := checkVar(name, value); err != nil {
+			if err := api.CheckVar(name, value); err != nil {
 				return nil, d.Errf("version %s: %v", v.ID, err)
 			}
 			if v.Vars == nil {
@@ -381,3 +382,19 @@ func parseDeploy(args []string) ([]DeployEntry, error) {
 
 // Interface guards
 var _ caddyfile.Unmarshaler = (*Gradual)(nil)
+
+// positiveDuration reads the one argument of the current subdirective, a
+// positive duration, into dst.
+func positiveDuration(d *caddyfile.Dispenser, dst *caddy.Duration, example string) error {
+	sub := d.Val()
+	var value string
+	if !d.AllArgs(&value) {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(value)
+	if err != nil || dur <= 0 {
+		return d.Errf("%s: want a positive duration such as %s, got %q", sub, example, value)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/certmagic"
+	"go.uber.org/goleak"
 
 	"github.com/caddy-gradual/gradual/splitter"
 )
@@ -33,6 +34,15 @@ func TestMain(m *testing.M) {
 	configStorage = func(caddy.Context) certmagic.Storage { return &certmagic.FileStorage{Path: dir} }
 	code := m.Run()
 	os.RemoveAll(dir)
+	if code == 0 {
+		// Every goroutine and timer of the handlers and their control
+		// planes stops on Cleanup. certmagic's file lock keeps a goroutine
+		// that notices an unlock on its next tick.
+		if err := goleak.Find(goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.keepLockfileFresh")); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 

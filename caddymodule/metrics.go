@@ -19,6 +19,8 @@ var gradualMetrics struct {
 	duration   *prometheus.HistogramVec
 	exceptions *prometheus.CounterVec
 	percent    *prometheus.GaugeVec
+	step       *prometheus.GaugeVec
+	rollbacks  *prometheus.CounterVec
 }
 
 func initMetrics() {
@@ -41,6 +43,14 @@ func initMetrics() {
 		Namespace: ns, Subsystem: sub, Name: "deployment_percent",
 		Help: "Share of traffic each version of each worker gets in the active deployment, in percent.",
 	}, []string{"worker", "version"})
+	m.step = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: ns, Subsystem: sub, Name: "rollout_step",
+		Help: "The canary's share of traffic, in percent, in each worker's automatic rollout (running, paused or ended).",
+	}, []string{"worker"})
+	m.rollbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Subsystem: sub, Name: "rollbacks_total",
+		Help: "Automatic rollbacks of each worker's canary that this node decided.",
+	}, []string{"worker"})
 }
 
 // registerMetrics registers the collectors into a config's registry.
@@ -50,7 +60,7 @@ func registerMetrics(reg prometheus.Registerer) error {
 		return nil
 	}
 	m := &gradualMetrics
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.exceptions, m.percent} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.exceptions, m.percent, m.step, m.rollbacks} {
 		// Several gradual handlers in one config share the registry.
 		if err := reg.Register(c); err != nil && !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
 			return err

@@ -1,15 +1,20 @@
 package caddymodule
 
 import (
-	"math/bits"
+	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-gradual/gradual/internal/live"
+	"github.com/caddy-gradual/gradual/internal/rollout"
+	"github.com/caddy-gradual/gradual/internal/stats"
+	"github.com/caddy-gradual/gradual/internal/tail"
 )
 
-// now is the clock of the live stats; tests replace it.
+// now is the clock of the live stats and of uploads; tests replace it.
 var now = time.Now
 
 // workers holds each worker's process-wide state, keyed by worker name. It
@@ -18,65 +23,79 @@ var now = time.Now
 // let go of theirs.
 var workers = caddy.NewUsagePool()
 
-// workerState is what a worker keeps across config reloads: live stats per
-// version, the tail subscribers, and which versions have metric series.
+// workerState is what a worker keeps across config reloads: its control
+// plane, live stats per version, the tail subscribers, and which versions
+// have metric series.
 type workerState struct {
 	name string
-	tail tailHub
+	tail tail.Hub
+	live *live.Worker
+	// stopRollouts stops the worker's rollout runner.
+	stopRollouts context.CancelFunc
+	rollouts     chan struct{} // closed when the runner returned
 
-	// liveMu guards live, the worker's stored live deployments.
-	liveMu sync.Mutex
-	live   liveState
-
+	// Lock order: Gradual.mu, then mu; the control plane's locks are
+	// never held while it calls a handler (see live.Worker).
 	mu    sync.Mutex
-	stats map[string]*versionStats
+	stats map[string]*stats.Version
 	// refs counts, per version ID, the provisioned handlers that define
 	// it; a version's metric series are dropped when it reaches zero.
 	refs map[string]int
 	// seen records when each config version was first loaded.
 	seen map[string]time.Time
-	// handlers are the provisioned handlers serving the worker, oldest
-	// first; during a reload the old config's and the new one's.
-	handlers []*Gradual
-}
-
-// attach adds a provisioned handler.
-func (s *workerState) attach(g *Gradual) {
-	s.mu.Lock()
-	s.handlers = append(s.handlers, g)
-	s.mu.Unlock()
-}
-
-// detach removes a handler that is being cleaned up.
-func (s *workerState) detach(g *Gradual) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, h := range s.handlers {
-		if h == g {
-			s.handlers = append(s.handlers[:i], s.handlers[i+1:]...)
-			return
-		}
-	}
 }
 
 // latest returns the most recently provisioned handler, whose config is
 // the one the admin API describes.
 func (s *workerState) latest() *Gradual {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.handlers) == 0 {
-		return nil
-	}
-	return s.handlers[len(s.handlers)-1]
+	g, _ := s.live.Newest().(*Gradual)
+	return g
 }
 
 // acquireWorker returns the state of the named worker, creating it on first
 // use. Each call must be paired with releaseWorker.
-func acquireWorker(name string) *workerState {
+func acquireWorker(name string, logger *zap.Logger) *workerState {
 	v, _, _ := workers.LoadOrNew(name, func() (caddy.Destructor, error) {
-		return &workerState{name: name, stats: make(map[string]*versionStats), refs: make(map[string]int), seen: make(map[string]time.Time)}, nil
+		s := &workerState{name: name, live: live.NewWorker(name, nodeID(), logger),
+			stats: make(map[string]*stats.Version), refs: make(map[string]int), seen: make(map[string]time.Time)}
+		s.startRollouts(logger)
+		return s, nil
 	})
 	return v.(*workerState)
+}
+
+// startRollouts runs the worker's rollout runner until Destruct.
+func (s *workerState) startRollouts(logger *zap.Logger) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	r := &rollout.Runner{
+		Worker: s.name, Node: nodeID(), Ctl: s.live, Totals: s.totals,
+		Logger:  logger.With(zap.String("worker", s.name)),
+		Observe: func(ro *rollout.State) { observeRollout(s.name, ro) },
+		RolledBack: func(*rollout.State) {
+			gradualMetrics.once.Do(initMetrics)
+			gradualMetrics.rollbacks.WithLabelValues(s.name).Inc()
+		},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopRollouts, s.rollouts = cancel, make(chan struct{})
+	go func() {
+		defer close(s.rollouts)
+		r.Run(ctx)
+	}()
+}
+
+// totals returns this process's figures of a version, zero for one it
+// does not serve.
+func (s *workerState) totals(id string) stats.Totals {
+	s.mu.Lock()
+	st := s.stats[id]
+	s.mu.Unlock()
+	if st == nil {
+		return stats.Totals{}
+	}
+	return st.Snapshot()
 }
 
 func releaseWorker(name string) {
@@ -100,20 +119,22 @@ func lookupWorker(name string) *workerState {
 // Destruct implements caddy.Destructor: the last config that served the
 // worker is gone.
 func (s *workerState) Destruct() error {
-	s.stopPolling()
-	s.tail.closeAll()
+	s.stopRollouts()
+	<-s.rollouts
+	s.live.Close()
+	s.tail.CloseAll()
 	return nil
 }
 
 // retainVersion notes that a loaded version of a handler is id, and
 // returns its stats.
-func (s *workerState) retainVersion(id string) *versionStats {
+func (s *workerState) retainVersion(id string) *stats.Version {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refs[id]++
 	st := s.stats[id]
 	if st == nil {
-		st = new(versionStats)
+		st = new(stats.Version)
 		s.stats[id] = st
 	}
 	return st
@@ -144,121 +165,4 @@ func (s *workerState) firstSeen(id string) time.Time {
 		s.seen[id] = t
 	}
 	return t
-}
-
-// Live stats cover the last statsSlots×statsSlotLen.
-const (
-	statsSlotLen = 10 * time.Second
-	statsSlots   = 6
-	// Latency buckets: four per power of two of microseconds, from 1µs
-	// to about 18 minutes, so a quantile is off by at most 19%.
-	latencySubBuckets = 4
-	latencyBuckets    = 31 * latencySubBuckets
-)
-
-// versionStats are one version's live stats: totals since the process
-// started serving it, and a sliding window for rates and latency quantiles.
-// Recording is a few atomic adds; no lock on the request path.
-type versionStats struct {
-	requests, errors atomic.Uint64
-	slots            [statsSlots]statsSlot
-}
-
-type statsSlot struct {
-	epoch            atomic.Int64
-	requests, errors atomic.Uint64
-	latency          [latencyBuckets]atomic.Uint32
-}
-
-// record adds one request. An error is a 5xx response or an exception.
-func (s *versionStats) record(t time.Time, d time.Duration, isErr bool) {
-	s.requests.Add(1)
-	if isErr {
-		s.errors.Add(1)
-	}
-	epoch := t.UnixNano() / int64(statsSlotLen)
-	slot := &s.slots[epoch%statsSlots]
-	if old := slot.epoch.Load(); old != epoch && slot.epoch.CompareAndSwap(old, epoch) {
-		// This slot last held a window ago; start it over. Requests
-		// recorded concurrently at the turn may be lost, which the
-		// stats can bear.
-		slot.requests.Store(0)
-		slot.errors.Store(0)
-		for i := range slot.latency {
-			slot.latency[i].Store(0)
-		}
-	}
-	slot.requests.Add(1)
-	if isErr {
-		slot.errors.Add(1)
-	}
-	slot.latency[latencyBucket(d)].Add(1)
-}
-
-func latencyBucket(d time.Duration) int {
-	us := uint64(max(d.Microseconds(), 1))
-	exp := bits.Len64(us) - 1 // us is in [2^exp, 2^(exp+1))
-	sub := 0
-	if exp >= 2 {
-		sub = int(us>>(exp-2)) & (latencySubBuckets - 1)
-	} else {
-		sub = int(us<<(2-exp)) & (latencySubBuckets - 1)
-	}
-	return min(exp*latencySubBuckets+sub, latencyBuckets-1)
-}
-
-// latencyBucketMid is a representative latency of bucket i: the middle of
-// its range.
-func latencyBucketMid(i int) time.Duration {
-	exp, sub := i/latencySubBuckets, i%latencySubBuckets
-	lo := float64(uint64(1)<<exp) * (1 + float64(sub)/latencySubBuckets)
-	width := float64(uint64(1)<<exp) / latencySubBuckets
-	return time.Duration((lo + width/2) * float64(time.Microsecond))
-}
-
-// windowStats summarises the sliding window.
-type windowStats struct {
-	Requests uint64
-	Errors   uint64
-	P50, P99 time.Duration
-}
-
-// window returns the stats of the last statsSlots slots up to t.
-func (s *versionStats) window(t time.Time) windowStats {
-	var out windowStats
-	var hist [latencyBuckets]uint64
-	cur := t.UnixNano() / int64(statsSlotLen)
-	for i := range s.slots {
-		slot := &s.slots[i]
-		if e := slot.epoch.Load(); e > cur || e <= cur-statsSlots {
-			continue
-		}
-		out.Requests += slot.requests.Load()
-		out.Errors += slot.errors.Load()
-		for b := range hist {
-			hist[b] += uint64(slot.latency[b].Load())
-		}
-	}
-	out.P50 = quantile(&hist, 0.50)
-	out.P99 = quantile(&hist, 0.99)
-	return out
-}
-
-func quantile(hist *[latencyBuckets]uint64, q float64) time.Duration {
-	var total uint64
-	for _, n := range hist {
-		total += n
-	}
-	if total == 0 {
-		return 0
-	}
-	rank := uint64(q*float64(total-1)) + 1
-	var seen uint64
-	for i, n := range hist {
-		seen += n
-		if seen >= rank {
-			return latencyBucketMid(i)
-		}
-	}
-	return latencyBucketMid(latencyBuckets - 1)
 }

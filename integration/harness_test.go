@@ -90,19 +90,21 @@ func loadCaddyfile(t testing.TB, caddyfile string) {
 }
 
 var (
-	storages    sync.Map // test name → storage folder
+	storages    sync.Map // test → storage folder
 	storageRoot string   // storages and the built binary; removed by TestMain, as Caddy may still write as a test ends
 )
 
 func storageFor(t testing.TB) string {
-	if dir, ok := storages.Load(t.Name()); ok {
+	// Keyed by the test itself, not its name, so that -count=N runs each
+	// start from an empty storage.
+	if dir, ok := storages.Load(t); ok {
 		return dir.(string)
 	}
 	dir, err := os.MkdirTemp(storageRoot, "storage")
 	if err != nil {
 		t.Fatal(err)
 	}
-	storages.Store(t.Name(), dir)
+	storages.Store(t, dir)
 	return dir
 }
 

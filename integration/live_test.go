@@ -81,17 +81,24 @@ type versionShare struct {
 
 func deployments(t *testing.T, admin, worker string) []deploymentJSON {
 	t.Helper()
-	status, result, msg := apiAt(t, admin, http.MethodGet, "/gradual/workers/"+worker+"/deployments", nil)
-	if status != http.StatusOK {
-		t.Fatalf("deployments: %d %s", status, msg)
-	}
 	var out struct {
 		Deployments []deploymentJSON `json:"deployments"`
 	}
-	if err := json.Unmarshal(result, &out); err != nil {
+	apiGet(t, admin, "/gradual/workers/"+worker+"/deployments", &out)
+	return out.Deployments
+}
+
+// apiGet GETs path from the admin API at admin, which must answer 200, and
+// decodes the result into v.
+func apiGet(t *testing.T, admin, path string, v any) {
+	t.Helper()
+	status, result, msg := apiAt(t, admin, http.MethodGet, path, nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, status, msg)
+	}
+	if err := json.Unmarshal(result, v); err != nil {
 		t.Fatal(err)
 	}
-	return out.Deployments
 }
 
 // loadRunner sends keyless requests from several goroutines until stopped
@@ -252,6 +259,9 @@ func TestLiveAPIErrors(t *testing.T) {
 	a := newUpstream(t, "a")
 	addr := freeAddr()
 	loadCaddyfile(t, site(addr, versionBlock("v1", "a", a)+"\t\tversion v2 {\n\t\t\tupstream "+a.addr()+"\n\t\t}\n\t\tdeploy v1\n"))
+	// The first poll records the config's deployment.
+	waitFor(t, 5*time.Second, func() bool { return len(deployments(t, adminAddr, "shop")) == 1 },
+		func() string { return "the config's deployment was not recorded" })
 	before := deployments(t, adminAddr, "shop")
 
 	cases := []struct {
@@ -275,6 +285,8 @@ func TestLiveAPIErrors(t *testing.T) {
 		{"rollback unknown", "POST", "/gradual/workers/shop/rollback", map[string]any{"version_id": "nope"}, 400, `unknown version "nope"`},
 		{"rollback nowhere", "POST", "/gradual/workers/shop/rollback", nil, 409, "no earlier version"},
 		{"wrong method", "DELETE", "/gradual/workers/shop/deployments", nil, 405, "not allowed"},
+		{"no such endpoint", "GET", "/gradual/workers/shop/nope", nil, 404, "no such endpoint"},
+		{"no such endpoint at the top", "GET", "/gradual/nope", nil, 404, "no such endpoint"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

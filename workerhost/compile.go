@@ -387,7 +387,7 @@ func compileBundle(name string, b *bundled) (*Program, error) {
 	// files from disk on its own.
 	ast, err := goja.Parse(name, code, parser.WithSourceMapLoader(func(string) ([]byte, error) { return b.Map, nil }))
 	if err != nil {
-		return nil, parseError(name, code, b.Map)
+		return nil, parseError(name, code, b.Map, err)
 	}
 	prog, err := goja.CompileAST(ast, false)
 	if err != nil {
@@ -459,12 +459,13 @@ func bundleError(name string, msgs []api.Message) error {
 
 // parseError re-parses code to get goja's structured errors, and maps
 // their positions in the bundle back to the original sources.
-func parseError(name, code string, srcMap []byte) error {
+func parseError(name, code string, srcMap []byte, orig error) error {
 	_, err := parser.ParseFile(nil, name, code, 0, parser.WithDisableSourceMaps)
 	e := &CompileError{Script: name}
 	list, ok := err.(parser.ErrorList)
 	if !ok || len(list) == 0 {
-		e.Messages = []string{fmt.Sprintf("%s: %v", name, err)}
+		// Only the source map made the first parse fail.
+		e.Messages = []string{fmt.Sprintf("%s: %v", name, orig)}
 		return e
 	}
 	sm, _ := sourcemap.Parse(name, srcMap)

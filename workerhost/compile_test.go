@@ -49,7 +49,7 @@ func TestCompileErrorIsCompileError(t *testing.T) {
 // TestParseErrorMapped checks that a syntax goja rejects but esbuild
 // accepts is reported at the original file and line.
 func TestParseErrorMapped(t *testing.T) {
-	msg := parseError("w.js", "var a = 1;\nvar b = ;\n", nil).Error()
+	msg := parseError("w.js", "var a = 1;\nvar b = ;\n", nil, nil).Error()
 	if !strings.Contains(msg, "w.js:2:") {
 		t.Fatalf("error %q does not name w.js:2", msg)
 	}

@@ -105,7 +105,8 @@
 //   - Unhandled promise rejections are logged, not swallowed.
 //   - Recursion is bounded (4096 frames); the JavaScript heap of a runtime
 //     by MemoryLimit (memory.go): past it 503 "exceededMemory", and the
-//     runtime is replaced.
+//     runtime is replaced. Check, run on an upload before it is accepted,
+//     also bounds the top-level code's heap (see Check).
 //   - A Go panic while a Response is written: 500, or ErrResponseAborted
 //     once the status is sent; the runtime is replaced.
 //

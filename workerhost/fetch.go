@@ -7,14 +7,20 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/dop251/goja"
+	"go.uber.org/zap"
 )
 
 // maxRedirects is the number of redirects fetch follows, as in workerd.
 const maxRedirects = 20
+
+// errFetchBodyTooLarge fails a fetch whose response body is over
+// MaxBodyBytes.
+var errFetchBodyTooLarge = errors.New("fetch response body too large")
 
 // fetchOp is an outbound request in flight.
 type fetchOp struct {
@@ -135,7 +141,7 @@ func doFetch(client *http.Client, req *http.Request, limit int64) fetchResult {
 		return fetchResult{err: err}
 	}
 	if int64(len(body)) > limit {
-		return fetchResult{err: fmt.Errorf("response body is larger than %d bytes", limit)}
+		return fetchResult{err: errFetchBodyTooLarge}
 	}
 	return fetchResult{
 		status:     resp.StatusCode,
@@ -151,12 +157,9 @@ func (ex *exchange) fetchDone(cb goja.Callable, op *fetchOp, res fetchResult) er
 	rt := ex.rt
 	vm := rt.vm
 	if res.err != nil {
-		msg := "Network connection lost: " + res.err.Error()
-		if blocked, ok := isBlocked(res.err); ok {
-			msg = blocked
-		}
-		if op.aborted {
-			msg = "abort"
+		msg := "abort"
+		if !op.aborted {
+			msg = ex.fetchError(res.err)
 		}
 		return ex.callback(cb, vm.ToValue(msg), goja.Undefined())
 	}
@@ -166,6 +169,30 @@ func (ex *exchange) fetchDone(cb goja.Callable, op *fetchOp, res fetchResult) er
 	}
 	desc := vm.NewArray(res.status, res.statusText, headersToJS(vm, res.header), body, res.url, res.redirected)
 	return ex.callback(cb, goja.Null(), desc)
+}
+
+// fetchError is the message of the TypeError a failed fetch rejects with.
+// A fetch the sandbox refused names the URL's host and the rule; other
+// network errors say only that the connection failed, as in workerd, since
+// Go's text can tell a script about the network it runs in (resolver
+// addresses, what internal names resolve to): it is logged at debug level.
+func (ex *exchange) fetchError(err error) string {
+	if rule, ok := blockedRule(err); ok {
+		host := "the URL"
+		if uerr := (*url.Error)(nil); errors.As(err, &uerr) {
+			if u, perr := url.Parse(uerr.URL); perr == nil {
+				host = u.Host
+			}
+		}
+		return fmt.Sprintf("fetch to %s is blocked: %s", host, rule)
+	}
+	if errors.Is(err, errFetchBodyTooLarge) {
+		return fmt.Sprintf("fetch: the response body is larger than %d bytes", ex.w.cfg.MaxBodyBytes)
+	}
+	if ce := ex.w.logger.Check(zap.DebugLevel, "fetch failed"); ce != nil {
+		ce.Write(zap.Error(err))
+	}
+	return "Network connection lost."
 }
 
 func (rt *jsRuntime) hostAbortFetch(c goja.FunctionCall) goja.Value {

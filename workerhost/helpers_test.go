@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 var loopbackOK = mustPolicy("127.0.0.1", "::1")
 
 func mustPolicy(allow ...string) *FetchPolicy {
-	p, err := NewFetchPolicy(allow, nil)
+	p, err := NewFetchPolicy(allow)
 	if err != nil {
 		panic(err)
 	}

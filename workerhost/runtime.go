@@ -157,7 +157,11 @@ type jsRuntime struct {
 	heap   int64
 }
 
-func newRuntime(w *Worker) (*jsRuntime, error) {
+func newRuntime(w *Worker) (*jsRuntime, error) { return newRuntimeChecked(w, false) }
+
+// newRuntimeChecked creates a runtime; with check, the script's top-level
+// code runs under the allocation guards of Check.
+func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
 	rt := &jsRuntime{
@@ -240,6 +244,13 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 				return nil, err
 			}
 		}
+		if check {
+			if err := installAllocationGuards(vm); err != nil {
+				return nil, err
+			}
+			stop := rt.watchHeap(MaxCheckHeap)
+			defer stop()
+		}
 		if _, err := vm.RunProgram(w.prog.prog); err != nil {
 			return nil, err
 		}
@@ -258,6 +269,9 @@ func newRuntime(w *Worker) (*jsRuntime, error) {
 		var jsErr *goja.Exception
 		if errors.As(err, &jsErr) {
 			return nil, fmt.Errorf("workerhost: %s: the script threw while loading: %s", w.prog.name, exceptionStack(jsErr))
+		}
+		if errors.Is(err, errMemoryLimit) {
+			return nil, fmt.Errorf("workerhost: %s: the top-level code allocated over the memory limit (%d MB) while loading", w.prog.name, w.cfg.MemoryLimit>>20)
 		}
 		return nil, fmt.Errorf("workerhost: %s: %w", w.prog.name, err)
 	}

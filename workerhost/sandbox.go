@@ -1,13 +1,14 @@
 package workerhost
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -17,54 +18,87 @@ import (
 // loopback, or a redirect to the cloud metadata address, is caught too.
 //
 // The rules, in order:
-//  1. The protected ports (Caddy's admin endpoint) on any address of this
-//     host (loopback, unspecified, an interface's address) are never
-//     reachable, whatever the allow rules say.
-//  2. Public unicast addresses are reachable.
+//  1. The ports of Caddy's admin endpoints (ProtectAdminPort) are never
+//     reachable on this host, whatever the allow rules say.
+//  2. Public unicast addresses are reachable, except this host's own.
 //  3. Loopback, unspecified, link-local (the cloud metadata address),
-//     private (RFC 1918, unique-local, shared 100.64.0.0/10) and reserved
-//     addresses are reachable only when an allow rule names them. IPv4
-//     addresses inside IPv6 (mapped, NAT64, 6to4) are judged as the IPv4
-//     address they carry.
+//     private (RFC 1918, unique-local), shared (100.64.0.0/10), reserved
+//     and documentation addresses, and this host's own addresses, are
+//     reachable only when an allow rule names them. IPv4 addresses inside
+//     IPv6 (mapped, SIIT, NAT64, 6to4) are judged as the IPv4 address
+//     they carry.
 //
-// The zero FetchPolicy allows public addresses only.
+// "This host" is known two ways: by address class (loopback, unspecified)
+// before connecting, and, for any other address, by a connection whose
+// remote address is its own local address — checked once the TCP
+// handshake is done and before a byte is sent, so an interface address
+// added after start-up is caught too.
+//
+// A nil or zero FetchPolicy allows public addresses only.
 type FetchPolicy struct {
-	allow   []allowRule
-	protect map[uint16]bool
-	// local are this host's own addresses: the protected ports are closed
-	// on them as well as on loopback and unspecified addresses.
-	local map[netip.Addr]bool
+	allow []allowRule
 }
 
 // allowRule admits a prefix, on any port (port 0) or one port.
 type allowRule struct {
 	prefix netip.Prefix
 	port   uint16
-	text   string
 }
 
-// BlockedError is the error of a dial that the FetchPolicy refused. fetch()
-// rejects with a TypeError carrying its message.
+// BlockedError is the error of a dial that the sandbox refused. Its
+// message names the rule, not the address dialled: fetch() reports the
+// URL's host, so that a blocked fetch cannot be used to learn what
+// internal names resolve to.
 type BlockedError struct {
-	Addr netip.AddrPort
-	// Rule names the rule that refused the address.
 	Rule string
 }
 
-func (e *BlockedError) Error() string {
-	return fmt.Sprintf("fetch to %s is blocked: %s", e.Addr, e.Rule)
+func (e *BlockedError) Error() string { return e.Rule }
+
+// The ports of Caddy's admin endpoints in this process. The set only
+// grows: when a reload moves the admin endpoint, the old config's workers
+// may still be serving, and must not reach the new one either.
+var admin struct {
+	mu    sync.RWMutex
+	ports map[uint16]bool
+	// all is set when an admin endpoint's port cannot be known (a
+	// kernel-chosen port, an inherited socket): then no port of this host
+	// is reachable.
+	all bool
 }
 
-// NewFetchPolicy builds a policy from fetch_allow rules and the addresses
-// of Caddy's admin endpoint (host:port; a unix socket or an address without
-// a port is ignored, as fetch cannot dial it).
+// ProtectAdminPort closes port on every address of this host to every
+// worker's fetch() from now on, whatever fetch_allow says. Port 0 means the
+// admin endpoint's port is unknown: every port of this host is closed.
+func ProtectAdminPort(port uint16) {
+	admin.mu.Lock()
+	defer admin.mu.Unlock()
+	if port == 0 {
+		admin.all = true
+		return
+	}
+	if admin.ports == nil {
+		admin.ports = map[uint16]bool{}
+	}
+	admin.ports[port] = true
+}
+
+func adminPort(port uint16) bool {
+	admin.mu.RLock()
+	defer admin.mu.RUnlock()
+	return admin.all || admin.ports[port]
+}
+
+const adminRule = "it is Caddy's admin endpoint, which no worker may reach"
+
+// NewFetchPolicy builds a policy from fetch_allow rules.
 //
-// An allow rule is a CIDR prefix (10.0.0.0/8), an IP address (any port), an
-// IP address with a port (127.0.0.1:9002, [::1]:9002), or localhost with or
+// A rule is a CIDR prefix (10.0.0.0/8), an IP address (any port), an IP
+// address with a port (127.0.0.1:9002, [::1]:9002), or localhost with or
 // without a port (both loopback addresses). Host names are refused: the
 // rule applies to the address dialled, so a name would mean whatever DNS
 // answers at the time.
-func NewFetchPolicy(allow, protect []string) (*FetchPolicy, error) {
+func NewFetchPolicy(allow []string) (*FetchPolicy, error) {
 	p := &FetchPolicy{}
 	for _, s := range allow {
 		rules, err := parseAllowRule(s)
@@ -72,24 +106,6 @@ func NewFetchPolicy(allow, protect []string) (*FetchPolicy, error) {
 			return nil, err
 		}
 		p.allow = append(p.allow, rules...)
-	}
-	for _, a := range protect {
-		host, portStr, err := net.SplitHostPort(a)
-		if err != nil {
-			continue
-		}
-		port, err := strconv.ParseUint(portStr, 10, 16)
-		if err != nil || port == 0 {
-			continue
-		}
-		if p.protect == nil {
-			p.protect = map[uint16]bool{}
-			p.local = localAddrs()
-		}
-		p.protect[uint16(port)] = true
-		if ip, err := netip.ParseAddr(host); err == nil {
-			p.local[ip.Unmap()] = true
-		}
 	}
 	return p, nil
 }
@@ -104,7 +120,7 @@ func parseAllowRule(s string) ([]allowRule, error) {
 		if err != nil {
 			return nil, bad("not a CIDR prefix")
 		}
-		return []allowRule{{prefix: canonicalPrefix(pfx), text: s}}, nil
+		return []allowRule{{prefix: canonicalPrefix(pfx)}}, nil
 	}
 	host, port := s, uint16(0)
 	if h, ps, err := net.SplitHostPort(s); err == nil {
@@ -116,16 +132,16 @@ func parseAllowRule(s string) ([]allowRule, error) {
 	}
 	if strings.EqualFold(host, "localhost") {
 		return []allowRule{
-			{prefix: netip.MustParsePrefix("127.0.0.0/8"), port: port, text: s},
-			{prefix: netip.MustParsePrefix("::1/128"), port: port, text: s},
+			{prefix: netip.MustParsePrefix("127.0.0.0/8"), port: port},
+			{prefix: netip.MustParsePrefix("::1/128"), port: port},
 		}, nil
 	}
 	ip, err := netip.ParseAddr(host)
-	if err != nil {
+	if err != nil || ip.Zone() != "" {
 		return nil, bad("not an IP address (host names are not allowed: the rule applies to the address dialled)")
 	}
 	ip = ip.Unmap()
-	return []allowRule{{prefix: netip.PrefixFrom(ip, ip.BitLen()), port: port, text: s}}, nil
+	return []allowRule{{prefix: netip.PrefixFrom(ip, ip.BitLen()), port: port}}, nil
 }
 
 // canonicalPrefix masks a prefix and judges IPv4-mapped prefixes as IPv4.
@@ -136,45 +152,62 @@ func canonicalPrefix(p netip.Prefix) netip.Prefix {
 	return p.Masked()
 }
 
-// String is the policy in a canonical form: its allow rules and protected
-// ports, in order. Two policies with the same String decide alike.
+// String is the policy in a canonical form: its allow rules, in order. Two
+// policies with the same String decide alike.
 func (p *FetchPolicy) String() string {
-	if p == nil {
-		return "public"
-	}
 	var b strings.Builder
 	b.WriteString("public")
-	for _, r := range p.allow {
-		fmt.Fprintf(&b, " allow=%s:%d", r.prefix, r.port)
-	}
-	ports := make([]int, 0, len(p.protect))
-	for port := range p.protect {
-		ports = append(ports, int(port))
-	}
-	slices.Sort(ports)
-	for _, port := range ports {
-		fmt.Fprintf(&b, " protect=%d", port)
+	if p != nil {
+		for _, r := range p.allow {
+			fmt.Fprintf(&b, " allow=%s:%d", r.prefix, r.port)
+		}
 	}
 	return b.String()
 }
 
-// Check reports whether fetch may dial addr: nil, or a *BlockedError.
+// Check reports whether fetch may dial addr, judged before connecting: nil,
+// or a *BlockedError.
 func (p *FetchPolicy) Check(addr netip.AddrPort) error {
-	ip := addr.Addr().Unmap().WithZone("")
-	port := addr.Port()
-	if p != nil && p.protect[port] && (p.local[ip] || isThisHost(ip)) {
-		return &BlockedError{Addr: addr, Rule: "it is Caddy's admin endpoint, which no worker may reach"}
+	ip, port := addr.Addr().Unmap().WithZone(""), addr.Port()
+	if isThisHost(ip) && adminPort(port) {
+		return &BlockedError{Rule: adminRule}
 	}
 	class := classify(ip)
 	if class == "" || p.allowed(ip, port) {
 		return nil
 	}
-	return &BlockedError{Addr: addr, Rule: class + " addresses are reachable only when fetch_allow names them"}
+	return &BlockedError{Rule: class + " addresses are reachable only when fetch_allow names them"}
+}
+
+// checkConn judges an established connection before anything is sent: one
+// whose remote address is its own local address reaches this host, under
+// whatever address.
+func (p *FetchPolicy) checkConn(c net.Conn) error {
+	local, lok := c.LocalAddr().(*net.TCPAddr)
+	remote, rok := c.RemoteAddr().(*net.TCPAddr)
+	if !lok || !rok {
+		return &BlockedError{Rule: "the connection is not TCP"}
+	}
+	ra := remote.AddrPort()
+	ip := ra.Addr().Unmap().WithZone("")
+	if ip != local.AddrPort().Addr().Unmap().WithZone("") {
+		return nil
+	}
+	if adminPort(ra.Port()) {
+		return &BlockedError{Rule: adminRule}
+	}
+	if p.allowed(ip, ra.Port()) {
+		return nil
+	}
+	return &BlockedError{Rule: "this host's own addresses are reachable only when fetch_allow names them"}
 }
 
 func (p *FetchPolicy) allowed(ip netip.Addr, port uint16) bool {
 	if p == nil {
 		return false
+	}
+	if v4, ok := embeddedIPv4(ip); ok {
+		ip = v4
 	}
 	for _, r := range p.allow {
 		if r.prefix.Contains(ip) && (r.port == 0 || r.port == port) {
@@ -189,9 +222,26 @@ func (p *FetchPolicy) allowed(ip netip.Addr, port uint16) bool {
 func (p *FetchPolicy) control(_, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return &BlockedError{Rule: fmt.Sprintf("cannot judge the address %q", address)}
+		return &BlockedError{Rule: "the address dialled cannot be judged"}
 	}
 	return p.Check(ap)
+}
+
+// dialer returns the DialContext of a worker's fetch() transport: d, whose
+// Control is the policy's, then the check of the connection.
+func (p *FetchPolicy) dialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.Control = p.control
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := p.checkConn(c); err != nil {
+			c.Close()
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		}
+		return c, nil
+	}
 }
 
 // isThisHost reports whether ip always reaches this host.
@@ -202,15 +252,23 @@ func isThisHost(ip netip.Addr) bool {
 	return ip.IsLoopback() || ip.IsUnspecified() || (ip.Is4() && ip.As4()[0] == 0)
 }
 
-// Special-purpose IPv4 ranges that are not private in netip's sense but
-// reach no public host (RFC 6890): shared address space (carrier NAT and
-// some clouds' metadata), IETF protocol assignments, benchmarking and the
-// reserved class E with broadcast.
-var reservedV4 = []netip.Prefix{
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
+// Special-purpose ranges that are not private in netip's sense but reach
+// no public host, or a host of the platform rather than of the internet
+// (RFC 6890 and its IPv6 counterpart).
+var reserved = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),    // shared address space: carrier NAT, some clouds' metadata
+	netip.MustParsePrefix("168.63.129.16/32"), // Azure's platform endpoint (WireServer)
+	netip.MustParsePrefix("192.0.0.0/24"),     // IETF protocol assignments
+	netip.MustParsePrefix("192.0.2.0/24"),     // documentation
+	netip.MustParsePrefix("198.18.0.0/15"),    // benchmarking
+	netip.MustParsePrefix("198.51.100.0/24"),  // documentation
+	netip.MustParsePrefix("203.0.113.0/24"),   // documentation
+	netip.MustParsePrefix("240.0.0.0/4"),      // class E and broadcast
+	netip.MustParsePrefix("64:ff9b:1::/48"),   // local-use NAT64 (RFC 8215), whose IPv4 may sit anywhere
+	netip.MustParsePrefix("100::/64"),         // discard
+	netip.MustParsePrefix("2001::/23"),        // IETF protocol assignments, Teredo
+	netip.MustParsePrefix("2001:db8::/32"),    // documentation
+	netip.MustParsePrefix("fec0::/10"),        // deprecated site-local
 }
 
 // classify names the class of a non-public address ("" for public unicast).
@@ -231,62 +289,49 @@ func classify(ip netip.Addr) string {
 	case !ip.IsGlobalUnicast():
 		return "non-unicast"
 	}
-	if ip.Is4() {
-		for _, p := range reservedV4 {
-			if p.Contains(ip) {
-				return "reserved"
-			}
+	for _, p := range reserved {
+		if p.Contains(ip) {
+			return "reserved"
 		}
 	}
 	return ""
 }
 
-// IPv6 prefixes that carry an IPv4 address: NAT64 (RFC 6052, the address
-// in the last 32 bits), 6to4 (RFC 3056, in bits 16–48) and the deprecated
-// IPv4-compatible form (::a.b.c.d).
+// IPv6 prefixes that carry an IPv4 address in their last 32 bits — NAT64
+// (RFC 6052's well-known prefix), SIIT (::ffff:0:a.b.c.d) and
+// the deprecated IPv4-compatible form (::a.b.c.d) — and 6to4 (RFC 3056),
+// which carries it in bits 16–48.
 var (
-	nat64     = netip.MustParsePrefix("64:ff9b::/96")
+	v4Suffix = []netip.Prefix{
+		netip.MustParsePrefix("64:ff9b::/96"),
+		netip.MustParsePrefix("::ffff:0:0:0/96"),
+		netip.MustParsePrefix("::/96"),
+	}
 	sixToFour = netip.MustParsePrefix("2002::/16")
-	v4compat  = netip.MustParsePrefix("::/96")
 )
 
 // embeddedIPv4 returns the IPv4 address an IPv6 address carries.
 func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
-	if !ip.Is6() {
+	if !ip.Is6() || ip.IsUnspecified() || ip.IsLoopback() {
 		return ip, false
 	}
 	b := ip.As16()
-	switch {
-	case nat64.Contains(ip), v4compat.Contains(ip) && !ip.IsUnspecified() && !ip.IsLoopback():
-		return netip.AddrFrom4([4]byte(b[12:16])), true
-	case sixToFour.Contains(ip):
+	if sixToFour.Contains(ip) {
 		return netip.AddrFrom4([4]byte(b[2:6])), true
+	}
+	for _, p := range v4Suffix {
+		if p.Contains(ip) {
+			return netip.AddrFrom4([4]byte(b[12:16])), true
+		}
 	}
 	return ip, false
 }
 
-// localAddrs returns the addresses of this host's interfaces.
-func localAddrs() map[netip.Addr]bool {
-	m := map[netip.Addr]bool{}
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return m
-	}
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok {
-				m[ip.Unmap()] = true
-			}
-		}
-	}
-	return m
-}
-
-// isBlocked reports whether err comes from the fetch policy, and its message.
-func isBlocked(err error) (string, bool) {
+// blockedRule returns the rule of a fetch the sandbox refused.
+func blockedRule(err error) (string, bool) {
 	var b *BlockedError
 	if errors.As(err, &b) {
-		return b.Error(), true
+		return b.Rule, true
 	}
 	return "", false
 }

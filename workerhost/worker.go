@@ -158,11 +158,7 @@ func (c *Config) setDefaults() {
 // pooled connection is only ever reused under the policy that dialled it.
 func newTransport(policy *FetchPolicy) *http.Transport {
 	return &http.Transport{
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-			Control:   policy.control,
-		}).DialContext,
+		DialContext:           policy.dialer(&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		ExpectContinueTimeout: time.Second,

@@ -1,4 +1,4 @@
-package caddymodule
+package api
 
 import (
 	"bytes"
@@ -15,54 +15,30 @@ import (
 
 // Limits of admin API requests.
 const (
-	// maxScriptBytes bounds an uploaded script, like Workers' 10 MB.
-	maxScriptBytes = 10 << 20
-	// maxRequestBytes bounds any admin request body.
-	maxRequestBytes = maxScriptBytes + 1<<20
-	maxTagLen       = 256
-	maxMessageLen   = 4096
-	maxVars         = 128
-	maxVarBytes     = 5 << 10
-	maxUpstreams    = 64
+	// MaxScriptBytes bounds an uploaded script, like Workers' 10 MB.
+	MaxScriptBytes = 10 << 20
+	// MaxRequestBytes bounds any admin request body.
+	MaxRequestBytes = MaxScriptBytes + 1<<20
+	// MaxTagLen bounds a version's tag, and MaxMessageLen a version's or
+	// a deployment's message, in bytes.
+	MaxTagLen     = 256
+	MaxMessageLen = 4096
+	// MaxVars bounds the vars of a version, MaxVarBytes each value.
+	MaxVars     = 128
+	MaxVarBytes = 5 << 10
+	// MaxUpstreams bounds the addresses of an upstream version.
+	MaxUpstreams = 64
 )
 
-// uploadRequest is the body of POST /gradual/workers/{name}/versions.
-// The CLI sends it too, hence omitempty.
-type uploadRequest struct {
-	Script string `json:"script,omitempty"`
-	// MainModule names the script, as Cloudflare's upload metadata does:
-	// its extension picks JavaScript or TypeScript, and stacks show it.
-	// Default worker.js.
-	MainModule string            `json:"main_module,omitempty"`
-	Upstreams  []string          `json:"upstreams,omitempty"`
-	Tag        string            `json:"tag,omitempty"`
-	Message    string            `json:"message,omitempty"`
-	Vars       map[string]string `json:"vars,omitempty"`
-}
-
-// deploymentRequest is the body of POST /gradual/workers/{name}/deployments,
-// in the shape of Cloudflare's deployments API.
-type deploymentRequest struct {
-	Strategy    string            `json:"strategy"`
-	Versions    []DeployEntry     `json:"versions"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-}
-
-// rollbackRequest is the body of POST /gradual/workers/{name}/rollback.
-type rollbackRequest struct {
-	VersionID string `json:"version_id,omitempty"`
-	Message   string `json:"message,omitempty"`
-}
-
 // decodeJSON reads one JSON object from body into v: no unknown fields, no
-// trailing data, at most maxRequestBytes.
+// trailing data, at most MaxRequestBytes.
 func decodeJSON(body io.Reader, v any) error {
-	raw, err := io.ReadAll(io.LimitReader(body, maxRequestBytes+1))
+	raw, err := io.ReadAll(io.LimitReader(body, MaxRequestBytes+1))
 	if err != nil {
 		return badRequest("reading the request body: %v", err)
 	}
-	if len(raw) > maxRequestBytes {
-		return errorf(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxRequestBytes))
+	if len(raw) > MaxRequestBytes {
+		return errorf(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", MaxRequestBytes))
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -75,8 +51,9 @@ func decodeJSON(body io.Reader, v any) error {
 	return nil
 }
 
-func decodeUpload(body io.Reader) (*uploadRequest, error) {
-	var req uploadRequest
+// DecodeUpload reads and checks the body of an upload.
+func DecodeUpload(body io.Reader) (*UploadRequest, error) {
+	var req UploadRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return nil, err
 	}
@@ -85,21 +62,21 @@ func decodeUpload(body io.Reader) (*uploadRequest, error) {
 		return nil, badRequest(`a version needs "script" (the source) or "upstreams" (addresses)`)
 	case req.Script != "" && len(req.Upstreams) > 0:
 		return nil, badRequest(`a version has "script" or "upstreams", not both`)
-	case len(req.Script) > maxScriptBytes:
-		return nil, errorf(http.StatusRequestEntityTooLarge, fmt.Sprintf("script is %d bytes; the limit is %d", len(req.Script), maxScriptBytes))
-	case len(req.Upstreams) > maxUpstreams:
-		return nil, badRequest("%d upstreams; the limit is %d", len(req.Upstreams), maxUpstreams)
-	case len(req.Tag) > maxTagLen || !utf8.ValidString(req.Tag):
-		return nil, badRequest("tag must be valid UTF-8 of at most %d bytes", maxTagLen)
-	case len(req.Message) > maxMessageLen || !utf8.ValidString(req.Message):
-		return nil, badRequest("message must be valid UTF-8 of at most %d bytes", maxMessageLen)
-	case len(req.Vars) > maxVars:
-		return nil, badRequest("%d vars; the limit is %d", len(req.Vars), maxVars)
+	case len(req.Script) > MaxScriptBytes:
+		return nil, errorf(http.StatusRequestEntityTooLarge, fmt.Sprintf("script is %d bytes; the limit is %d", len(req.Script), MaxScriptBytes))
+	case len(req.Upstreams) > MaxUpstreams:
+		return nil, badRequest("%d upstreams; the limit is %d", len(req.Upstreams), MaxUpstreams)
+	case len(req.Tag) > MaxTagLen || !utf8.ValidString(req.Tag):
+		return nil, badRequest("tag must be valid UTF-8 of at most %d bytes", MaxTagLen)
+	case len(req.Message) > MaxMessageLen || !utf8.ValidString(req.Message):
+		return nil, badRequest("message must be valid UTF-8 of at most %d bytes", MaxMessageLen)
+	case len(req.Vars) > MaxVars:
+		return nil, badRequest("%d vars; the limit is %d", len(req.Vars), MaxVars)
 	case req.Script != "" && !utf8.ValidString(req.Script):
 		return nil, badRequest("script is not valid UTF-8")
 	case req.MainModule != "" && req.Script == "":
 		return nil, badRequest(`"main_module" names a script`)
-	case req.MainModule != "" && !validModuleName(req.MainModule):
+	case req.MainModule != "" && !ValidModuleName(req.MainModule):
 		return nil, badRequest(`main_module %q: want a file name such as worker.js or worker.ts (letters, digits, ".", "_", "-")`, req.MainModule)
 	}
 	for _, u := range req.Upstreams {
@@ -111,15 +88,15 @@ func decodeUpload(body io.Reader) (*uploadRequest, error) {
 		return nil, badRequest(`"vars" are for script versions`)
 	}
 	for name, value := range req.Vars {
-		if err := checkVar(name, value); err != nil {
+		if err := CheckVar(name, value); err != nil {
 			return nil, badRequest("%v", err)
 		}
 	}
 	return &req, nil
 }
 
-// validModuleName accepts a plain file name with a script extension.
-func validModuleName(name string) bool {
+// ValidModuleName accepts a plain file name with a script extension.
+func ValidModuleName(name string) bool {
 	if len(name) > 128 || strings.HasPrefix(name, ".") {
 		return false
 	}
@@ -152,9 +129,9 @@ func checkDialAddress(addr string) error {
 	return nil
 }
 
-// checkVar checks an env binding: a JavaScript identifier-like name and a
+// CheckVar checks an env binding: a JavaScript identifier-like name and a
 // bounded value.
-func checkVar(name, value string) error {
+func CheckVar(name, value string) error {
 	if name == "" || len(name) > 128 {
 		return fmt.Errorf("var name %q: 1 to 128 characters", name)
 	}
@@ -167,14 +144,16 @@ func checkVar(name, value string) error {
 	if name == "CF_VERSION_METADATA" {
 		return fmt.Errorf("var name %q is reserved", name)
 	}
-	if len(value) > maxVarBytes || !utf8.ValidString(value) {
-		return fmt.Errorf("var %s: value must be valid UTF-8 of at most %d bytes", name, maxVarBytes)
+	if len(value) > MaxVarBytes || !utf8.ValidString(value) {
+		return fmt.Errorf("var %s: value must be valid UTF-8 of at most %d bytes", name, MaxVarBytes)
 	}
 	return nil
 }
 
-func decodeDeployment(body io.Reader) (*deploymentRequest, error) {
-	var req deploymentRequest
+// DecodeDeploy reads and checks the body of a new deployment. The split
+// itself is checked by the server against the versions it has.
+func DecodeDeploy(body io.Reader) (*DeployRequest, error) {
+	var req DeployRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return nil, err
 	}
@@ -188,16 +167,18 @@ func decodeDeployment(body io.Reader) (*deploymentRequest, error) {
 		if k != "workers/message" {
 			return nil, badRequest(`annotation %q: only "workers/message" may be set`, k)
 		}
-		if len(v) > maxMessageLen || !utf8.ValidString(v) {
-			return nil, badRequest("workers/message must be valid UTF-8 of at most %d bytes", maxMessageLen)
+		if len(v) > MaxMessageLen || !utf8.ValidString(v) {
+			return nil, badRequest("workers/message must be valid UTF-8 of at most %d bytes", MaxMessageLen)
 		}
 	}
 	return &req, nil
 }
 
-func decodeRollback(body io.Reader) (*rollbackRequest, error) {
-	var req rollbackRequest
-	raw, err := io.ReadAll(io.LimitReader(body, maxRequestBytes))
+// DecodeRollback reads and checks the body of a rollback, which may be
+// empty.
+func DecodeRollback(body io.Reader) (*RollbackRequest, error) {
+	var req RollbackRequest
+	raw, err := io.ReadAll(io.LimitReader(body, MaxRequestBytes))
 	if err != nil {
 		return nil, badRequest("reading the request body: %v", err)
 	}
@@ -207,8 +188,23 @@ func decodeRollback(body io.Reader) (*rollbackRequest, error) {
 	if err := decodeJSON(bytes.NewReader(raw), &req); err != nil {
 		return nil, err
 	}
-	if len(req.Message) > maxMessageLen || !utf8.ValidString(req.Message) {
-		return nil, badRequest("message must be valid UTF-8 of at most %d bytes", maxMessageLen)
+	if len(req.Message) > MaxMessageLen || !utf8.ValidString(req.Message) {
+		return nil, badRequest("message must be valid UTF-8 of at most %d bytes", MaxMessageLen)
 	}
 	return &req, nil
+}
+
+// Error is a request the API refuses, with the HTTP status to answer it
+// with.
+type Error struct {
+	Status  int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errorf(status int, msg string) error { return &Error{Status: status, Message: msg} }
+
+func badRequest(format string, args ...any) error {
+	return errorf(http.StatusBadRequest, fmt.Sprintf(format, args...))
 }

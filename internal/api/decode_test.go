@@ -1,4 +1,4 @@
-package caddymodule
+package api
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 )
 
 func statusOf(err error) int {
-	var ae *apiError
+	var ae *Error
 	if errors.As(err, &ae) {
-		return ae.status
+		return ae.Status
 	}
 	return 0
 }
@@ -35,13 +35,13 @@ func TestDecodeUpload(t *testing.T) {
 		{"vars on upstream", `{"upstreams":["a:1"],"vars":{"A":"b"}}`, 400, "script versions"},
 		{"bad var name", `{"script":"x","vars":{"1a":"b"}}`, 400, "var name"},
 		{"reserved var", `{"script":"x","vars":{"CF_VERSION_METADATA":"b"}}`, 400, "reserved"},
-		{"long tag", `{"script":"x","tag":"` + strings.Repeat("t", maxTagLen+1) + `"}`, 400, "tag"},
-		{"too big", `{"script":"` + strings.Repeat("x", maxRequestBytes) + `"}`, 413, "over"},
-		{"script over limit", `{"script":"` + strings.Repeat("x", maxScriptBytes+1) + `"}`, 413, "limit"},
+		{"long tag", `{"script":"x","tag":"` + strings.Repeat("t", MaxTagLen+1) + `"}`, 400, "tag"},
+		{"too big", `{"script":"` + strings.Repeat("x", MaxRequestBytes) + `"}`, 413, "over"},
+		{"script over limit", `{"script":"` + strings.Repeat("x", MaxScriptBytes+1) + `"}`, 413, "limit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := decodeUpload(strings.NewReader(tt.body))
+			req, err := DecodeUpload(strings.NewReader(tt.body))
 			if tt.status == 0 {
 				if err != nil || req == nil {
 					t.Fatalf("unexpected error %v", err)
@@ -55,7 +55,7 @@ func TestDecodeUpload(t *testing.T) {
 	}
 }
 
-func TestDecodeDeployment(t *testing.T) {
+func TestDecodeDeploy(t *testing.T) {
 	tests := []struct {
 		name, body string
 		ok         bool
@@ -70,7 +70,7 @@ func TestDecodeDeployment(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := decodeDeployment(strings.NewReader(tt.body))
+			_, err := DecodeDeploy(strings.NewReader(tt.body))
 			if tt.ok != (err == nil) || (err != nil && (statusOf(err) != http.StatusBadRequest || !strings.Contains(err.Error(), tt.msg))) {
 				t.Fatalf("error %v, want ok=%v with %q", err, tt.ok, tt.msg)
 			}
@@ -86,49 +86,22 @@ func TestDecodeRollback(t *testing.T) {
 		`{"version_id":"v1"}`:   "v1",
 		`{"message":"because"}`: "",
 	} {
-		req, err := decodeRollback(strings.NewReader(body))
+		req, err := DecodeRollback(strings.NewReader(body))
 		if err != nil || req.VersionID != want {
 			t.Errorf("%q: %+v %v", body, req, err)
 		}
 	}
-	for _, body := range []string{`{"version":"v1"}`, `nope`, `{"message":"` + strings.Repeat("m", maxMessageLen+1) + `"}`} {
-		if _, err := decodeRollback(strings.NewReader(body)); statusOf(err) != http.StatusBadRequest {
+	for _, body := range []string{`{"version":"v1"}`, `nope`, `{"message":"` + strings.Repeat("m", MaxMessageLen+1) + `"}`} {
+		if _, err := DecodeRollback(strings.NewReader(body)); statusOf(err) != http.StatusBadRequest {
 			t.Errorf("%.40q: error %v, want 400", body, err)
 		}
 	}
 }
 
-func TestRollbackTarget(t *testing.T) {
-	d := func(entries ...DeployEntry) *deploymentRecord { return &deploymentRecord{Versions: entries} }
-	tests := []struct {
-		name    string
-		history []*deploymentRecord
-		want    string
-	}{
-		{"back to stable", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"a", 90}, DeployEntry{"b", 10})}, "a"},
-		{"skip the current full version", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100})}, "a"},
-		{"newest earlier", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100}), d(DeployEntry{"b", 50}, DeployEntry{"c", 50})}, "b"},
-		{"same version again", []*deploymentRecord{d(DeployEntry{"a", 100}), d(DeployEntry{"b", 100}), d(DeployEntry{"b", 100})}, "a"},
-		{"nothing earlier", []*deploymentRecord{d(DeployEntry{"a", 100})}, ""},
-		{"empty", nil, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := rollbackTarget(tt.history)
-			if got != tt.want || (tt.want == "") != (err != nil) {
-				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
-			}
-			if err != nil && statusOf(err) != http.StatusConflict {
-				t.Fatalf("error status %d, want 409", statusOf(err))
-			}
-		})
-	}
-}
-
-// FuzzAdminRequests decodes arbitrary bodies as every admin request. It
+// FuzzRequests decodes arbitrary bodies as every admin request. It
 // must never panic, every error must carry a 4xx status, and what is
 // accepted must satisfy the documented limits.
-func FuzzAdminRequests(f *testing.F) {
+func FuzzRequests(f *testing.F) {
 	for _, seed := range []string{
 		`{"script":"export default {}","vars":{"A":"b"}}`,
 		`{"upstreams":["127.0.0.1:1"],"tag":"x"}`,
@@ -146,19 +119,19 @@ func FuzzAdminRequests(f *testing.F) {
 				}
 			}
 		}
-		up, err := decodeUpload(strings.NewReader(body))
+		up, err := DecodeUpload(strings.NewReader(body))
 		check("upload", err)
 		if err == nil {
-			if (up.Script == "") == (len(up.Upstreams) == 0) || len(up.Script) > maxScriptBytes || len(up.Tag) > maxTagLen {
+			if (up.Script == "") == (len(up.Upstreams) == 0) || len(up.Script) > MaxScriptBytes || len(up.Tag) > MaxTagLen {
 				t.Fatalf("accepted an upload outside the limits: %+v", up)
 			}
 		}
-		dep, err := decodeDeployment(strings.NewReader(body))
+		dep, err := DecodeDeploy(strings.NewReader(body))
 		check("deployment", err)
 		if err == nil && len(dep.Versions) == 0 {
 			t.Fatal("accepted a deployment with no versions")
 		}
-		_, err = decodeRollback(strings.NewReader(body))
+		_, err = DecodeRollback(strings.NewReader(body))
 		check("rollback", err)
 	})
 }

@@ -1,0 +1,44 @@
+package workerhost
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheck(t *testing.T) {
+	const handler = "\nexport default { fetch() { return new Response('ok') } };\n"
+	for _, tc := range []struct {
+		name, src string
+		want      string // "" for accepted; else a part of the error
+	}{
+		{"ok", handler, ""},
+		{"buffers still work", "const b = new Uint8Array(16); if (!(b instanceof Uint8Array) || !(Uint8Array.from([1]) instanceof Uint8Array)) throw new Error('broken');\nconst s = 'ab'.repeat(3) + Buffer.alloc(4).length;" + handler, ""},
+		{"throws", "\n\nthrow new Error('boom at load');" + handler, "worker.js:3"},
+		{"no handler", "console.log('hi');", "fetch"},
+		{"syntax", "export default {", "worker.js:1"},
+		{"loops", "while (true) {}" + handler, "CPU time limit"},
+		{"typed array of 1 GB", "const big = new Uint8Array(1 << 30);" + handler, "RangeError"},
+		{"ArrayBuffer of 1 GB", "const big = new ArrayBuffer(1 << 30);" + handler, "RangeError"},
+		{"repeat to 1 GB", "const big = 'x'.repeat(1 << 30);" + handler, "RangeError"},
+		{"Buffer of 1 GB", "const big = Buffer.alloc(1 << 30);" + handler, "RangeError"},
+		{"Array of a billion", "const big = new Array(1e9).fill(0);" + handler, "RangeError"},
+		{"growing heap", "const a = []; for (;;) a.push(new Uint8Array(1 << 20));" + handler, "while loading"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			err := Check(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", Source: tc.src})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatal("accepted")
+			case err != nil && !strings.Contains(err.Error(), tc.want):
+				t.Errorf("error %q lacks %q", err, tc.want)
+			}
+			if d := time.Since(start); d > 2*StartupCPULimit {
+				t.Errorf("Check took %v", d)
+			}
+		})
+	}
+}
