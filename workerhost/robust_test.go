@@ -3,6 +3,7 @@ package workerhost
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,4 +101,32 @@ func TestCloseBounded(t *testing.T) {
 	}
 	close(bw.unblock)
 	<-served
+}
+
+// TestJSONParseDepth checks that JSON nested deep enough to overflow goja's
+// recursive parser is refused with a RangeError, whether the script or a
+// client's body supplies it, and that ordinary JSON parses as before.
+func TestJSONParseDepth(t *testing.T) {
+	w := newInline(t, `export default { async fetch(req) {
+		try {
+			const v = await req.json();
+			return new Response(JSON.stringify(v) + " " + JSON.parse.name + JSON.parse.length);
+		} catch (e) {
+			return new Response(e.name + ": " + e.message, { status: 400 });
+		}
+	} };`, func(c *Config) { c.MaxBodyBytes = 64 << 20 })
+	deep := strings.Repeat("[", 16<<20) + strings.Repeat("]", 16<<20)
+	resp, body, _, _ := do(t, w, "POST", "http://x/", deep)
+	if resp.StatusCode != 400 || !strings.HasPrefix(body, "RangeError") {
+		t.Fatalf("%d %.200q", resp.StatusCode, body)
+	}
+	resp, body, _, _ = do(t, w, "POST", "http://x/", `{"a":[1,"[[[",{"b":null}]}`)
+	if resp.StatusCode != 200 || body != `{"a":[1,"[[[",{"b":null}]} parse2` {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	for s, want := range map[string]int{`[]`: 1, `{"a":[{}]}`: 3, `["]]]["]`: 1, `["\"["]`: 1, `1`: 0} {
+		if got := jsonDepth(s, 100); got != want {
+			t.Errorf("jsonDepth(%q) = %d, want %d", s, got, want)
+		}
+	}
 }

@@ -199,6 +199,9 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 				}
 			}
 		}
+		if err := guardJSONParse(vm); err != nil {
+			return nil, err
+		}
 		streams, err := vm.RunProgram(streamsProgram)
 		if err != nil {
 			return nil, err
