@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/caddy-gradual/gradual/internal/loadtest"
 )
 
 // The tests of this file are issue 9's: a hostile or unlucky script, on a
@@ -125,26 +127,8 @@ func TestRobustCPUTimeUnderLoad(t *testing.T) {
 	}
 	url := fmt.Sprintf("%s/?n=%d", base, n)
 
-	stop := make(chan struct{})
-	var spinners sync.WaitGroup
-	for range 2 * runtime.GOMAXPROCS(0) {
-		spinners.Add(1)
-		go func() {
-			defer spinners.Done()
-			x := 0
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				for i := range 100000 {
-					x += i
-				}
-			}
-		}()
-	}
-	defer func() { close(stop); spinners.Wait() }()
+	// Saturate the cores with Go work that competes for them.
+	defer loadtest.Saturate()()
 
 	var ok, failed, slow atomic.Int64
 	var clients sync.WaitGroup
@@ -206,16 +190,7 @@ export default { fetch(req) {
 	cfg := filepath.Join(t.TempDir(), "Caddyfile")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("{\n\tadmin %s\n\tauto_https off\n\tstorage file_system %s\n}\nhttp://%s {\n\tgradual mem {\n\t\tversion v1 {\n\t\t\tscript %s\n\t\t}\n\t\tmemory_limit 32MiB\n\t\tcpu_limit 30s\n\t}\n}\n",
 		admin, storageFor(t), addr, caddyQuote(script))), 0o644)
-	cmd := exec.Command(prlimit, "--as=3000000000", builtCaddy(t), "run", "--config", cfg)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	logs := runCaddy(t, cfg, prlimit, "--as=3000000000")
 	base := "http://" + addr
 	waitFor(t, 30*time.Second, func() bool {
 		resp, _, err := tryGet(base+"/ok", nil)
@@ -249,4 +224,23 @@ export default { fetch(req) {
 	if !strings.Contains(logs.String(), "exceeded its memory limit") {
 		t.Errorf("no log line of the memory limit:\n%s", logs.String())
 	}
+}
+
+// runCaddy starts the built Caddy on the config file cfg, behind the
+// words of wrap (such as prlimit's), stops it when the test ends, and
+// returns its output as it comes.
+func runCaddy(t *testing.T, cfg string, wrap ...string) *bytes.Buffer {
+	t.Helper()
+	args := append(wrap, builtCaddy(t), "run", "--config", cfg)
+	cmd := exec.Command(args[0], args[1:]...)
+	logs := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return logs
 }
