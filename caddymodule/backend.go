@@ -165,8 +165,15 @@ type scriptWorker struct {
 	log *logTarget
 }
 
-// Destruct implements caddy.Destructor.
-func (w scriptWorker) Destruct() error { return w.Close() }
+// Destruct implements caddy.Destructor. It returns at once, so that a
+// reload that drops or changes a version does not wait for that version's
+// requests: the worker keeps serving the requests that chose it before
+// the reload for up to 5 seconds (Worker.Close), then cancels them. The
+// goroutine is the worker's own and ends with Close.
+func (w scriptWorker) Destruct() error {
+	go w.Close()
+	return nil
+}
 
 // logTarget holds the core a shared worker logs to.
 type logTarget struct {

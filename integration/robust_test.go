@@ -244,3 +244,31 @@ func runCaddy(t *testing.T, cfg string, wrap ...string) *bytes.Buffer {
 	})
 	return logs
 }
+
+// TestRobustReloadDoesNotWait is issue 9's reload item: a reload that
+// drops a version returns at once although a request on it is in
+// progress, and that request still finishes on the old version.
+func TestRobustReloadDoesNotWait(t *testing.T) {
+	base := scriptSite(t, `export default { async fetch(req) {
+		if (new URL(req.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 2000));
+		return new Response("old");
+	} };`, "")
+	slow := make(chan string, 1)
+	go func() {
+		resp, body, err := tryGet(base+"/slow", nil)
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		slow <- fmt.Sprint(resp.StatusCode, " ", body)
+	}()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	loadCaddyfile(t, fmt.Sprintf("http://%s {\n\trespond new\n}\n", freeAddr()))
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("the reload took %v, waiting for the request in progress", d)
+	}
+	if got := <-slow; got != "200 old" {
+		t.Errorf("the request in progress got %q", got)
+	}
+}

@@ -130,3 +130,35 @@ func TestJSONParseDepth(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseServesStragglers is issue 9's reload item: while Close waits for
+// a request in progress, a request that still arrives (it chose this
+// version before a reload replaced it) is served, not refused with 503.
+func TestCloseServesStragglers(t *testing.T) {
+	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", PoolSize: 2, Source: `export default { async fetch(req) {
+		if (new URL(req.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 300));
+		return new Response("ok");
+	} };`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan int)
+	go func() {
+		resp, _, _, _ := do(t, w, "GET", "http://x/slow", "")
+		slow <- resp.StatusCode
+	}()
+	time.Sleep(50 * time.Millisecond)
+	closed := make(chan struct{})
+	go func() { w.Close(); close(closed) }()
+	time.Sleep(50 * time.Millisecond)
+	if resp, body, _, _ := do(t, w, "GET", "http://x/", ""); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("a request during Close: %d %q", resp.StatusCode, body)
+	}
+	if code := <-slow; code != 200 {
+		t.Fatalf("the request in progress: %d", code)
+	}
+	<-closed
+	if resp, _, _, _ := do(t, w, "GET", "http://x/", ""); resp.StatusCode != 503 {
+		t.Fatalf("after Close: %d", resp.StatusCode)
+	}
+}

@@ -214,13 +214,20 @@ type Worker struct {
 	pool chan *jsRuntime
 	done chan struct{} // closed by Close
 
+	// closing is set when Close begins: requests still come in (those that
+	// chose this worker before a reload replaced it) and are served.
+	// closed is set when it ends the grace: requests then get 503.
+	// active counts the registered exchanges (requests and their
+	// ctx.waitUntil work); idle, made by Close, is closed when active
+	// reaches zero. tasks counts goroutines started for the scripts
+	// (fetch, body reads).
 	mu        sync.Mutex
+	closing   bool
 	closed    bool
 	exchanges map[*exchange]struct{}
-	// active counts requests and waitUntil work in progress; tasks counts
-	// goroutines started for the scripts (fetch, body reads).
-	active sync.WaitGroup
-	tasks  sync.WaitGroup
+	active    int
+	idle      chan struct{}
+	tasks     sync.WaitGroup
 }
 
 // New compiles cfg's script (through the Compile cache) and creates its
@@ -370,57 +377,66 @@ func (w *Worker) register(ex *exchange) bool {
 		return false
 	}
 	w.exchanges[ex] = struct{}{}
-	w.active.Add(1)
+	w.active++
 	return true
 }
 
 func (w *Worker) unregister(ex *exchange) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	delete(w.exchanges, ex)
-	w.mu.Unlock()
-	w.active.Done()
+	w.active--
+	if w.active == 0 && w.idle != nil {
+		close(w.idle)
+		w.idle = nil
+	}
 }
 
-// Close stops the worker: new requests get 503, requests and ctx.waitUntil
-// work in progress get up to 5 seconds to finish and are then canceled
-// (their JavaScript interrupted, their fetches aborted). Close returns once
-// every goroutine the worker started has ended, or at the latest 5 seconds
-// after the cancellation: a request stuck outside JavaScript, say writing
-// to a client that does not read, is left to end on its own (it is logged)
-// rather than hold up a config reload or a shutdown.
+// Close stops the worker. Requests in progress, their ctx.waitUntil work
+// and requests that still arrive (those that chose this worker before a
+// reload replaced it) are served for up to 5 seconds; then they are
+// canceled (their JavaScript interrupted, their fetches aborted) and new
+// requests get 503. Close returns once every goroutine the worker started
+// has ended, or at the latest 5 seconds after the cancellation: a request
+// stuck outside JavaScript, say writing to a client that does not read, is
+// left to end on its own (it is logged) rather than hold up a config
+// reload or a shutdown.
 func (w *Worker) Close() error {
 	w.mu.Lock()
-	if w.closed {
+	if w.closing {
 		w.mu.Unlock()
 		return nil
 	}
-	w.closed = true
-	close(w.done)
+	w.closing = true
+	idle := w.idleLocked()
 	w.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		w.active.Wait()
-		w.tasks.Wait()
-		close(done)
-	}()
 	grace := time.NewTimer(closeTimeout)
 	defer grace.Stop()
 	select {
+	case <-idle:
+	case <-grace.C:
+	}
+	w.mu.Lock()
+	w.closed = true
+	close(w.done)
+	for ex := range w.exchanges {
+		ex.cancel()
+		ex.rt.cancelExchange(ex)
+		ex.signal()
+	}
+	idle = w.idleLocked()
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		<-idle
+		w.tasks.Wait()
+		close(done)
+	}()
+	grace.Reset(closeTimeout)
+	select {
 	case <-done:
 	case <-grace.C:
-		w.mu.Lock()
-		for ex := range w.exchanges {
-			ex.cancel()
-			ex.rt.cancelExchange(ex)
-			ex.signal()
-		}
-		w.mu.Unlock()
-		grace.Reset(closeTimeout)
-		select {
-		case <-done:
-		case <-grace.C:
-			w.logger.Error("requests still running after the worker was closed; leaving them to end", zap.Duration("waited", 2*closeTimeout))
-		}
+		w.logger.Error("requests still running after the worker was closed; leaving them to end", zap.Duration("waited", 2*closeTimeout))
 	}
 	for {
 		select {
@@ -432,4 +448,18 @@ func (w *Worker) Close() error {
 	}
 	w.ownTransp.CloseIdleConnections()
 	return nil
+}
+
+// idleLocked returns a channel closed once no exchange is registered.
+// w.mu must be held.
+func (w *Worker) idleLocked() <-chan struct{} {
+	if w.active == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if w.idle == nil {
+		w.idle = make(chan struct{})
+	}
+	return w.idle
 }
