@@ -192,6 +192,13 @@ func uploadVersion(w http.ResponseWriter, r *http.Request, s *workerState) error
 	if g == nil {
 		return live.ErrNotLoaded
 	}
+	// An uploaded upstream is reached by any client through the override
+	// header, so it may reach no more than the worker's scripts may fetch.
+	for _, a := range req.Upstreams {
+		if err := g.fetchPolicy.CheckHost(r.Context(), a); err != nil {
+			return live.Invalidf("upstream %v", err)
+		}
+	}
 	u := live.NewUpload(live.Upload{Tag: req.Tag, Message: req.Message, Script: req.Script, MainModule: req.MainModule,
 		Upstreams: req.Upstreams, Vars: req.Vars}, now())
 	if u.Script != "" {

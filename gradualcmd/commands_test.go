@@ -24,6 +24,8 @@ func TestRegistered(t *testing.T) {
 	for _, path := range [][]string{
 		{"versions", "upload"}, {"versions", "list"}, {"versions", "deploy"},
 		{"deployments", "list"}, {"rollback"}, {"status"}, {"tail"},
+		{"rollout", "start"}, {"rollout", "status"}, {"rollout", "pause"},
+		{"rollout", "resume"}, {"rollout", "promote"}, {"rollout", "abort"},
 	} {
 		cmd, rest, err := root.Find(path)
 		if err != nil || len(rest) != 0 || cmd.Name() != path[len(path)-1] || cmd.RunE == nil {
@@ -235,18 +237,7 @@ func TestErrors(t *testing.T) {
 				workers = []string{"shop"}
 			}
 			f := newFakeAdmin(t, workers...)
-			out, errOut, err := runOnce(t, "", append(tc.args, "--address", f.addr)...)
-			if err == nil || !strings.Contains(err.Error(), tc.err) {
-				t.Fatalf("error %v, want one with %q", err, tc.err)
-			}
-			// This is what the user sees before caddy exits with status 1.
-			if !strings.HasPrefix(errOut, "Error: ") || !strings.Contains(errOut, tc.err) {
-				t.Errorf("stderr %q does not show the error", errOut)
-			}
-			if out != "" {
-				t.Errorf("stdout %q after an error", out)
-			}
-			checkRequests(t, f, tc.reqs)
+			runFailing(t, f, tc.args, tc.err, tc.reqs)
 		})
 	}
 }

@@ -63,10 +63,17 @@ type fakeAdmin struct {
 	// stays open until the client goes away, as the real one does.
 	tail     []string
 	tailEnds bool
+	// rollouts are what successive GETs of .../rollout answer, the last
+	// one ever after; with none, the worker has had no rollout (404).
+	// conflict, if set, is the message of the 409 that every rollout
+	// command is refused with.
+	rollouts []string
+	conflict string
 
-	mu   sync.Mutex
-	reqs []request
-	addr string
+	mu     sync.Mutex
+	reqs   []request
+	polled int
+	addr   string
 }
 
 // newFakeAdmin starts a fake admin API that runs the given workers.
@@ -171,6 +178,26 @@ func (f *fakeAdmin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !f.tailEnds {
 			<-r.Context().Done()
 		}
+	case "GET rollout":
+		if len(f.rollouts) == 0 {
+			fail(http.StatusNotFound, fmt.Sprintf("worker %s has had no rollout", name))
+			return
+		}
+		f.mu.Lock()
+		i := min(f.polled, len(f.rollouts)-1)
+		f.polled++
+		f.mu.Unlock()
+		ok(http.StatusOK, f.rollouts[i])
+	case "POST rollout", "POST rollout/pause", "POST rollout/resume", "POST rollout/promote", "POST rollout/abort":
+		if f.conflict != "" {
+			fail(http.StatusConflict, f.conflict)
+			return
+		}
+		status := http.StatusOK
+		if route == "POST rollout" {
+			status = http.StatusCreated
+		}
+		ok(status, rolloutAfter[route])
 	default:
 		fail(http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	}
@@ -215,6 +242,24 @@ func runOnce(t *testing.T, stdin string, args ...string) (stdout, stderr string,
 	var out, errOut bytes.Buffer
 	err = execute(t.Context(), stdin, &out, &errOut, args...)
 	return out.String(), errOut.String(), err
+}
+
+// runFailing runs a command against f that must fail with an error that
+// contains want, and checks that it sent exactly reqs.
+func runFailing(t *testing.T, f *fakeAdmin, args []string, want string, reqs []request) {
+	t.Helper()
+	out, errOut, err := runOnce(t, "", append(args, "--address", f.addr)...)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %v, want one with %q", err, want)
+	}
+	// This is what the user sees before caddy exits with status 1.
+	if !strings.HasPrefix(errOut, "Error: ") || !strings.Contains(errOut, want) {
+		t.Errorf("stderr %q does not show the error", errOut)
+	}
+	if out != "" {
+		t.Errorf("stdout %q after an error", out)
+	}
+	checkRequests(t, f, reqs)
 }
 
 // sameJSON reports whether a and b hold the same JSON value.

@@ -27,7 +27,8 @@ func init() {
 		Long: `
 Manages the gradual workers of a running Caddy through its admin API:
 upload a version, deploy it to a share of traffic, raise it, roll back,
-and watch live stats and request logs, without editing the config or
+roll it out in steps that are judged and rolled back automatically, and
+watch live stats and request logs, without editing the config or
 reloading.
 
 The admin API is found as other Caddy commands find it: --address, else
@@ -46,7 +47,7 @@ func setup(cmd *cobra.Command) {
 	pf.StringP("config", "c", "", "Configuration file to read the admin address from, if --address is not used")
 	pf.StringP("adapter", "a", "", "Name of the config adapter to apply (when --config is used)")
 	pf.StringP("worker", "w", "", "Name of the worker; may be omitted when Caddy runs exactly one")
-	pf.Bool("json", false, "Print JSON: the API's result, or for tail the raw NDJSON events")
+	pf.Bool("json", false, "Print JSON: the API's result, or for tail and rollout status --watch one object per line")
 
 	versions := &cobra.Command{
 		Use:   "versions",
@@ -58,7 +59,7 @@ func setup(cmd *cobra.Command) {
 		Short: "Shows the deployment history of a worker",
 	}
 	group(deployments, deploymentsListCommand())
-	group(cmd, versions, deployments, rollbackCommand(), statusCommand(), tailCommand())
+	group(cmd, versions, deployments, rollbackCommand(), statusCommand(), tailCommand(), rolloutCommand())
 }
 
 // group adds subs to cmd, which only groups them. Cobra's default for

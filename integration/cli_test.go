@@ -113,7 +113,8 @@ func cliServed(t *testing.T, addr string, n int) map[string]int {
 func TestCLIWorkflow(t *testing.T) {
 	a, b, c := newUpstream(t, "a"), newUpstream(t, "b"), newUpstream(t, "c")
 	addr := freeAddr()
-	loadCaddyfile(t, site(addr, versionBlock("v1", "stable", a)+versionBlock("v2", "canary", b)+"\t\tdeploy v1\n"))
+	// fetch_allow lets uploads name upstreams on loopback.
+	loadCaddyfile(t, site(addr, versionBlock("v1", "stable", a)+versionBlock("v2", "canary", b)+"\t\tdeploy v1\n\t\tfetch_allow 127.0.0.1\n"))
 
 	// The only worker is chosen without --worker.
 	status := cliMust(t, "status")

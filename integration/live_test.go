@@ -159,7 +159,8 @@ func share(t *testing.T, url, body string, n int) float64 {
 func TestLiveDeployments(t *testing.T) {
 	stable, canary := newUpstream(t, "stable"), newUpstream(t, "canary")
 	addr := freeAddr()
-	config := site(addr, versionBlock("v1", "stable", stable)+"\t\tdeploy v1\n")
+	// fetch_allow lets uploads name upstreams on loopback.
+	config := site(addr, versionBlock("v1", "stable", stable)+"\t\tdeploy v1\n\t\tfetch_allow 127.0.0.1\n")
 	loadCaddyfile(t, config)
 	url := "http://" + addr + "/"
 
@@ -280,6 +281,9 @@ func TestLiveAPIErrors(t *testing.T) {
 		{"upload nothing", "POST", "/gradual/workers/shop/versions", map[string]any{"tag": "x"}, 400, "script"},
 		{"upload both", "POST", "/gradual/workers/shop/versions", map[string]any{"script": "x", "upstreams": []string{"a:1"}}, 400, "not both"},
 		{"upload bad address", "POST", "/gradual/workers/shop/versions", map[string]any{"upstreams": []string{"nope"}}, 400, "host:port"},
+		{"upload loopback upstream", "POST", "/gradual/workers/shop/versions", map[string]any{"upstreams": []string{"127.0.0.1:9"}}, 400, "loopback addresses are reachable only when fetch_allow names them"},
+		{"upload admin upstream", "POST", "/gradual/workers/shop/versions", map[string]any{"upstreams": []string{adminAddr}}, 400, "Caddy's admin endpoint"},
+		{"upload metadata upstream", "POST", "/gradual/workers/shop/versions", map[string]any{"upstreams": []string{"169.254.169.254:80"}}, 400, "link-local"},
 		{"upload bad script", "POST", "/gradual/workers/shop/versions", map[string]any{"script": "export default { fetch( }"}, 400, "does not compile"},
 		{"upload oversize", "POST", "/gradual/workers/shop/versions", map[string]any{"script": strings.Repeat("x", 12<<20)}, 413, "over"},
 		{"rollback unknown", "POST", "/gradual/workers/shop/rollback", map[string]any{"version_id": "nope"}, 400, `unknown version "nope"`},

@@ -366,3 +366,53 @@ func TestRolloutFleet(t *testing.T) {
 		t.Fatalf("history %q, want %q (each step once)", got, want)
 	}
 }
+
+// TestRolloutCLI drives a rollout through the caddy binary: start with
+// flags over the policy, status, pause, resume, promote, and status
+// --watch ending on success; a refused command exits non-zero with the
+// server's message.
+func TestRolloutCLI(t *testing.T) {
+	stable, canary := newUpstream(t, "stable"), newUpstream(t, "canary")
+	addr := freeAddr()
+	loadCaddyfile(t, rolloutSite(addr, stable.addr(), canary.addr(), ""))
+
+	out := cliMust(t, "rollout", "start", "v2", "--steps", "20%,60%,100%", "--interval", "1h", "-w", "shop")
+	for _, want := range []string{"v2", "v1", "running", "20%"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("start printed no %q:\n%s", want, out)
+		}
+	}
+	if r := getRollout(t, adminAddr); r.Share != 20 || r.Status != "running" {
+		t.Fatalf("after start: %+v", r)
+	}
+	if _, body := get(t, "http://"+addr+"/", http.Header{"Cloudflare-Workers-Version-Overrides": {`shop="v2"`}}); body != "canary" {
+		t.Fatalf("the canary answers %q", body)
+	}
+	var js struct {
+		Status string  `json:"status"`
+		Share  float64 `json:"share"`
+	}
+	cliJSON(t, &js, "rollout", "status", "-w", "shop")
+	if js.Status != "running" || js.Share != 20 {
+		t.Fatalf("status --json: %+v", js)
+	}
+	cliMust(t, "rollout", "pause", "-w", "shop", "--message", "looking at the graphs")
+	if r := getRollout(t, adminAddr); r.Status != "paused" {
+		t.Fatalf("after pause: %+v", r)
+	}
+	if _, errOut, code := cliGradual(t, "rollout", "pause", "-w", "shop"); code == 0 || !strings.Contains(errOut, "not running") {
+		t.Fatalf("pausing twice: exit %d, %q", code, errOut)
+	}
+	cliMust(t, "rollout", "resume", "-w", "shop")
+	cliMust(t, "rollout", "promote", "-w", "shop")
+	out, errOut, code := cliGradual(t, "rollout", "status", "--watch", "-w", "shop")
+	if code != 0 || !strings.Contains(out, "succeeded") {
+		t.Fatalf("status --watch after promote: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if _, body := get(t, "http://"+addr+"/", nil); body != "canary" {
+		t.Fatalf("after promote %q answered", body)
+	}
+	if _, errOut, code := cliGradual(t, "rollout", "abort", "-w", "shop"); code == 0 || !strings.Contains(errOut, "ended") {
+		t.Fatalf("aborting an ended rollout: exit %d, %q", code, errOut)
+	}
+}

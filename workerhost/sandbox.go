@@ -179,6 +179,33 @@ func (p *FetchPolicy) Check(addr netip.AddrPort) error {
 	return &BlockedError{Rule: class + " addresses are reachable only when fetch_allow names them"}
 }
 
+// CheckHost judges a host:port that something other than fetch() will
+// dial, such as an uploaded upstream version: an IP address as Check does,
+// a name by every address it resolves to now. A name is judged once, so
+// DNS that changes later is not caught; the error names the rule.
+func (p *FetchPolicy) CheckHost(ctx context.Context, hostport string) error {
+	host, portStr, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return fmt.Errorf("bad port %q", portStr)
+	}
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ips = []netip.Addr{ip}
+	} else if ips, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+		return fmt.Errorf("cannot resolve %s: %w", host, err)
+	}
+	for _, ip := range ips {
+		if err := p.Check(netip.AddrPortFrom(ip, uint16(port))); err != nil {
+			return fmt.Errorf("%s is blocked: %w", hostport, err)
+		}
+	}
+	return nil
+}
+
 // checkConn judges an established connection before anything is sent: one
 // whose remote address is its own local address reaches this host, under
 // whatever address.

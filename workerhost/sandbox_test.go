@@ -298,3 +298,25 @@ func TestCheckConn(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckHost judges host:port pairs dialled by something other than
+// fetch (uploaded upstreams): names by what they resolve to.
+func TestCheckHost(t *testing.T) {
+	withAdminPorts(t, 2019)
+	p := mustPolicy("10.0.0.0/8")
+	for hostport, want := range map[string]string{
+		"93.184.216.34:443":  "",
+		"10.1.2.3:5432":      "",
+		"localhost:8080":     "loopback",
+		"127.0.0.1:2019":     "admin endpoint",
+		"[::1]:2019":         "admin endpoint",
+		"169.254.169.254:80": "link-local",
+		"no-port":            "missing port",
+		"127.0.0.1:99999":    "bad port",
+	} {
+		err := p.CheckHost(t.Context(), hostport)
+		if (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckHost(%q) = %v, want %q", hostport, err, want)
+		}
+	}
+}
