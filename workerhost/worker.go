@@ -355,7 +355,8 @@ func (w *Worker) release(rt *jsRuntime) {
 	if rt.broken {
 		fresh, err := newRuntime(w)
 		if err != nil {
-			w.logger.Error("cannot replace a broken runtime", zap.Error(err))
+			w.logger.Error("cannot replace a broken runtime; retrying", zap.Error(err))
+			go w.replaceLater()
 			return
 		}
 		rt = fresh
@@ -366,6 +367,39 @@ func (w *Worker) release(rt *jsRuntime) {
 		return
 	}
 	w.pool <- rt
+}
+
+// replaceRetry is the first wait before another attempt to create a
+// runtime that could not be created; it doubles up to a minute.
+var replaceRetry = time.Second
+
+// replaceLater creates a runtime for the pool in place of one that could
+// not be replaced, retrying until it succeeds or the worker closes, so
+// that a failure to create one (a script whose top level throws now and
+// then) costs the pool a runtime only for a while, never for good. The
+// goroutine belongs to the worker and ends with it.
+func (w *Worker) replaceLater() {
+	wait := replaceRetry
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-w.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		rt, err := newRuntime(w)
+		if err == nil {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if !w.closed {
+				w.pool <- rt
+			}
+			return
+		}
+		w.logger.Error("cannot replace a broken runtime; retrying", zap.Error(err), zap.Duration("in", wait))
+		wait = min(2*wait, time.Minute)
+	}
 }
 
 // register tracks an exchange so that Close can cancel it; it fails once
