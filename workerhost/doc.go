@@ -125,8 +125,9 @@
 //	                  or writing a large or streamed response (aborted)
 //	StartupCPULimit   2s for a script's top-level code
 //	CacheSize         32 compiled programs
-//	Close             waits up to 5s, cancels what still runs, waits up
-//	                  to 5s more, then returns (what is stuck is logged)
+//	Close             serves what is in progress, and requests that still
+//	                  arrive, for up to 5s; cancels what still runs, waits
+//	                  up to 5s more, then returns (what is stuck is logged)
 //
 // console output goes to Config.Logger at the matching zap level (log and
 // info at info), with fields worker, version_id, version_tag and console
