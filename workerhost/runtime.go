@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -159,9 +160,16 @@ type jsRuntime struct {
 
 func newRuntime(w *Worker) (*jsRuntime, error) { return newRuntimeChecked(w, false) }
 
+// runtimeFault, when set, makes newRuntimeChecked fail with it: tests
+// inject the failure of a script's top level this way.
+var runtimeFault atomic.Pointer[error]
+
 // newRuntimeChecked creates a runtime; with check, the script's top-level
 // code runs under the allocation guards of Check.
 func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
+	if err := runtimeFault.Load(); err != nil {
+		return nil, *err
+	}
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
 	rt := &jsRuntime{
