@@ -235,6 +235,7 @@ func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config 
 		Entry:       v.Script,
 		Source:      v.source,
 		Vars:        v.Vars,
+		Bindings:    g.bindings,
 		CPULimit:    time.Duration(g.CPULimit),
 		MemoryLimit: g.MemoryLimit,
 		Logger:      g.logger,
@@ -282,6 +283,9 @@ func scriptKey(cfg workerhost.Config, programHash string) string {
 	vars := make([]string, 0, len(cfg.Vars))
 	for k, v := range cfg.Vars {
 		vars = append(vars, strconv.Quote(k)+"="+strconv.Quote(v))
+	}
+	for k, b := range cfg.Bindings {
+		vars = append(vars, strconv.Quote(k)+":"+b.String())
 	}
 	sort.Strings(vars)
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s\x00%s", programHash, cfg.Worker, cfg.VersionID, cfg.Tag,

@@ -60,6 +60,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		memory_limit    <size>
 //		poll_interval   <duration>
 //		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
+//		ratelimit       <NAME> limit <n> [period 10s|60s] [namespace_id <id>]
 //		rollout {
 //			steps           <pct%>...
 //			interval        <duration>
@@ -70,7 +71,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //	}
 //
-// `version` may be repeated, once per version ID, and `var` once per name;
+// `version` may be repeated, once per version ID, `ratelimit` once per
+// binding name, and `var` once per name;
 // every other subdirective may appear at most once. A lone `deploy <id>`
 // means 100%. A script is bundled and compiled while the Caddyfile is
 // parsed, so `caddy adapt` reports its errors with the script's file and
@@ -98,9 +100,10 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 
 	seen := make(map[string]bool)
 	var deployTok caddyfile.Token
+	var rateLimitToks []caddyfile.Token
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if sub != "version" {
+		if sub != "version" && sub != "ratelimit" {
 			if seen[sub] {
 				return d.Errf("subdirective %s given more than once", sub)
 			}
@@ -225,13 +228,32 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 			g.OverrideFrom = args
 
+		case "ratelimit":
+			tok := d.Token()
+			rl, err := parseRateLimit(d)
+			if err != nil {
+				return err
+			}
+			for _, other := range g.RateLimits {
+				if other.Name == rl.Name {
+					return errAt(tok, fmt.Errorf("ratelimit %s given more than once", rl.Name))
+				}
+			}
+			g.RateLimits = append(g.RateLimits, rl)
+			rateLimitToks = append(rateLimitToks, tok)
+
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, memory_limit, poll_interval, fetch_allow or rollout)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, memory_limit, poll_interval, fetch_allow, ratelimit or rollout)", sub)
 		}
 	}
 
 	if len(g.Versions) == 0 {
 		return errAt(start, fmt.Errorf("worker %s: at least one version is required", g.Worker))
+	}
+	for i, rl := range g.RateLimits {
+		if err := checkBindingName(rl.Name, g.Versions); err != nil {
+			return errAt(rateLimitToks[i], fmt.Errorf("ratelimit %s: %w", rl.Name, err))
+		}
 	}
 	if _, err := buildSplit(g.Versions, g.Deploy); err != nil {
 		if deployTok.Text == "" {

@@ -51,6 +51,9 @@ func (g *Gradual) checkConfig() error {
 	if _, err := buildSplit(g.Versions, g.Deploy); err != nil {
 		return err
 	}
+	if err := checkRateLimits(g.RateLimits, g.Versions); err != nil {
+		return err
+	}
 	if g.OverrideHeader != "" && !httpguts.ValidHeaderFieldName(g.OverrideHeader) {
 		return fmt.Errorf("override_header: %q is not a valid header name", g.OverrideHeader)
 	}

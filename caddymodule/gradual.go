@@ -113,6 +113,10 @@ type Gradual struct {
 	// within two intervals. Default: 2s.
 	PollInterval caddy.Duration `json:"poll_interval,omitempty"`
 
+	// RateLimits are rate-limiting bindings of every script version
+	// (env.NAME.limit({key})), whose counters all versions share.
+	RateLimits []*RateLimit `json:"ratelimits,omitempty"`
+
 	// set is what requests read: the versions and the active deployment,
 	// swapped as a whole.
 	set atomic.Pointer[versionSet]
@@ -125,6 +129,10 @@ type Gradual struct {
 	workerVal      any
 	logger         *zap.Logger
 	fetchPolicy    *workerhost.FetchPolicy
+	// bindings are the scripts' bindings beyond vars; releaseLimits
+	// gives back their rate limiters' counters.
+	bindings      map[string]workerhost.Binding
+	releaseLimits func()
 
 	// state is shared with other configs' handlers of the same worker.
 	state *workerState
@@ -229,6 +237,9 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 	}
 	g.ctx = ctx
 	g.state = acquireWorker(g.Worker, g.logger)
+	if err := g.provisionRateLimits(); err != nil {
+		return err
+	}
 	g.uploads = make(map[string]*upload)
 	g.failed = make(map[string]string)
 	for _, v := range g.Versions {
@@ -293,6 +304,7 @@ func (g *Gradual) Cleanup() error {
 		g.unload(up)
 	}
 	g.releaseVersions(g.config)
+	g.releaseRateLimits()
 	releaseWorker(g.Worker)
 	return nil
 }

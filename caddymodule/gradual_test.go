@@ -351,6 +351,7 @@ func FuzzUnmarshalCaddyfile(f *testing.F) {
 		"gradual shop {\nversion v1 {\nupstream localhost:9001\n}\n}",
 		"gradual shop {\nversion a {\nupstream x:1\ntag t\nmessage m\n}\nversion b {\nupstream x:2\n}\ndeploy a@50% b@50%\naffinity {x}\naffinity_cookie k 30d\noverrides on\noverride_header X\noverride_from 10.0.0.0/8\n}",
 		"gradual shop {\nversion a {\nupstream x:1\n}\ndeploy a@99.99% \n}",
+		"gradual shop {\nversion a {\nupstream x:1\n}\nratelimit L limit 5 period 10s namespace_id 7\nratelimit M limit 1\n}",
 		"gradual",
 		"gradual {\n}",
 	} {

@@ -144,26 +144,31 @@ func TestRolloutHealthy(t *testing.T) {
 		t.Fatalf("a second start: %d %s, want 409", status, msg)
 	}
 
-	// Sticky users: 1,000 keys, checked at every share the canary reaches.
+	// Sticky users: 1,000 keys, checked at every share the canary reaches
+	// and once it succeeded.
 	const keys = 1000
 	onCanary := make([]bool, keys)
+	checkKeys := func(share float64) {
+		for i := range keys {
+			resp, _ := get(t, "http://"+addr+"/", http.Header{"Cloudflare-Workers-Version-Key": {fmt.Sprintf("user-%d", i)}})
+			now := resp.Header.Get("X-Worker-Version") == "v2"
+			if onCanary[i] && !now {
+				t.Fatalf("key user-%d moved from the canary back to stable at %g%%", i, share)
+			}
+			onCanary[i] = now
+		}
+	}
 	seen := map[float64]bool{}
 	var r rolloutJSON
 	waitFor(t, 40*time.Second, func() bool {
 		r = getRollout(t, adminAddr)
 		if !seen[r.Share] && r.Status == "running" {
 			seen[r.Share] = true
-			for i := range keys {
-				resp, _ := get(t, "http://"+addr+"/", http.Header{"Cloudflare-Workers-Version-Key": {fmt.Sprintf("user-%d", i)}})
-				now := resp.Header.Get("X-Worker-Version") == "v2"
-				if onCanary[i] && !now {
-					t.Fatalf("key user-%d moved from the canary back to stable at %g%%", i, r.Share)
-				}
-				onCanary[i] = now
-			}
+			checkKeys(r.Share)
 		}
 		return r.Status == "succeeded"
 	}, func() string { return fmt.Sprintf("rollout stuck at %+v", r) })
+	checkKeys(100)
 
 	want := []string{"auto_rollout v2@10% v1@90%", "auto_rollout v2@50% v1@50%", "auto_rollout v2@100%"}
 	if got := autoHistory(t, adminAddr); strings.Join(got, "|") != strings.Join(want, "|") {

@@ -229,19 +229,14 @@ func startWorkerd(t *testing.T, bin, dir string, addrs []string) {
 	}
 }
 
-// TestWorkerdDifferential sends every corpus case to workerd and to Caddy
-// and requires identical status, body and headers. The corpus marks, with
-// the reason, the cases left out ("workerd": false), those where only the
-// status is compared (workerd_status_only) and the known differences
-// (workerd_body).
-func TestWorkerdDifferential(t *testing.T) {
-	bin := workerdBinary(t)
-	origin := startWorkerOrigin(t)
-	scripts := loadWorkerCorpus(t)
-	caddy := loadCorpusSites(t, scripts, origin.URL)
-
+// serveInBoth serves scripts through Caddy and through the workerd binary
+// bin, each on its own port, fetching from origin, and returns both sets
+// of addresses by script file.
+func serveInBoth(t *testing.T, bin string, scripts []*workerScript, origin *workertest.Origin) (caddy, workerd map[string]string) {
+	t.Helper()
+	caddy = loadCorpusSites(t, scripts, origin.URL)
 	free := freeAddrs(t, len(scripts))
-	workerd := map[string]string{}
+	workerd = map[string]string{}
 	for i, s := range scripts {
 		workerd[s.File] = free[i]
 	}
@@ -250,8 +245,20 @@ func TestWorkerdDifferential(t *testing.T) {
 		t.Fatal(err)
 	}
 	startWorkerd(t, bin, dir, slices.Collect(maps.Values(workerd)))
+	return caddy, workerd
+}
 
-	for _, s := range scripts {
+// TestWorkerdDifferential sends every corpus case to workerd and to Caddy
+// and requires identical status, body and headers. The corpus marks, with
+// the reason, the cases left out ("workerd": false), those where only the
+// status is compared (workerd_status_only) and the known differences
+// (workerd_body).
+func TestWorkerdDifferential(t *testing.T) {
+	bin := workerdBinary(t)
+	origin := startWorkerOrigin(t)
+	caddy, workerd := serveInBoth(t, bin, loadWorkerCorpus(t), origin)
+
+	for _, s := range loadWorkerCorpus(t) {
 		t.Run(s.File, func(t *testing.T) {
 			for _, c := range s.Cases {
 				switch {

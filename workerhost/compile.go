@@ -26,7 +26,7 @@ const CacheSize = 32
 // bundleOptionsVersion is part of every cache key. Change it whenever the
 // esbuild options below change, so that no program built with the old
 // options is served from the cache.
-const bundleOptionsVersion = "gradual-bundle-v1 es2017 iife neutral workerd,worker,browser"
+const bundleOptionsVersion = "gradual-bundle-v2 es2017 iife neutral workerd,worker,browser strict-modules node:buffer,crypto,util"
 
 // entryGlobal is the global variable that receives the entry module's
 // exports, where the host looks for `export default { fetch }`.
@@ -100,7 +100,8 @@ func countCache(hit bool) {
 // skips both steps. Errors name the script path, line and column.
 //
 // Only cfg.Entry and cfg.Source are used. With Source set, the script must
-// be self-contained: it may import only node:buffer, never files.
+// be self-contained: it may import only node:buffer, node:crypto and
+// node:util, never files.
 func Compile(cfg Config) (*Program, error) {
 	name := cfg.Entry
 	if cfg.Source != "" {
@@ -260,6 +261,12 @@ func loaderFor(path string) api.Loader {
 // served from a global the host installs.
 var nodeModules = map[string]string{
 	"buffer": "const B = globalThis.Buffer; export { B as Buffer }; export default { Buffer: B };",
+	"crypto": `const m = globalThis[Symbol.for("gradual.node")]("crypto");
+export const { createHash, createHmac, Hash, Hmac, randomBytes, timingSafeEqual, randomUUID, getRandomValues, getHashes, webcrypto, subtle } = m;
+export default m;`,
+	"util": `const m = globalThis[Symbol.for("gradual.node")]("util");
+export const { format, inspect, promisify, callbackify, inherits, types, deprecate, isArray, TextEncoder, TextDecoder } = m;
+export default m;`,
 }
 
 // hostPlugin serves node: modules from host globals, refuses every other
@@ -269,11 +276,11 @@ func hostPlugin(rec *recorder) api.Plugin {
 	return api.Plugin{
 		Name: "gradual-host",
 		Setup: func(b api.PluginBuild) {
-			b.OnResolve(api.OnResolveOptions{Filter: `^(node:)?buffer$`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+			b.OnResolve(api.OnResolveOptions{Filter: `^(node:)?buffer$|^node:(crypto|util)$`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
 				return api.OnResolveResult{Path: strings.TrimPrefix(args.Path, "node:"), Namespace: "gradual-node"}, nil
 			})
 			b.OnResolve(api.OnResolveOptions{Filter: `^node:`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
-				return api.OnResolveResult{}, fmt.Errorf("module %q is not available to workers (only node:buffer is)", args.Path)
+				return api.OnResolveResult{}, fmt.Errorf("module %q is not available to workers (only node:buffer, node:crypto and node:util are)", args.Path)
 			})
 			b.OnLoad(api.OnLoadOptions{Filter: `.*`, Namespace: "gradual-node"}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
 				src := nodeModules[args.Path]
@@ -389,7 +396,10 @@ func compileBundle(name string, b *bundled) (*Program, error) {
 	if err != nil {
 		return nil, parseError(name, code, b.Map, err)
 	}
-	prog, err := goja.CompileAST(ast, false)
+	// An ES module is strict code, and so is everything bundled into one
+	// (workerd loads the bundle as a module); a service-worker script is
+	// a classic script and is not.
+	prog, err := goja.CompileAST(ast, !b.ServiceWorker)
 	if err != nil {
 		return nil, fmt.Errorf("workerhost: %s: %w", name, err)
 	}

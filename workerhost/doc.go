@@ -43,26 +43,47 @@
 //     context values (for tracing) but not its cancellation, so that
 //     ctx.waitUntil work may fetch after the response. It sends only the
 //     headers the script set (no Go User-Agent, Accept-Encoding or Referer),
-//     accepts and ignores cf: {...}, supports redirect follow (up to 20),
-//     manual and error, and AbortSignal. Response bodies are buffered, up to
-//     MaxBodyBytes.
-//   - URL and URLSearchParams (goja_nodejs/url, with URL.canParse), Buffer
-//     (goja_nodejs/buffer, plus isBuffer, isEncoding, byteLength, concat).
+//     accepts and ignores cf: {...}, supports redirect follow (up to 20) and
+//     manual (as workerd, it refuses "error"), and AbortSignal. Response
+//     bodies are buffered, up to MaxBodyBytes. An incoming GET or HEAD
+//     request has a null body.
+//   - URL and URLSearchParams after the WHATWG URL Standard (url.go and
+//     js/url.js, on github.com/nlnwa/whatwg-url), with URL.canParse and
+//     URL.parse; Buffer (goja_nodejs/buffer, with Node's encodings and
+//     the methods it lacks added: toString, write, fill, indexOf,
+//     compare, copy, toJSON, …); node:crypto (createHash, createHmac,
+//     randomBytes, timingSafeEqual, webcrypto) and node:util (format,
+//     inspect, promisify, callbackify, inherits, types), built on first
+//     import (js/node.js, node.go).
 //   - console (log, info, debug, warn, error, trace, assert, dir, table,
-//     time, timeEnd), TextEncoder, TextDecoder (UTF-8 only, with stream and
-//     fatal), atob, btoa, structuredClone, queueMicrotask, performance.now.
+//     time, timeEnd), TextEncoder, TextDecoder (every encoding of the
+//     Encoding Standard but "replacement", with BOM handling, stream and
+//     fatal modes; encoding.go), atob, btoa, structuredClone,
+//     queueMicrotask, performance.now, scheduler.wait.
 //   - crypto.randomUUID, crypto.getRandomValues, crypto.subtle: digest
-//     (SHA-1, SHA-256, SHA-384, SHA-512, MD5), importKey (raw and jwk, HMAC
-//     only), exportKey (raw), sign and verify (HMAC), timingSafeEqual.
+//     (SHA-1, SHA-256, SHA-384, SHA-512, MD5); HMAC, AES-GCM, PBKDF2 and
+//     HKDF keys (importKey and exportKey raw and jwk, generateKey); sign
+//     and verify (HMAC), encrypt and decrypt (AES-GCM), deriveBits and
+//     deriveKey (PBKDF2, HKDF; webcrypto.go), timingSafeEqual. The
+//     public-key algorithms throw NotSupportedError.
 //   - setTimeout, setInterval, clearTimeout, clearInterval (due timers run
 //     earliest first, and in the order they were set); AbortController,
-//     AbortSignal (abort, timeout, any); Event, EventTarget, DOMException;
-//     Blob, File, FormData.
-//   - ReadableStream (default readers, tee, pipeTo, pipeThrough, async
-//     iteration, from), WritableStream, TransformStream, TextEncoderStream,
-//     TextDecoderStream, CountQueuingStrategy, ByteLengthQueuingStrategy.
-//     Readers pull lazily; the writable side has no backpressure: a write
-//     resolves once its chunk is transformed.
+//     AbortSignal (abort, timeout, any); Event, CustomEvent, ErrorEvent,
+//     PromiseRejectionEvent, EventTarget (no capture phase, as in workerd),
+//     DOMException (with the legacy codes); Blob, File, FormData.
+//   - ReadableStream (default readers, BYOB readers of byte streams, tee,
+//     pipeTo, pipeThrough, async iteration, from), WritableStream,
+//     TransformStream, IdentityTransformStream, FixedLengthStream,
+//     CompressionStream and DecompressionStream (gzip, deflate,
+//     deflate-raw; decompression buffers its input, up to MaxBodyBytes,
+//     and answers at the end), TextEncoderStream, TextDecoderStream,
+//     CountQueuingStrategy, ByteLengthQueuingStrategy. Readers pull lazily;
+//     the writable side has no backpressure: a write resolves once its
+//     chunk is transformed.
+//
+// Where workerd departs from the standards, the host follows workerd; the
+// conformance suite (testdata/conformance, TestConformance) compares the
+// two case by case and lists the differences that remain.
 //
 // Scripts get no require, process, filesystem or environment access, and,
 // as in Workers, eval, new Function and the other function constructors
@@ -71,8 +92,11 @@
 //
 // # env and ctx
 //
-// env holds Config.Vars and CF_VERSION_METADATA {id, tag, timestamp}, the
-// timestamp in RFC 3339. ctx.waitUntil(promise) keeps the runtime working
+// env holds Config.Vars, Config.Bindings and CF_VERSION_METADATA {id, tag,
+// timestamp}, the timestamp in RFC 3339. A RateLimit binding is
+// Cloudflare's rate-limiting API: env.NAME.limit({key}) resolves {success},
+// counted by the binding's RateLimiter; its options are checked as workerd
+// checks them, and every failure is a rejection with workerd's message. ctx.waitUntil(promise) keeps the runtime working
 // after the response until the promise settles, within WaitUntilTimeout;
 // ctx.passThroughOnException() makes Serve return ErrPassThrough, having
 // written nothing, when the handler then throws.

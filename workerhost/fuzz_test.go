@@ -18,8 +18,8 @@ import (
 func generousCPU(c *Config) { c.CPULimit = 10 * time.Second }
 
 // FuzzHeaders passes header names and values from JavaScript to the Go
-// response: invalid ones must be refused with a TypeError, valid ones must
-// arrive intact, and nothing may crash.
+// response: invalid ones must be refused with a TypeError (as workerd
+// refuses them), valid ones must arrive intact, and nothing may crash.
 func FuzzHeaders(f *testing.F) {
 	for _, s := range [][2]string{
 		{"x-a", "b"}, {"Set-Cookie", "a=1; Path=/"}, {"bad name", "v"}, {"x", "line\r\nbreak"}, {"x", "  padded\t"},
@@ -52,7 +52,15 @@ func FuzzHeaders(f *testing.F) {
 			}
 		case 200:
 			if !httpguts.ValidHeaderFieldName(name) {
-				t.Fatalf("invalid name %q accepted", name)
+				// workerd's Headers takes the empty name and non-ASCII
+				// ones, which are not sent.
+				if name != "" && !strings.ContainsFunc(name, func(r rune) bool { return r >= 0x80 }) {
+					t.Fatalf("invalid name %q accepted", name)
+				}
+				if len(resp.Header) != 2 {
+					t.Fatalf("headers %v sent for the name %q", resp.Header, name)
+				}
+				return
 			}
 			if !httpguts.ValidHeaderFieldValue(trimmed) && strings.ContainsAny(trimmed, "\r\n\x00") {
 				t.Fatalf("invalid value %q accepted", value)

@@ -24,6 +24,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+	"golang.org/x/net/http/httpguts"
 )
 
 // maxFormParts bounds the parts formData() accepts from a multipart body.
@@ -43,6 +44,9 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		return vm.ToValue(vm.NewArrayBuffer([]byte(c.Argument(0).String())))
 	})
 	set("decodeUTF8", rt.hostDecodeUTF8)
+	set("encodingName", rt.hostEncodingName)
+	set("textDecode", rt.hostTextDecode)
+	set("encodeInto", rt.hostEncodeInto)
 	set("atob", rt.hostAtob)
 	set("btoa", rt.hostBtoa)
 	set("base64urlDecode", func(c goja.FunctionCall) goja.Value {
@@ -79,6 +83,28 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		return vm.ToValue(subtle.ConstantTimeCompare(rt.argBytes(c, 0), rt.argBytes(c, 1)) == 1)
 	})
 	set("parseMultipart", rt.hostParseMultipart)
+	set("concat", rt.hostConcat)
+	set("aesGcm", rt.hostAESGCM)
+	set("pbkdf2", rt.hostPBKDF2)
+	set("hkdf", rt.hostHKDF)
+	set("base64urlEncode", rt.hostBase64urlEncode)
+	set("hashNew", rt.hostHashNew)
+	set("hashUpdate", rt.hostHashUpdate)
+	set("hashDigest", rt.hostHashDigest)
+	set("hashCopy", rt.hostHashCopy)
+	set("encodeBytes", rt.hostEncodeBytes)
+	set("decodeString", rt.hostDecodeString)
+	set("compareBytes", rt.hostCompareBytes)
+	set("indexBytes", rt.hostIndexBytes)
+	set("zlibNew", rt.hostZlibNew)
+	set("zlibWrite", rt.hostZlibWrite)
+	set("zlibEnd", rt.hostZlibEnd)
+	set("arrayFromTyped", rt.hostArrayFromTyped)
+	set("urlParse", rt.hostURLParse)
+	set("urlSet", rt.hostURLSet)
+	set("formParse", rt.hostFormParse)
+	set("formSerialize", rt.hostFormSerialize)
+	set("usv", rt.hostUSV)
 	set("setTimer", rt.hostSetTimer)
 	set("clearTimer", rt.hostClearTimer)
 	set("waitUntil", func(c goja.FunctionCall) goja.Value {
@@ -97,7 +123,13 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		return goja.Undefined()
 	})
 	set("header", func(c goja.FunctionCall) goja.Value {
-		rt.out.headers = append(rt.out.headers, c.Argument(0).String(), c.Argument(1).String())
+		name := c.Argument(0).String()
+		if !httpguts.ValidHeaderFieldName(name) {
+			// Headers takes the empty name and non-ASCII ones, as workerd
+			// does; neither can be sent.
+			return goja.Undefined()
+		}
+		rt.out.headers = append(rt.out.headers, name, c.Argument(1).String())
 		return goja.Undefined()
 	})
 	set("respond", rt.hostRespond)
@@ -233,18 +265,11 @@ func incompleteSuffix(b []byte) int {
 	return 0
 }
 
-// decodeUTF8 replaces each invalid byte by U+FFFD.
+// decodeUTF8 decodes b as UTF-8, each invalid sequence becoming U+FFFD
+// as the Encoding Standard says.
 func decodeUTF8(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	var sb strings.Builder
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		sb.WriteRune(r)
-		b = b[n:]
-	}
-	return sb.String()
+	s, _, _ := utf8Decode(b, false)
+	return s
 }
 
 // hostAtob implements atob's forgiving base64; it returns null on bad
@@ -266,15 +291,23 @@ func (rt *jsRuntime) hostAtob(c goja.FunctionCall) goja.Value {
 	if err != nil {
 		return goja.Null()
 	}
-	return rt.vm.ToValue(latin1(b))
+	return latin1(rt.vm, b)
 }
 
-func latin1(b []byte) string {
-	r := make([]rune, len(b))
-	for i, c := range b {
-		r[i] = rune(c)
+// latin1 makes the string whose code units are the bytes of b: ASCII
+// as it is, anything else through UTF-16 code units, which goja keeps
+// as they are (a UTF-8 Go string would be converted back).
+func latin1(vm *goja.Runtime, b []byte) goja.Value {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			u := make([]uint16, len(b))
+			for i, c := range b {
+				u[i] = uint16(c)
+			}
+			return goja.StringFromUTF16(u)
+		}
 	}
-	return string(r)
+	return vm.ToValue(string(b))
 }
 
 func (rt *jsRuntime) hostBtoa(c goja.FunctionCall) goja.Value {
@@ -302,6 +335,11 @@ func (rt *jsRuntime) hostParseMultipart(c goja.FunctionCall) goja.Value {
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
+			// The reader finds no part, rather than failing, in a body
+			// without the boundary: that is not multipart/form-data.
+			if len(out) == 0 && !bytes.Contains(body, []byte("--"+params["boundary"])) {
+				rt.throwType("invalid multipart/form-data body: no boundary %q", params["boundary"])
+			}
 			break
 		}
 		if err != nil {

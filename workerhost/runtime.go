@@ -13,18 +13,23 @@ import (
 
 	"github.com/dop251/goja"
 	"github.com/dop251/goja_nodejs/buffer"
-	"github.com/dop251/goja_nodejs/url"
 	"go.uber.org/zap"
 )
 
 var (
 	//go:embed js/prelude.js
 	preludeSource string
+	//go:embed js/url.js
+	urlSource string
+	//go:embed js/node.js
+	nodeSource string
 	//go:embed js/streams.js
 	streamsSource string
 
 	preludeProgram = goja.MustCompile("gradual:prelude.js", preludeSource, true)
 	streamsProgram = goja.MustCompile("gradual:streams.js", streamsSource, true)
+	urlProgram     = goja.MustCompile("gradual:url.js", urlSource, true)
+	nodeProgram    = goja.MustCompile("gradual:node.js", nodeSource, true)
 )
 
 // maxCallStackSize bounds JavaScript recursion, which would otherwise grow
@@ -192,7 +197,7 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 	err := rt.enter(func() (goja.Value, error) {
 		// goja_nodejs modules are loaded without a require() registry, so
 		// that scripts get their globals but no way to load modules.
-		for _, require := range []func(*goja.Runtime, *goja.Object){url.Require, buffer.Require} {
+		for _, require := range []func(*goja.Runtime, *goja.Object){buffer.Require} {
 			module := vm.NewObject()
 			exports := vm.NewObject()
 			if err := module.Set("exports", exports); err != nil {
@@ -200,7 +205,7 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 			}
 			require(vm, module)
 			for _, k := range exports.Keys() {
-				if k == "URL" || k == "URLSearchParams" || k == "Buffer" {
+				if k == "Buffer" {
 					if err := vm.Set(k, exports.Get(k)); err != nil {
 						return nil, err
 					}
@@ -214,8 +219,22 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 		if err != nil {
 			return nil, err
 		}
+		urlModule, err := vm.RunProgram(urlProgram)
+		if err != nil {
+			return nil, err
+		}
 		host := rt.hostObject()
 		if err := host.Set("streams", streams); err != nil {
+			return nil, err
+		}
+		if err := host.Set("url", urlModule); err != nil {
+			return nil, err
+		}
+		nodeModule, err := vm.RunProgram(nodeProgram)
+		if err != nil {
+			return nil, err
+		}
+		if err := host.Set("node", nodeModule); err != nil {
 			return nil, err
 		}
 		preludeFn, err := vm.RunProgram(preludeProgram)
@@ -233,8 +252,12 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 				return nil, fmt.Errorf("prelude lacks %s", name)
 			}
 		}
+		env, err := rt.envValues()
+		if err != nil {
+			return nil, err
+		}
 		vars := vm.NewObject()
-		for k, v := range w.cfg.Vars {
+		for k, v := range env {
 			if err := vars.Set(k, v); err != nil {
 				return nil, err
 			}
@@ -246,7 +269,7 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 		if w.prog.serviceWorker {
 			// A service-worker script has no env: its bindings are globals,
 			// there from its first line on.
-			for k, v := range w.cfg.Vars {
+			for k, v := range env {
 				if err := vm.Set(k, v); err != nil {
 					return nil, err
 				}

@@ -82,6 +82,10 @@ type Config struct {
 	Source string
 	// Vars are the plain-text env bindings.
 	Vars map[string]string
+	// Bindings are the other env bindings, by name (see Binding): env.NAME
+	// in a module worker, a global in a service-worker script. A name
+	// must not also be a var.
+	Bindings map[string]Binding
 	// CPULimit bounds the CPU time of one request's JavaScript, including
 	// its ctx.waitUntil work, as the clock of the thread that runs it
 	// counts it (cpu.go): time spent waiting for I/O or for a core on a

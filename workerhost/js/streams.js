@@ -5,7 +5,9 @@
 (function (deps) {
   "use strict";
 
-  const { kState, viewBytes, toBytes } = deps;
+  const { kState, viewBytes, concatBytes } = deps;
+  const kDecoder = Symbol("decoder");
+  const kWriterClosed = Symbol("writer closed");
   if (!Symbol.asyncIterator) {
     // goja lacks the well-known symbol; esbuild's lowered for-await falls
     // back to the same registry symbol.
@@ -16,6 +18,28 @@
     let resolve, reject;
     const promise = new Promise((a, b) => { resolve = a; reject = b; });
     return { promise, resolve, reject };
+  }
+
+  // The WebIDL conversions of the underlying source, sink, transformer and
+  // queuing strategy dictionaries, with the errors workerd throws.
+  function dict(v, what) {
+    if (v === undefined || v === null) return {};
+    if (typeof v !== "object" && typeof v !== "function") throw new TypeError(`${what}: The provided value is not of type 'Object'.`);
+    return v;
+  }
+  function callback(o, name, what) {
+    const f = o[name];
+    if (f !== undefined && typeof f !== "function") throw new TypeError(`${what}: member ${name} is not a function.`);
+    return f === undefined ? null : f;
+  }
+  function strategyOf(strategy, defaultHWM, what) {
+    strategy = dict(strategy, what);
+    let hwm = defaultHWM;
+    if (strategy.highWaterMark !== undefined) {
+      hwm = Number(strategy.highWaterMark);
+      if (Number.isNaN(hwm) || hwm < 0) throw new TypeError(`${what}: The highWaterMark must be a non-negative number.`);
+    }
+    return { hwm, size: callback(strategy, "size", what) };
   }
 
   // ---- ReadableStream ------------------------------------------------------
@@ -34,10 +58,21 @@
     enqueue(chunk) {
       const st = this[kState];
       if (st.closeRequested || st.state !== "readable") throw new TypeError("Cannot enqueue a chunk into a closed or errored stream");
+      if (st.bytesType && !ArrayBuffer.isView(chunk)) throw new TypeError("This ReadableStream is a byte stream: chunks must be ArrayBufferViews.");
       if (st.reads.length > 0) {
         st.reads.shift().resolve({ value: chunk, done: false });
       } else {
-        const size = st.size ? st.size(chunk) : 1;
+        let size = 1;
+        if (st.size) {
+          try {
+            size = Number(st.size(chunk));
+            if (!(size >= 0 && size < Infinity)) throw new RangeError("The return value of a queuing strategy's size function must be a finite, non-NaN, non-negative number.");
+          } catch (e) {
+            // workerd errors the stream without throwing.
+            errorStream(st, e);
+            return;
+          }
+        }
         st.queue.push([chunk, size]);
         st.queueSize += size;
       }
@@ -98,24 +133,32 @@
 
   class ReadableStream {
     constructor(source, strategy) {
-      if (source === undefined || source === null) source = {};
-      if (strategy === undefined || strategy === null) strategy = {};
-      // Byte streams ("bytes") are served as default streams of chunks.
-      if (source.type !== undefined && source.type !== "bytes") {
-        throw new RangeError(`Invalid stream type: ${source.type}`);
-      }
+      const what = "Failed to construct 'ReadableStream'";
+      source = dict(source, what);
+      const start = callback(source, "start", what), pull = callback(source, "pull", what), cancel = callback(source, "cancel", what);
+      // Byte streams ("bytes") are default streams of byte chunks, which
+      // a BYOB reader can also read.
+      const type = source.type === undefined ? undefined : String(source.type);
+      if (type !== undefined && type !== "bytes") throw new TypeError(`${what}: ${type} is not a valid stream type.`);
+      const { hwm, size } = strategyOf(strategy, type === "bytes" ? 0 : 1, what);
       const st = {
         queue: [], queueSize: 0, state: "readable", reason: undefined, reader: null, reads: [],
         started: false, pulling: false, pullAgain: false, closeRequested: false, disturbed: false,
-        hwm: strategy.highWaterMark === undefined ? (source.type === "bytes" ? 0 : 1) : Number(strategy.highWaterMark),
-        size: typeof strategy.size === "function" ? strategy.size : null,
-        pull: typeof source.pull === "function" ? source.pull.bind(source) : null,
-        cancel: typeof source.cancel === "function" ? source.cancel.bind(source) : null,
+        bytesType: type === "bytes", hwm, size: size === null || type === "bytes" ? null : size,
+        pull: pull === null ? null : pull.bind(source),
+        cancel: cancel === null ? null : cancel.bind(source),
       };
       this[kState] = st;
       st.controller = new ReadableStreamDefaultController(kState, st);
-      const start = typeof source.start === "function" ? source.start(st.controller) : undefined;
-      Promise.resolve(start).then(() => {
+      // An exception of start errors the stream, as in workerd (the
+      // standard rethrows it).
+      let started;
+      try {
+        started = start === null ? undefined : start.call(source, st.controller);
+      } catch (e) {
+        errorStream(st, e);
+      }
+      Promise.resolve(started).then(() => {
         st.started = true;
         pullIfNeeded(st);
       }, (e) => errorStream(st, e));
@@ -126,8 +169,10 @@
       return cancelStream(this[kState], reason);
     }
     getReader(options) {
-      if (options && options.mode === "byob") throw new TypeError("BYOB readers are not supported");
-      return new ReadableStreamDefaultReader(this);
+      const mode = dict(options, "Failed to execute 'getReader' on 'ReadableStream'").mode;
+      if (mode === undefined) return new ReadableStreamDefaultReader(this);
+      if (String(mode) !== "byob") throw new TypeError(`Failed to execute 'getReader' on 'ReadableStream': The provided value '${mode}' is not a valid enum value of type ReadableStreamReaderMode.`);
+      return new ReadableStreamBYOBReader(this);
     }
     tee() {
       const reader = this.getReader();
@@ -177,6 +222,9 @@
       });
     }
     pipeThrough(pair, options) {
+      if (pair === null || typeof pair !== "object" || !(pair.readable instanceof ReadableStream) || !(pair.writable instanceof WritableStream)) {
+        throw new TypeError("Failed to execute 'pipeThrough' on 'ReadableStream': parameter 1 is not a readable/writable pair.");
+      }
       this.pipeTo(pair.writable, options).catch(() => {});
       return pair.readable;
     }
@@ -215,7 +263,7 @@
       st.reader = this;
       const closed = deferred();
       closed.promise.catch(() => {});
-      this[kState] = { stream: st, closed };
+      this[kState] = { stream: st, closed, leftover: null };
       if (st.state === "closed") closed.resolve();
       if (st.state === "errored") closed.reject(st.reason);
     }
@@ -243,21 +291,65 @@
       if (!st) return Promise.reject(new TypeError("This reader has been released"));
       return cancelStream(st, reason);
     }
-    releaseLock() {
-      const st = this[kState].stream;
-      if (!st) return;
-      for (const r of st.reads.splice(0)) r.reject(new TypeError("The reader was released"));
-      st.reader = null;
-      this[kState].stream = null;
+    releaseLock() { releaseReader(this); }
+  }
+
+  // releaseReader unlocks a reader's stream: pending reads reject, and so
+  // does the reader's closed promise, a fresh rejected one if it had
+  // settled.
+  function releaseReader(reader) {
+    const rs = reader[kState];
+    const st = rs.stream;
+    if (!st) return;
+    const released = () => new TypeError("This ReadableStream reader has been released.");
+    for (const r of st.reads.splice(0)) r.reject(released());
+    rs.closed.reject(released());
+    rs.closed = deferred();
+    rs.closed.promise.catch(() => {});
+    rs.closed.reject(released());
+    st.reader = null;
+    rs.stream = null;
+  }
+
+  // ReadableStreamBYOBReader reads a byte stream into the caller's views:
+  // a chunk larger than the view is kept for the next read.
+  class ReadableStreamBYOBReader {
+    constructor(stream) {
+      if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamBYOBReader needs a ReadableStream");
+      if (!stream[kState].bytesType) throw new TypeError("Cannot get a BYOB reader for a stream that is not a byte stream.");
+      this[kState] = { inner: new ReadableStreamDefaultReader(stream), leftover: null };
     }
+    get closed() { return this[kState].inner.closed; }
+    read(view) {
+      if (!ArrayBuffer.isView(view)) return Promise.reject(new TypeError("Failed to execute 'read' on 'ReadableStreamBYOBReader': parameter 1 is not of type 'ArrayBufferView'."));
+      if (view.byteLength === 0) return Promise.reject(new TypeError("You must call read() on a \"byob\" reader with a positive-sized TypedArray object."));
+      const rs = this[kState];
+      const C = view.constructor;
+      const per = C.BYTES_PER_ELEMENT || 1;
+      const fill = (chunk) => {
+        const src = viewBytes(chunk);
+        const n = Math.min(src.length, view.byteLength);
+        const take = n - (n % per);
+        new Uint8Array(view.buffer, view.byteOffset, view.byteLength).set(src.subarray(0, take));
+        rs.leftover = take < src.length ? src.subarray(take) : null;
+        return { value: new C(view.buffer, view.byteOffset, take / per), done: false };
+      };
+      if (rs.leftover !== null) return Promise.resolve(fill(rs.leftover));
+      return rs.inner.read().then((r) => (r.done ? { value: new C(view.buffer, view.byteOffset, 0), done: true } : fill(r.value)));
+    }
+    cancel(reason) { return this[kState].inner.cancel(reason); }
+    releaseLock() { releaseReader(this[kState].inner); }
   }
 
   // ---- WritableStream ------------------------------------------------------
 
   class WritableStream {
     constructor(sink, strategy) {
-      if (sink === undefined || sink === null) sink = {};
-      const st = { state: "writable", reason: undefined, writer: null, sink, closed: deferred() };
+      const what = "Failed to construct 'WritableStream'";
+      sink = dict(sink, what);
+      for (const name of ["start", "write", "close", "abort"]) callback(sink, name, what);
+      const { hwm } = strategyOf(strategy, 1, what);
+      const st = { state: "writable", reason: undefined, writer: null, sink, closed: deferred(), hwm };
       st.closed.promise.catch(() => {});
       this[kState] = st;
       st.controller = { error: (e) => failWritable(st, e), signal: new AbortController().signal };
@@ -305,10 +397,17 @@
       if (st.writer) throw new TypeError("This WritableStream is currently locked to a writer");
       st.writer = this;
       this[kState] = st;
+      const closed = deferred();
+      closed.promise.catch(() => {});
+      st.closed.promise.then(closed.resolve, closed.reject);
+      this[kWriterClosed] = closed;
     }
-    get closed() { return this[kState].closed.promise; }
+    get closed() { return this[kWriterClosed].promise; }
     get ready() { return this[kState].chain.then(() => undefined); }
-    get desiredSize() { return this[kState].state === "writable" ? 1 : 0; }
+    get desiredSize() {
+      const st = this[kState];
+      return st.state === "errored" ? null : st.state === "writable" ? st.hwm : 0;
+    }
     write(chunk) {
       const st = this[kState];
       if (st.state !== "writable") return Promise.reject(st.state === "errored" ? st.reason : new TypeError("This WritableStream is closed"));
@@ -316,14 +415,30 @@
     }
     close() { return closeWritable(this[kState]); }
     abort(reason) { return abortWritable(this[kState], reason); }
-    releaseLock() { this[kState].writer = null; }
+    releaseLock() {
+      const st = this[kState];
+      if (st.writer !== this) return;
+      st.writer = null;
+      // The writer's closed promise rejects, as a reader's does.
+      const released = () => new TypeError("This WritableStream writer has been released.");
+      this[kWriterClosed].reject(released());
+      this[kWriterClosed] = deferred();
+      this[kWriterClosed].promise.catch(() => {});
+      this[kWriterClosed].reject(released());
+    }
   }
 
   // ---- TransformStream -----------------------------------------------------
 
   class TransformStream {
-    constructor(transformer) {
-      if (transformer === undefined || transformer === null) transformer = {};
+    constructor(transformer, writableStrategy, readableStrategy) {
+      const what = "Failed to construct 'TransformStream'";
+      transformer = dict(transformer, what);
+      for (const name of ["start", "transform", "flush", "cancel"]) callback(transformer, name, what);
+      if (transformer.readableType !== undefined) throw new TypeError(`${what}: Invalid readableType is specified.`);
+      if (transformer.writableType !== undefined) throw new TypeError(`${what}: Invalid writableType is specified.`);
+      strategyOf(writableStrategy, 1, what);
+      strategyOf(readableStrategy, 0, what);
       let rc;
       let canceled = null;
       this.readable = new ReadableStream({
@@ -344,8 +459,12 @@
         start() { return start; },
         write(chunk) { return typeof transformer.transform === "function" ? transformer.transform(chunk, tc) : tc.enqueue(chunk); },
         close() {
-          return Promise.resolve(typeof transformer.flush === "function" ? transformer.flush(tc) : undefined).then(() => {
+          return new Promise((resolve) => resolve(typeof transformer.flush === "function" ? transformer.flush(tc) : undefined)).then(() => {
             if (canceled === null) rc.close();
+          }, (e) => {
+            // A failed flush errors the readable side too.
+            rc.error(e);
+            throw e;
           });
         },
         abort(reason) { rc.error(reason); },
@@ -367,8 +486,11 @@
         transform(chunk, c) { const s = dec.decode(chunk, { stream: true }); if (s) c.enqueue(s); },
         flush(c) { const s = dec.decode(); if (s) c.enqueue(s); },
       });
+      this[kDecoder] = dec;
     }
-    get encoding() { return "utf-8"; }
+    get encoding() { return this[kDecoder].encoding; }
+    get fatal() { return this[kDecoder].fatal; }
+    get ignoreBOM() { return this[kDecoder].ignoreBOM; }
   }
 
   class CountQueuingStrategy {
@@ -416,24 +538,19 @@
       return Promise.reject(new TypeError("The body stream is locked or disturbed"));
     }
     const chunks = [];
-    let total = 0;
     const step = () => reader.read().then(({ value, done }) => {
-      if (done) {
-        const out = new Uint8Array(total);
-        let off = 0;
-        for (const c of chunks) { out.set(c, off); off += c.length; }
-        return out;
+      if (done) return concatBytes(chunks);
+      if (!(value instanceof ArrayBuffer) && !ArrayBuffer.isView(value)) {
+        throw new TypeError("This ReadableStream did not return bytes.");
       }
-      const b = typeof value === "string" ? toBytes(value) : viewBytes(value);
-      chunks.push(b);
-      total += b.length;
+      chunks.push(viewBytes(value));
       return step();
     });
     return step();
   }
 
   return {
-    ReadableStream, ReadableStreamDefaultReader, ReadableStreamDefaultController, WritableStream,
+    ReadableStream, ReadableStreamBYOBReader, ReadableStreamDefaultReader, ReadableStreamDefaultController, WritableStream,
     WritableStreamDefaultWriter, TransformStream, TextEncoderStream, TextDecoderStream,
     CountQueuingStrategy, ByteLengthQueuingStrategy, streamOfBytes, takeBytes, readAllBytes,
   };
