@@ -84,3 +84,30 @@ func jsonDepth(s string, limit int) int {
 	}
 	return deepest
 }
+
+// arrayToStringGuard makes Array.prototype.toString and toLocaleString
+// JavaScript functions that call the originals. goja converts nested
+// arrays to strings by recursion in Go, which counts against no bound
+// but Go's stack: String() of an array nested a few million deep, which a
+// script can build in a global over a few requests, would end the process.
+// Through these wrappers every level of nesting is also a JavaScript call,
+// so the recursion stops at the call-stack bound (maxCallStackSize) with
+// an error that fails the request instead.
+var arrayToStringGuard = goja.MustCompile("gradual:nesting.js", `(function () {
+	"use strict";
+	var proto = Array.prototype;
+	["toString", "toLocaleString"].forEach(function (name) {
+		var original = proto[name];
+		var wrapped = { [name]() { return original.apply(this, arguments); } }[name];
+		Object.defineProperty(proto, name, { value: wrapped, writable: true, enumerable: false, configurable: true });
+	});
+})();`, true)
+
+// guardNesting installs the guards of this file in vm.
+func guardNesting(vm *goja.Runtime) error {
+	if err := guardJSONParse(vm); err != nil {
+		return err
+	}
+	_, err := vm.RunProgram(arrayToStringGuard)
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,28 @@ func TestBrokenRuntimeReplacedLater(t *testing.T) {
 	}
 	if time.Since(start) < 300*time.Millisecond {
 		t.Fatal("served before a runtime could be made: the test did not exercise the retry")
+	}
+}
+
+// TestDeepArrayToString checks that converting an array nested deeper than
+// the call-stack bound to a string fails the request rather than overflow
+// the Go stack, here limited to 64 MB so that an unguarded recursion would
+// end the test process within 100,000 levels.
+func TestDeepArrayToString(t *testing.T) {
+	defer debug.SetMaxStack(debug.SetMaxStack(64 << 20))
+	w := newInline(t, `export default { fetch(req) {
+		let a = [];
+		for (let i = 0; i < 100000; i++) a = [a];
+		if (new URL(req.url).pathname === "/locale") return new Response(a.toLocaleString());
+		return new Response(String(a));
+	} };`, func(c *Config) { c.CPULimit = 10 * time.Second })
+	for _, path := range []string{"/", "/locale"} {
+		if resp, body, _, _ := do(t, w, "GET", "http://x"+path, ""); resp.StatusCode != 500 {
+			t.Fatalf("%s: %d %.100q", path, resp.StatusCode, body)
+		}
+	}
+	w2 := newInline(t, `export default { fetch() { return new Response(String([1, [2, [3]]]) + [4, 5].toLocaleString() + Array.prototype.toString.name + Array.prototype.toString.length); } };`)
+	if _, body, _, _ := do(t, w2, "GET", "http://x/", ""); body != "1,2,34,5toString0" {
+		t.Fatalf("%q", body)
 	}
 }

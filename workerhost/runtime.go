@@ -212,7 +212,7 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 				}
 			}
 		}
-		if err := guardJSONParse(vm); err != nil {
+		if err := guardNesting(vm); err != nil {
 			return nil, err
 		}
 		streams, err := vm.RunProgram(streamsProgram)
