@@ -188,41 +188,52 @@ func uploadVersion(w http.ResponseWriter, r *http.Request, s *workerState) error
 	if err != nil {
 		return err
 	}
+	u, err := s.addUpload(r.Context(), live.Upload{Tag: req.Tag, Message: req.Message, Script: req.Script, MainModule: req.MainModule,
+		Upstreams: req.Upstreams, Vars: req.Vars})
+	if err != nil {
+		return err
+	}
+	return writeResult(w, http.StatusCreated, uploadInfo(u))
+}
+
+// addUpload stores a new version made of u's fields, once its script (if
+// any) has compiled and run its top level, and returns it when this node
+// has it.
+func (s *workerState) addUpload(ctx context.Context, u live.Upload) (live.Upload, error) {
 	g := s.latest()
 	if g == nil {
-		return live.ErrNotLoaded
+		return live.Upload{}, live.ErrNotLoaded
 	}
 	// An uploaded upstream is reached by any client through the override
 	// header, so it may reach no more than the worker's scripts may fetch.
-	for _, a := range req.Upstreams {
-		if err := g.fetchPolicy.CheckHost(r.Context(), a); err != nil {
-			return live.Invalidf("upstream %v", err)
+	for _, a := range u.Upstreams {
+		if err := g.fetchPolicy.CheckHost(ctx, a); err != nil {
+			return live.Upload{}, live.Invalidf("upstream %v", err)
 		}
 	}
-	u := live.NewUpload(live.Upload{Tag: req.Tag, Message: req.Message, Script: req.Script, MainModule: req.MainModule,
-		Upstreams: req.Upstreams, Vars: req.Vars}, now())
+	u = live.NewUpload(u, now())
 	if u.Script != "" {
-		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Vars, source: u.Script, mainModule: u.MainModule}
+		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Env(), source: u.Script, mainModule: u.MainModule}
 		if err := workerhost.Check(g.scriptConfig(v, u.CreatedOn)); err != nil {
 			if _, ok := errors.AsType[*workerhost.CompileError](err); ok {
-				return live.Invalidf("script does not compile: %v", err)
+				return live.Upload{}, live.Invalidf("script does not compile: %v", err)
 			}
-			return live.Invalidf("script does not load: %v", err)
+			return live.Upload{}, live.Invalidf("script does not load: %v", err)
 		}
 	}
-	if _, err := s.live.Update(r.Context(), func(st *live.State) (bool, error) {
+	if _, err := s.live.Update(ctx, func(st *live.State) (bool, error) {
 		_, err := st.AddUpload(u)
 		return true, err
 	}); err != nil {
-		return err
+		return live.Upload{}, err
 	}
 	g.mu.Lock()
 	why, failed := g.failed[u.ID]
 	g.mu.Unlock()
 	if failed {
-		return &live.NotAppliedError{Err: fmt.Errorf("version %s: %s", u.ID, why)}
+		return live.Upload{}, &live.NotAppliedError{Err: fmt.Errorf("version %s: %s", u.ID, why)}
 	}
-	return writeResult(w, http.StatusCreated, uploadInfo(u))
+	return u, nil
 }
 
 func uploadInfo(u live.Upload) api.Version {
@@ -270,6 +281,16 @@ func rollback(w http.ResponseWriter, r *http.Request, s *workerState) error {
 // newDeployment records the deployment that pick chooses from the stored
 // state as the active one; the newest handler validates it by loading it.
 func (s *workerState) newDeployment(w http.ResponseWriter, ctx context.Context, source, message string, pick func(*live.State) ([]live.Entry, error)) error {
+	d, err := s.deploy(ctx, source, message, pick)
+	if err != nil {
+		return err
+	}
+	return writeResult(w, http.StatusCreated, recordOf(d))
+}
+
+// deploy records the deployment that pick chooses from the stored state
+// as the active one, and returns it once this node serves it.
+func (s *workerState) deploy(ctx context.Context, source, message string, pick func(*live.State) ([]live.Entry, error)) (live.Deployment, error) {
 	var d live.Deployment
 	_, err := s.live.Update(ctx, func(st *live.State) (bool, error) {
 		entries, err := pick(st)
@@ -281,10 +302,7 @@ func (s *workerState) newDeployment(w http.ResponseWriter, ctx context.Context, 
 		rollout.Supersede(st, "a deployment was made by hand ("+source+")")
 		return true, nil
 	})
-	if err != nil {
-		return err
-	}
-	return writeResult(w, http.StatusCreated, recordOf(d))
+	return d, err
 }
 
 // serveTail streams the worker's trace events as NDJSON until the client
@@ -325,15 +343,6 @@ func entriesOfAPI(versions []api.DeploymentVersion) []live.Entry {
 	return out
 }
 
-// nodesOf converts the fleet view to the API's.
-func nodesOf(nodes []live.Node) []api.Node {
-	out := make([]api.Node, len(nodes))
-	for i, n := range nodes {
-		out[i] = api.Node(n)
-	}
-	return out
-}
-
 func listWorkers(ctx context.Context) []api.Worker {
 	out := []api.Worker{}
 	workers.Range(func(_, value any) bool {
@@ -361,7 +370,7 @@ func versionInfoOf(v *version) api.Version {
 func (s *workerState) describe(ctx context.Context) api.Worker {
 	info := api.Worker{Name: s.name, Versions: []api.Version{}, Stats: map[string]*api.Stats{}, Nodes: []api.Node{}}
 	if nodes, err := s.live.Nodes(ctx); err == nil && nodes != nil {
-		info.Nodes = nodesOf(nodes)
+		info.Nodes = nodes
 	}
 	g := s.latest()
 	if g == nil {

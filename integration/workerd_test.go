@@ -49,33 +49,42 @@ var serverHeaders = map[string]bool{"Date": true, "Server": true}
 // npm if needed, or skips the test when there is no npm to do it.
 func workerdBinary(t *testing.T) string {
 	t.Helper()
-	if bin := os.Getenv("GRADUAL_WORKERD"); bin != "" {
+	return npmBinary(t, "workerd", workerdVersion, "GRADUAL_WORKERD")
+}
+
+// npmBinary returns the executable of the npm package pkg pinned to
+// version, installed into <repo>/.cache/<pkg> (by the test itself when it
+// is not there yet), or the one the environment variable env names. It
+// skips the test when the package is missing and there is no npm.
+func npmBinary(t *testing.T, pkg, version, env string) string {
+	t.Helper()
+	if bin := os.Getenv(env); bin != "" {
 		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("GRADUAL_WORKERD: %v", err)
+			t.Fatalf("%s: %v", env, err)
 		}
 		return bin
 	}
-	prefix, err := filepath.Abs("../.cache/workerd")
+	prefix, err := filepath.Abs("../.cache/" + pkg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(prefix, "node_modules", ".bin", "workerd")
-	data, err := os.ReadFile(filepath.Join(prefix, "node_modules", "workerd", "package.json"))
-	var pkg struct{ Version string }
-	if err == nil && json.Unmarshal(data, &pkg) == nil && pkg.Version == workerdVersion && fileExists(bin) {
+	bin := filepath.Join(prefix, "node_modules", ".bin", pkg)
+	data, err := os.ReadFile(filepath.Join(prefix, "node_modules", pkg, "package.json"))
+	var manifest struct{ Version string }
+	if err == nil && json.Unmarshal(data, &manifest) == nil && manifest.Version == version && fileExists(bin) {
 		return bin
 	}
 	npm, err := exec.LookPath("npm")
 	if err != nil {
-		t.Skipf("workerd@%s is not installed in %s and npm is not on PATH: install Node.js and npm, or set GRADUAL_WORKERD to a workerd binary", workerdVersion, prefix)
+		t.Skipf("%s@%s is not installed in %s and npm is not on PATH: install Node.js and npm, or set %s to a %s executable", pkg, version, prefix, env, pkg)
 	}
-	t.Logf("installing workerd@%s into %s", workerdVersion, prefix)
-	out, err := exec.Command(npm, "install", "--prefix", prefix, "--no-save", "--no-audit", "--no-fund", "workerd@"+workerdVersion).CombinedOutput()
+	t.Logf("installing %s@%s into %s", pkg, version, prefix)
+	out, err := exec.Command(npm, "install", "--prefix", prefix, "--no-save", "--no-audit", "--no-fund", pkg+"@"+version).CombinedOutput()
 	if err != nil {
-		t.Fatalf("npm install workerd@%s: %v\n%s", workerdVersion, err, out)
+		t.Fatalf("npm install %s@%s: %v\n%s", pkg, version, err, out)
 	}
 	if !fileExists(bin) {
-		t.Fatalf("npm installed workerd@%s but there is no %s:\n%s", workerdVersion, bin, out)
+		t.Fatalf("npm installed %s@%s but there is no %s:\n%s", pkg, version, bin, out)
 	}
 	return bin
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -76,6 +77,9 @@ type Upload struct {
 	MainModule string            `json:"main_module,omitempty"`
 	Upstreams  []string          `json:"upstreams,omitempty"`
 	Vars       map[string]string `json:"vars,omitempty"`
+	// Secrets reach env like Vars, but the APIs show only their names.
+	// They are stored as Vars are, in the storage's clear.
+	Secrets map[string]string `json:"secrets,omitempty"`
 	// Script is the source of a new upload until it is stored (and of
 	// documents written before scripts were stored apart); State.Script
 	// fetches it otherwise.
@@ -97,6 +101,20 @@ func NewUpload(u Upload, now time.Time) Upload {
 func hashScript(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// Env returns the bindings a script upload's env gets from the upload:
+// its vars and its secrets.
+func (u *Upload) Env() map[string]string {
+	if len(u.Secrets) == 0 {
+		return u.Vars
+	}
+	env := maps.Clone(u.Vars)
+	if env == nil {
+		env = make(map[string]string, len(u.Secrets))
+	}
+	maps.Copy(env, u.Secrets)
+	return env
 }
 
 // IsScript tells a script upload from an upstream one.

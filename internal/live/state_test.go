@@ -3,6 +3,7 @@ package live
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -180,5 +181,20 @@ func TestLegacyDocument(t *testing.T) {
 	st, _ := w.Load(t.Context())
 	if s, err := st.Script(st.Uploads[0]); err != nil || s != "x" || st.Uploads[0].ScriptHash == "" {
 		t.Errorf("legacy script %q %v %+v", s, err, st.Uploads[0])
+	}
+}
+
+func TestUploadEnv(t *testing.T) {
+	vars := map[string]string{"A": "1"}
+	if u := (Upload{Vars: vars}); !maps.Equal(u.Env(), vars) {
+		t.Errorf("vars only: %v", u.Env())
+	}
+	u := Upload{Vars: vars, Secrets: map[string]string{"KEY": "s"}}
+	if env := u.Env(); !maps.Equal(env, map[string]string{"A": "1", "KEY": "s"}) || len(vars) != 1 {
+		t.Errorf("vars and secrets: %v (vars now %v)", env, vars)
+	}
+	u = Upload{Secrets: map[string]string{"KEY": "s"}}
+	if env := u.Env(); env["KEY"] != "s" {
+		t.Errorf("secrets only: %v", env)
 	}
 }

@@ -8,7 +8,8 @@ import (
 	"io/fs"
 	"path"
 	"strings"
-	"time"
+
+	"github.com/caddy-gradual/gradual/internal/api"
 )
 
 // Storage is the part of Caddy's storage that live deployments use;
@@ -119,22 +120,10 @@ func (s store) save(ctx context.Context, prev, st *State) error {
 	return nil
 }
 
-// Node is one node's heartbeat in the fleet view.
-type Node struct {
-	ID string `json:"id"`
-	// Deployment is the ID of the deployment the node serves, "" for a
-	// config's deployment that was never recorded.
-	Deployment string `json:"deployment"`
-	// Since is when the node started serving it.
-	Since time.Time `json:"since"`
-	// LastError is the node's last failure to read the storage or to
-	// apply a change, "" once it recovered.
-	LastError string    `json:"last_error"`
-	LastSeen  time.Time `json:"last_seen"`
-	// Gone is set when reading: the node has not been seen for 3 poll
-	// intervals.
-	Gone bool `json:"gone"`
-}
+// Node is one node's heartbeat in the fleet view, stored as the API shows
+// it. Gone is set when reading: the node has not been seen for 3 poll
+// intervals.
+type Node = api.Node
 
 func (s store) nodeKey(id string) string {
 	return path.Join(s.nodesKey(), strings.NewReplacer("/", "_", "\\", "_").Replace(id)+".json")

@@ -44,6 +44,15 @@ type Sub struct {
 
 func (s *Sub) close() { s.closeOnce.Do(func() { close(s.done) }) }
 
+// Events delivers the subscriber's events, one JSON line each.
+func (s *Sub) Events() <-chan []byte { return s.events }
+
+// Done is closed when the subscription ends (the worker is gone).
+func (s *Sub) Done() <-chan struct{} { return s.done }
+
+// Dropped returns how many events were dropped for this subscriber so far.
+func (s *Sub) Dropped() uint64 { return s.dropped.Load() }
+
 // Active reports whether anyone is listening, so requests can skip building
 // events when nobody is.
 func (h *Hub) Active() bool { return h.n.Load() > 0 }

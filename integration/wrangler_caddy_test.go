@@ -1,0 +1,257 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// wranglerProject is a TypeScript Worker with a relative import (so
+// wrangler bundles it), a var and the version metadata binding; it
+// answers with the version that served it. It leaves nodejs_compat off:
+// with it, wrangler's bundle imports node:events and node:stream for its
+// process polyfill, which the host does not have.
+var wranglerProject = map[string]string{
+	"wrangler.toml": `name = "shop"
+main = "src/index.ts"
+compatibility_date = "2025-01-02"
+upload_source_maps = true
+workers_dev = false
+
+[vars]
+GREETING = "hello"
+
+[version_metadata]
+binding = "CF_VERSION_METADATA"
+
+[[ratelimits]]
+name = "LIMITER"
+namespace_id = "1001"
+simple = { limit = 100, period = 60 }
+`,
+	"src/index.ts": `import { fail, greet } from "./greet";
+
+interface Env {
+	GREETING: string;
+	API_KEY?: string;
+	LIMITER: { limit(o: { key: string }): Promise<{ success: boolean }> };
+	CF_VERSION_METADATA: { id: string; tag: string };
+}
+
+export default {
+	async fetch(request: Request, env: Env): Promise<Response> {
+		const path = new URL(request.url).pathname;
+		if (path === "/secret") {
+			return new Response(env.API_KEY ?? "no secret");
+		}
+		if (path === "/limit") {
+			return new Response(String((await env.LIMITER.limit({ key: "k" })).success));
+		}
+		if (path === "/throw") {
+			fail();
+		}
+		console.log("served by", env.CF_VERSION_METADATA.tag);
+		return new Response(env.CF_VERSION_METADATA.id + " " + greet(env.GREETING));
+	},
+};
+`,
+	"src/greet.ts": `export function greet(word: string): string {
+	return word + ", world";
+}
+
+export function fail(): never {
+	throw new Error("failing on purpose");
+}
+`,
+	"secrets.json": `{"API_KEY": "s3cret"}`,
+}
+
+// TestWranglerAgainstCaddy runs wrangler, unchanged, against a real Caddy
+// serving gradual_api, and checks what it prints against what the site
+// serves.
+func TestWranglerAgainstCaddy(t *testing.T) {
+	const token = "wrangler-test-token"
+	a := newUpstream(t, "a")
+	addr, apiAddr := freeAddr(), freeAddr()
+	loadCaddyfile(t, site(addr, versionBlock("v1", "a", a)+"\t\tdeploy v1\n\t\tratelimit LIMITER limit 100 period 60s\n")+fmt.Sprintf(`
+http://%s {
+	gradual_api {
+		token %s
+	}
+}
+`, apiAddr, token))
+	base := "http://" + apiAddr + "/client/v4"
+	w := newWrangler(t, base, token, wranglerProject)
+	url := "http://" + addr + "/"
+
+	upload := func(tag string, args ...string) string {
+		t.Helper()
+		m := versionIDRE.FindStringSubmatch(w.mustRun(t, append([]string{"versions", "upload", "--tag", tag, "--message", "release " + tag}, args...)...))
+		if m == nil {
+			t.Fatal("no version ID printed")
+		}
+		return m[1]
+	}
+	// The first upload brings a secret; the second keeps it, as
+	// wrangler versions upload asks (keep_bindings secret_text).
+	id1, id2 := upload("w1", "--secrets-file", "secrets.json"), upload("w2")
+	override := func(id string) http.Header {
+		return http.Header{"Cloudflare-Workers-Version-Overrides": {`shop="` + id + `"`}}
+	}
+
+	// An uploaded version is reachable by override before any deployment.
+	if _, body := get(t, url, override(id1)); body != id1+" hello, world" {
+		t.Fatalf("override to the uploaded version served %q", body)
+	}
+	for _, id := range []string{id1, id2} {
+		if _, body := get(t, url+"secret", override(id)); body != "s3cret" {
+			t.Errorf("version %s has the secret %q", id, body)
+		}
+	}
+	if _, body := get(t, url+"limit", override(id1)); body != "true" {
+		t.Errorf("the ratelimit binding answered %q", body)
+	}
+
+	var list []struct {
+		ID          string
+		Annotations map[string]string
+	}
+	if err := json.Unmarshal([]byte(w.mustRun(t, "versions", "list", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, v := range list {
+		ids = append(ids, v.ID)
+	}
+	if len(list) != 3 || list[0].ID != "v1" || list[1].ID != id1 || list[2].ID != id2 || list[2].Annotations["workers/tag"] != "w2" {
+		t.Errorf("versions list: %v", ids)
+	}
+	if out := w.mustRun(t, "versions", "view", id2); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w2") || !strings.Contains(out, "Secret Name:  API_KEY") || strings.Contains(out, "s3cret") || !strings.Contains(out, "env.LIMITER") {
+		t.Errorf("versions view lacks the var, the message, the secret's name or the rate limit, or shows the secret")
+	}
+
+	out := w.mustRun(t, "versions", "deploy", id1+"@90%", id2+"@10%", "-y", "--message", "canary")
+	if !strings.Contains(out, "at 90% and version "+id2+" at 10%") {
+		t.Errorf("versions deploy printed no split")
+	}
+	got := share(t, url, id2+" hello, world", 1000)
+	t.Logf("wrangler deployed %s at 10%%: observed %.1f%%", id2, got)
+	if math.Abs(got-10) > 4 { // 4.2 standard deviations at 10% over 1,000 requests
+		t.Errorf("share %.1f%% after deploying 10%%", got)
+	}
+	var status struct {
+		Versions []struct {
+			VersionID  string `json:"version_id"`
+			Percentage float64
+		}
+	}
+	if err := json.Unmarshal([]byte(w.mustRun(t, "deployments", "status", "--json")), &status); err != nil || len(status.Versions) != 2 || status.Versions[1].Percentage != 10 {
+		t.Errorf("deployments status: %+v, %v", status, err)
+	}
+
+	// Rolling back without an ID goes to the newest earlier deployment
+	// at 100%: v1, as the Caddyfile deployed it.
+	out = w.mustRun(t, "rollback", "-y", "--message", "back")
+	if !strings.Contains(out, "Worker Version v1 has been deployed to 100% of traffic") {
+		t.Errorf("rollback did not go to v1")
+	}
+	if got := share(t, url, "a", 100); got != 100 {
+		t.Errorf("after the rollback %.0f%% went to v1", got)
+	}
+
+	out = w.mustRun(t, "deploy", "--message", "all in")
+	m := regexp.MustCompile(`Current Version ID: (` + uuidRE.String() + `)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal("wrangler deploy printed no version ID")
+	}
+	if got := share(t, url, m[1]+" hello, world", 100); got != 100 {
+		t.Errorf("after wrangler deploy %.0f%% went to %s", got, m[1])
+	}
+	var deployments []struct {
+		Versions []struct {
+			VersionID string `json:"version_id"`
+		}
+	}
+	if err := json.Unmarshal([]byte(w.mustRun(t, "deployments", "list", "--json")), &deployments); err != nil || len(deployments) == 0 ||
+		deployments[len(deployments)-1].Versions[0].VersionID != m[1] {
+		t.Errorf("deployments list: %+v, %v", deployments, err)
+	}
+
+	t.Run("tail", func(t *testing.T) {
+		tail := w.start(t, "tail", "--format", "pretty", "--version-id", m[1])
+		for start := time.Now(); !strings.Contains(tail.output(), "Connected to shop, waiting for logs..."); time.Sleep(50 * time.Millisecond) {
+			if time.Since(start) > time.Minute {
+				t.Fatalf("wrangler tail did not connect:\n%s", tail.output())
+			}
+		}
+		time.Sleep(time.Second)
+		for start := time.Now(); !strings.Contains(tail.output(), "(log) served by"); time.Sleep(200 * time.Millisecond) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("no event in the tail:\n%s", tail.output())
+			}
+			get(t, url+"tailed", nil)
+		}
+		// An exception's stack names the TypeScript source, through the
+		// source map wrangler uploaded.
+		for start := time.Now(); !strings.Contains(tail.output(), "failing on purpose"); time.Sleep(200 * time.Millisecond) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("no exception in the tail:\n%s", tail.output())
+			}
+			get(t, url+"throw", nil)
+		}
+		time.Sleep(200 * time.Millisecond)
+		out := tail.stop(t)
+		if !strings.Contains(out, "GET http://"+addr+"/tailed - Ok @") || !strings.Contains(out, "GET http://"+addr+"/throw - Exception Thrown @") {
+			t.Errorf("tail printed no request line:\n%s", out)
+		}
+		if !regexp.MustCompile(`at fail \(\S*src/greet\.ts:6:`).MatchString(out) {
+			t.Errorf("the exception's stack does not name src/greet.ts:6:\n%s", out)
+		}
+	})
+
+	// A script in service-worker syntax is deployed with PUT
+	// …/scripts/{name}, as a body_part.
+	t.Run("service worker", func(t *testing.T) {
+		sw := newWrangler(t, base, token, map[string]string{
+			"wrangler.toml": "name = \"shop\"\nmain = \"worker.js\"\ncompatibility_date = \"2025-01-02\"\nworkers_dev = false\n",
+			"worker.js":     "addEventListener('fetch', (event) => event.respondWith(new Response('service worker')));\n",
+		})
+		out := sw.mustRun(t, "deploy")
+		if m := regexp.MustCompile(`Current Version ID: (` + uuidRE.String() + `)`).FindStringSubmatch(out); m == nil {
+			t.Errorf("wrangler deploy printed no version ID")
+		}
+		if got := share(t, url, "service worker", 50); got != 100 {
+			t.Errorf("after deploying the service worker %.0f%% went to it", got)
+		}
+	})
+
+	t.Run("refusals", func(t *testing.T) {
+		files := map[string]string{}
+		for k, v := range wranglerProject {
+			files[k] = v
+		}
+		files["wrangler.toml"] += "\n[[kv_namespaces]]\nbinding = \"CACHE\"\nid = \"0f2ac74b498b48028cb68387c421e279\"\n"
+		out, errOut, err := newWrangler(t, base, token, files).run(t, "versions", "upload")
+		if err == nil || !strings.Contains(out+errOut, `binding "CACHE" has type "kv_namespace"`) {
+			t.Errorf("a KV binding: err %v", err)
+		}
+		files["wrangler.toml"] = strings.Replace(wranglerProject["wrangler.toml"], "limit = 100", "limit = 5", 1)
+		out, errOut, err = newWrangler(t, base, token, files).run(t, "versions", "upload")
+		if err == nil || !strings.Contains(out+errOut, `ratelimit binding "LIMITER" asks 5 per 60s; the gradual block declares 100 per 1m0s`) {
+			t.Errorf("a ratelimit unlike the block's: err %v", err)
+		}
+		out, errOut, err = w.run(t, "versions", "upload", "--name", "nope")
+		if err == nil || !strings.Contains(out+errOut, `worker named "nope"`) {
+			t.Errorf("an unknown worker: err %v", err)
+		}
+		out, errOut, err = newWrangler(t, base, "wrong", wranglerProject).run(t, "versions", "list")
+		if err == nil || !strings.Contains(out+errOut, "[code: 10000]") {
+			t.Errorf("a wrong token: err %v", err)
+		}
+	})
+}
