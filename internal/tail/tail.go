@@ -36,7 +36,13 @@ type Hub struct {
 type Sub struct {
 	versionID string // "" for all versions
 	events    chan []byte
-	queued    atomic.Int64 // bytes in events
+	// sizes are the sizes of the events in events, oldest first, and
+	// queued their sum; both are kept by Publish under the hub's lock.
+	// events is a FIFO, so the events its reader took are the oldest:
+	// Publish forgets as many sizes as events have left the channel, and
+	// readers need not report what they took.
+	sizes     []int
+	queued    int
 	dropped   atomic.Uint64
 	done      chan struct{}
 	closeOnce sync.Once
@@ -98,13 +104,18 @@ func (h *Hub) Publish(versionID string, event []byte) {
 		if s.versionID != "" && s.versionID != versionID {
 			continue
 		}
-		if s.queued.Load()+int64(len(event)) > BufferBytes {
+		for len(s.sizes) > len(s.events) {
+			s.queued -= s.sizes[0]
+			s.sizes = s.sizes[1:]
+		}
+		if s.queued+len(event) > BufferBytes {
 			s.dropped.Add(1)
 			continue
 		}
 		select {
 		case s.events <- event:
-			s.queued.Add(int64(len(event)))
+			s.sizes = append(s.sizes, len(event))
+			s.queued += len(event)
 		default:
 			s.dropped.Add(1)
 		}
@@ -269,7 +280,6 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, versionID string) {
 				return
 			}
 		case ev := <-sub.events:
-			sub.queued.Add(-int64(len(ev)))
 			if d := sub.dropped.Load(); d > reported {
 				line, _ := json.Marshal(api.TailDropped{Type: api.TailDroppedType, Dropped: d - reported, EventTimestamp: time.Now().UnixMilli()})
 				reported = d
