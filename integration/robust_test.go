@@ -226,14 +226,33 @@ export default { fetch(req) {
 	}
 }
 
+// lockedBuffer is a process's output, written by exec's copying goroutine
+// while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // runCaddy starts the built Caddy on the config file cfg, behind the
 // words of wrap (such as prlimit's), stops it when the test ends, and
 // returns its output as it comes.
-func runCaddy(t *testing.T, cfg string, wrap ...string) *bytes.Buffer {
+func runCaddy(t *testing.T, cfg string, wrap ...string) *lockedBuffer {
 	t.Helper()
 	args := append(wrap, builtCaddy(t), "run", "--config", cfg)
 	cmd := exec.Command(args[0], args[1:]...)
-	logs := new(bytes.Buffer)
+	logs := new(lockedBuffer)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
