@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -85,15 +84,9 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 		if !ok {
 			rt.throwType("service binding: missing callback")
 		}
-		var body io.Reader = http.NoBody
-		switch v := c.Argument(3).Export().(type) {
-		case nil:
-		case []byte:
-			body = bytes.NewReader(bytes.Clone(v))
-		case string:
-			body = strings.NewReader(v)
-		default:
-			body = strings.NewReader(c.Argument(3).String())
+		body := sentBody(c.Argument(3))
+		if body == nil {
+			body = http.NoBody
 		}
 		target := c.Argument(1).String()
 		req, err := http.NewRequestWithContext(ex.context(), c.Argument(0).String(), target, body)
