@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -172,4 +174,31 @@ func spanNames(spans []*tracepb.Span) []string {
 		out = append(out, s.Name+"("+s.Kind.String()+")")
 	}
 	return out
+}
+
+// TestServiceBindingCycleJSON checks that a JSON config, which no adapter
+// saw, is refused at load when its bindings form a cycle, and that the
+// config in place keeps serving.
+func TestServiceBindingCycleJSON(t *testing.T) {
+	front, _ := loadServiceSites(t, "b1", false)
+	p := filepath.Join(t.TempDir(), "w.js")
+	os.WriteFile(p, []byte(backScript), 0o644)
+	handler := func(worker, calls string) string {
+		return fmt.Sprintf(`{"handler":"gradual","worker":%q,"versions":[{"id":"v1","script":%q}],"services":[{"name":"CALL","worker":%q}]}`, worker, p, calls)
+	}
+	cfg := fmt.Sprintf(`{"admin":{"listen":%q},"storage":{"module":"file_system","root":%q},"logging":{"logs":{"default":{"level":"ERROR"}}},
+"apps":{"http":{"servers":{"s":{"listen":[%q],"routes":[{"handle":[%s]},{"handle":[%s]}]}}}}}`,
+		adminAddr, storageFor(t), freeAddr(), handler("x", "y"), handler("y", "x"))
+	resp, err := http.Post("http://"+adminAddr+"/load", "application/json", strings.NewReader(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == 200 || !strings.Contains(string(body), "service CALL: service bindings form a cycle: y → x → y") {
+		t.Fatalf("got %d %s, want the cycle refused", resp.StatusCode, body)
+	}
+	if _, got := get(t, "http://"+front+"/", nil); got != "front f1 → back b1" {
+		t.Errorf("the config in place answers %q", got)
+	}
 }
