@@ -189,7 +189,7 @@ func uploadVersion(w http.ResponseWriter, r *http.Request, s *workerState) error
 		return err
 	}
 	u, err := s.addUpload(r.Context(), live.Upload{Tag: req.Tag, Message: req.Message, Script: req.Script, MainModule: req.MainModule,
-		Upstreams: req.Upstreams, Vars: req.Vars})
+		Upstreams: req.Upstreams, Vars: req.Vars, JSON: req.JSON})
 	if err != nil {
 		return err
 	}
@@ -213,7 +213,7 @@ func (s *workerState) addUpload(ctx context.Context, u live.Upload) (live.Upload
 	}
 	u = live.NewUpload(u, now())
 	if u.Script != "" {
-		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Env(), source: u.Script, mainModule: u.MainModule}
+		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Env(), json: u.JSON, source: u.Script, mainModule: u.MainModule}
 		if err := workerhost.Check(g.scriptConfig(v, u.CreatedOn)); err != nil {
 			if _, ok := errors.AsType[*workerhost.CompileError](err); ok {
 				return live.Upload{}, live.Invalidf("script does not compile: %v", err)

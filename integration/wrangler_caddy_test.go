@@ -12,7 +12,8 @@ import (
 )
 
 // wranglerProject is a TypeScript Worker with a relative import (so
-// wrangler bundles it), a var and the version metadata binding; it
+// wrangler bundles it), a var, a var that is a table (which wrangler
+// sends as a json binding) and the version metadata binding; it
 // answers with the version that served it. It leaves nodejs_compat off:
 // with it, wrangler's bundle imports node:events and node:stream for its
 // process polyfill, which the host does not have.
@@ -25,6 +26,7 @@ workers_dev = false
 
 [vars]
 GREETING = "hello"
+CONFIG = { regions = ["eu", "us"], retries = 3 }
 
 [version_metadata]
 binding = "CF_VERSION_METADATA"
@@ -39,6 +41,7 @@ simple = { limit = 100, period = 60 }
 interface Env {
 	GREETING: string;
 	API_KEY?: string;
+	CONFIG: { regions: string[]; retries: number };
 	LIMITER: { limit(o: { key: string }): Promise<{ success: boolean }> };
 	CF_VERSION_METADATA: { id: string; tag: string };
 }
@@ -48,6 +51,9 @@ export default {
 		const path = new URL(request.url).pathname;
 		if (path === "/secret") {
 			return new Response(env.API_KEY ?? "no secret");
+		}
+		if (path === "/config") {
+			return new Response(Array.isArray(env.CONFIG.regions) + " " + JSON.stringify(env.CONFIG));
 		}
 		if (path === "/limit") {
 			return new Response(String((await env.LIMITER.limit({ key: "k" })).success));
@@ -113,6 +119,9 @@ http://%s {
 			t.Errorf("version %s has the secret %q", id, body)
 		}
 	}
+	if _, body := get(t, url+"config", override(id2)); body != `true {"regions":["eu","us"],"retries":3}` {
+		t.Errorf("the json binding is %q", body)
+	}
 	if _, body := get(t, url+"limit", override(id1)); body != "true" {
 		t.Errorf("the ratelimit binding answered %q", body)
 	}
@@ -131,8 +140,8 @@ http://%s {
 	if len(list) != 3 || list[0].ID != "v1" || list[1].ID != id1 || list[2].ID != id2 || list[2].Annotations["workers/tag"] != "w2" {
 		t.Errorf("versions list: %v", ids)
 	}
-	if out := w.mustRun(t, "versions", "view", id2); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w2") || !strings.Contains(out, "Secret Name:  API_KEY") || strings.Contains(out, "s3cret") || !strings.Contains(out, "env.LIMITER") {
-		t.Errorf("versions view lacks the var, the message, the secret's name or the rate limit, or shows the secret")
+	if out := w.mustRun(t, "versions", "view", id2); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w2") || !strings.Contains(out, "Secret Name:  API_KEY") || strings.Contains(out, "s3cret") || !strings.Contains(out, "env.LIMITER") || !strings.Contains(out, "CONFIG") {
+		t.Errorf("versions view lacks the var, the json binding, the message, the secret's name or the rate limit, or shows the secret:\n%s", out)
 	}
 
 	out := w.mustRun(t, "versions", "deploy", id1+"@90%", id2+"@10%", "-y", "--message", "canary")
