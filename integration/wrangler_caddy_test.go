@@ -14,9 +14,7 @@ import (
 // wranglerProject is a TypeScript Worker with a relative import (so
 // wrangler bundles it), a var, a var that is a table (which wrangler
 // sends as a json binding) and the version metadata binding; it
-// answers with the version that served it. It leaves nodejs_compat off:
-// with it, wrangler's bundle imports node:events and node:stream for its
-// process polyfill, which the host does not have.
+// answers with the version that served it.
 var wranglerProject = map[string]string{
 	"wrangler.toml": `name = "shop"
 main = "src/index.ts"
@@ -236,6 +234,39 @@ http://%s {
 		}
 		if got := share(t, url, "service worker", 50); got != 100 {
 			t.Errorf("after deploying the service worker %.0f%% went to it", got)
+		}
+	})
+
+	// With nodejs_compat, wrangler's bundle imports node:events and
+	// node:stream for its own process polyfill, and so may the worker.
+	t.Run("nodejs_compat", func(t *testing.T) {
+		nc := newWrangler(t, base, token, map[string]string{
+			"wrangler.toml": "name = \"shop\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-02\"\ncompatibility_flags = [\"nodejs_compat\"]\nworkers_dev = false\n",
+			"src/index.js": `import { EventEmitter, once } from "node:events";
+import { Readable, Transform, Writable, pipeline } from "node:stream";
+import { Buffer } from "node:buffer";
+
+export default {
+	async fetch(request) {
+		const e = new EventEmitter();
+		setTimeout(() => e.emit("ready", "events"), 1);
+		const [word] = await once(e, "ready");
+		const chunks = [];
+		const upper = new Transform({ transform(c, enc, cb) { cb(null, Buffer.from(String(c).toUpperCase())); } });
+		const sink = new Writable({ write(c, enc, cb) { chunks.push(String(c)); cb(); } });
+		await new Promise((resolve, reject) => pipeline(Readable.from(["stre", "am"]), upper, sink, (err) => (err ? reject(err) : resolve())));
+		return new Response(word + " " + chunks.join("") + " " + typeof process.nextTick);
+	},
+};
+`,
+		})
+		out := nc.mustRun(t, "deploy")
+		if m := regexp.MustCompile(`Current Version ID: (` + uuidRE.String() + `)`).FindStringSubmatch(out); m == nil {
+			t.Errorf("wrangler deploy printed no version ID")
+		}
+		if got := share(t, url, "events STREAM function", 50); got != 100 {
+			_, body := get(t, url, nil)
+			t.Errorf("after deploying the nodejs_compat worker %.0f%% went to it (it served %q)", got, body)
 		}
 	})
 
