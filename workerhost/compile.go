@@ -280,9 +280,9 @@ export default p;`,
 }
 
 var (
-	//go:embed js/node_events.js
+	//go:embed js/third_party/node_events.js
 	nodeEventsSource string
-	//go:embed js/node_stream.js
+	//go:embed js/third_party/node_stream.js
 	nodeStreamSource string
 	// nodePolyfillsHash is part of every cache key, as the polyfills are
 	// part of the scripts that import them.

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Regenerates node_events.js and node_stream.js (the host's node:events and
-# node:stream) and node_polyfills.LICENSE from the pinned npm packages.
+# Regenerates third_party/node_events.js and node_stream.js (the host's
+# node:events and node:stream) and their node_polyfills.LICENSE from the
+# pinned npm packages.
 # Needs npm and Go. Run from anywhere.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,7 +11,7 @@ cd "$tmp"
 npm init -y >/dev/null
 npm install --no-audit --no-fund --ignore-scripts events@3.3.0 readable-stream@4.8.0 >/dev/null
 cd "$here/gennode"
-go run . "$tmp" "$here"
+go run . "$tmp" "$here/third_party"
 {
 	echo "The host's node:events and node:stream (node_events.js, node_stream.js) bundle these"
 	echo "npm packages, under their licenses:"
@@ -21,4 +22,4 @@ go run . "$tmp" "$here"
 		echo
 		cat "$tmp/node_modules/$p/LICENSE"
 	done
-} >"$here/node_polyfills.LICENSE"
+} >"$here/third_party/node_polyfills.LICENSE"

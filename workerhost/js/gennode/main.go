@@ -1,6 +1,6 @@
 // Command gennode writes the host's node:events and node:stream modules
-// (workerhost/js/node_events.js, node_stream.js) by bundling the npm
-// packages events and readable-stream, installed in the node_modules
+// (workerhost/js/third_party/node_events.js, node_stream.js) by bundling
+// the npm packages events and readable-stream, installed in the node_modules
 // folder of the directory it is given, into one ES module each. Run it
 // through gen-node.sh, which installs the pinned versions first.
 //
