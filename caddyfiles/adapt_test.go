@@ -177,3 +177,20 @@ func writeGolden(t *testing.T, file, input, output string) {
 		t.Fatal(err)
 	}
 }
+
+// TestAdaptDeepNesting checks that adapting a Caddyfile whose script nests
+// deeply enough to overflow a parser's Go stack fails with an error that
+// names the script, instead of killing the process (issue 9, item 2).
+func TestAdaptDeepNesting(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "deep.js")
+	src := "export default { fetch() { return new Response(String(" + strings.Repeat("[", 200_000) + strings.Repeat("]", 200_000) + ")) } };"
+	if err := os.WriteFile(script, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := adaptError(":8080 {\n\tgradual hello {\n\t\tversion v1 {\n\t\t\tscript " + script + "\n\t\t}\n\t}\n}\n")
+	for _, want := range []string{"deep.js", "nested too deeply", "Caddyfile:4"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("error %q lacks %q", got, want)
+		}
+	}
+}

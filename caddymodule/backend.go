@@ -147,7 +147,7 @@ func (b scriptBackend) serve(w http.ResponseWriter, r *http.Request, next caddyh
 // version, in metrics and error rates.
 func isException(outcome string) bool {
 	switch outcome {
-	case workerhost.OutcomeException, workerhost.OutcomeExceededCPU, workerhost.OutcomeNoResponse:
+	case workerhost.OutcomeException, workerhost.OutcomeExceededCPU, workerhost.OutcomeExceededMemory, workerhost.OutcomeNoResponse:
 		return true
 	}
 	return false
@@ -166,8 +166,15 @@ type scriptWorker struct {
 	log *logTarget
 }
 
-// Destruct implements caddy.Destructor.
-func (w scriptWorker) Destruct() error { return w.Close() }
+// Destruct implements caddy.Destructor. It returns at once, so that a
+// reload that drops or changes a version does not wait for that version's
+// requests: the worker keeps serving the requests that chose it before
+// the reload for up to 5 seconds (Worker.Close), then cancels them. The
+// goroutine is the worker's own and ends with Close.
+func (w scriptWorker) Destruct() error {
+	go w.Close()
+	return nil
+}
 
 // logTarget holds the core a shared worker logs to.
 type logTarget struct {
@@ -222,17 +229,18 @@ func (c *followCore) Sync() error { return c.target.get().Sync() }
 // scriptConfig is the worker host configuration of a script version.
 func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config {
 	cfg := workerhost.Config{
-		Worker:    g.Worker,
-		VersionID: v.ID,
-		Tag:       v.Tag,
-		Timestamp: created,
-		Entry:     v.Script,
-		Source:    v.source,
-		Vars:      v.Vars,
-		Bindings:  g.bindings,
-		CPULimit:  time.Duration(g.CPULimit),
-		Logger:    g.logger,
-		Fetch:     g.fetchPolicy,
+		Worker:      g.Worker,
+		VersionID:   v.ID,
+		Tag:         v.Tag,
+		Timestamp:   created,
+		Entry:       v.Script,
+		Source:      v.source,
+		Vars:        v.Vars,
+		Bindings:    g.bindings,
+		CPULimit:    time.Duration(g.CPULimit),
+		MemoryLimit: g.MemoryLimit,
+		Logger:      g.logger,
+		Fetch:       g.fetchPolicy,
 		// fetch() requests are traced when the incoming request is.
 		WrapTransport: func(rt http.RoundTripper) http.RoundTripper { return newFetchTransport(rt) },
 	}
@@ -290,7 +298,7 @@ func scriptKey(cfg workerhost.Config, programHash string) string {
 		vars = append(vars, strconv.Quote(k)+":"+b.String())
 	}
 	sort.Strings(vars)
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s", programHash, cfg.Worker, cfg.VersionID, cfg.Tag,
-		cfg.Timestamp.UTC().Format(time.RFC3339Nano), cfg.CPULimit, cfg.Fetch, strings.Join(vars, "\x00"))
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s\x00%s", programHash, cfg.Worker, cfg.VersionID, cfg.Tag,
+		cfg.Timestamp.UTC().Format(time.RFC3339Nano), cfg.CPULimit, cfg.MemoryLimit, cfg.Fetch, strings.Join(vars, "\x00"))
 	return hex.EncodeToString(h.Sum(nil))
 }

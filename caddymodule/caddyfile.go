@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/caddyserver/caddy/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
+	"github.com/dustin/go-humanize"
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/caddy-gradual/gradual/affinity"
@@ -55,6 +57,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		override_header <header name>
 //		override_from   <cidr|ip> ...
 //		cpu_limit       <duration>
+//		memory_limit    <size>
 //		poll_interval   <duration>
 //		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
 //		ratelimit       <NAME> limit <n> [period 10s|60s] [namespace_id <id>]
@@ -178,7 +181,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			}
 
 		case "cpu_limit":
-			if err := positiveDuration(d, &g.CPULimit, "50ms"); err != nil {
+			if err := positiveDuration(d, &g.CPULimit, "1s"); err != nil {
 				return err
 			}
 
@@ -186,6 +189,17 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			if err := positiveDuration(d, &g.PollInterval, "2s"); err != nil {
 				return err
 			}
+
+		case "memory_limit":
+			var value string
+			if !d.AllArgs(&value) {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(value)
+			if err != nil || size == 0 || size > math.MaxInt64 {
+				return d.Errf("memory_limit: want a positive size such as 128MiB, got %q", value)
+			}
+			g.MemoryLimit = int64(size)
 
 		case "fetch_allow":
 			args := d.RemainingArgs()
@@ -229,7 +243,7 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			rateLimitToks = append(rateLimitToks, tok)
 
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, poll_interval, fetch_allow, ratelimit or rollout)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, memory_limit, poll_interval, fetch_allow, ratelimit or rollout)", sub)
 		}
 	}
 

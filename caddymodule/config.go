@@ -63,6 +63,9 @@ func (g *Gradual) checkConfig() error {
 	if g.CPULimit < 0 {
 		return errors.New("cpu_limit must not be negative")
 	}
+	if g.MemoryLimit < 0 {
+		return errors.New("memory_limit must not be negative")
+	}
 	if _, err := workerhost.NewFetchPolicy(g.FetchAllow); err != nil {
 		return err
 	}

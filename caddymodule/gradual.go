@@ -75,8 +75,16 @@ type Gradual struct {
 	OverrideHeader string `json:"override_header,omitempty"`
 
 	// CPULimit bounds the JavaScript execution time of one request to a
-	// script version; past it the request gets 503. Default: 50ms.
+	// script version; past it the request gets 503. It counts the CPU time
+	// of the thread running the JavaScript, not wall-clock time, so
+	// waiting for I/O or for a core never counts. Default: 1s.
 	CPULimit caddy.Duration `json:"cpu_limit,omitempty"`
+
+	// MemoryLimit bounds the JavaScript heap of each runtime of a script
+	// version, in bytes; past it the request gets 503 (tail outcome
+	// exceededMemory) and the runtime is replaced by a fresh one. How the
+	// heap is measured is in the README. Default: 128 MiB (134217728).
+	MemoryLimit int64 `json:"memory_limit,omitempty"`
 
 	// FetchAllow lets script versions' fetch() reach loopback, link-local
 	// and private addresses, which it cannot by default: CIDR prefixes

@@ -355,16 +355,7 @@ func TestSharedStorage(t *testing.T) {
 	storage := storageFor(t)
 	cfg := filepath.Join(t.TempDir(), "Caddyfile")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("{\n\tadmin %s\n\tauto_https off\n\tstorage file_system %s\n}\n%s", admin2, storage, site(addr2, body))), 0o644)
-	cmd := exec.Command(builtCaddy(t), "run", "--config", cfg)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	logs := runCaddy(t, cfg)
 	waitFor(t, 30*time.Second, func() bool {
 		resp, _, err := tryGet("http://"+addr2+"/", nil)
 		return err == nil && resp.StatusCode == 200

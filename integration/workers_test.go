@@ -155,9 +155,8 @@ func scriptVersion(id, tag, path string, vars map[string]string) string {
 	return b.String()
 }
 
-// workerCPULimit is the cpu_limit of the tests' workers. The limit counts
-// wall-clock time in JavaScript, so it is generous: on two busy cores
-// running the race detector, a trivial script can take tens of ms.
+// workerCPULimit is the cpu_limit of the tests' workers: the default, as
+// the limit counts CPU time, which a busy machine does not stretch.
 const workerCPULimit = "1s"
 
 // workerSite is a site on addr, any host, whose route runs the gradual

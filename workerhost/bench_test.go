@@ -14,12 +14,7 @@ import (
 const helloJSON = `export default { fetch(request) { return Response.json({ hello: "world" }) } }`
 
 func BenchmarkServeHelloJSON(b *testing.B) {
-	// The CPU limit counts wall-clock time, which a busy machine can stretch
-	// past 50ms now and then; the benchmark measures throughput, not the limit.
-	w := newInline(b, helloJSON, func(c *Config) {
-		c.PoolSize = runtime.GOMAXPROCS(0)
-		c.CPULimit = time.Second
-	})
+	w := newInline(b, helloJSON, func(c *Config) { c.PoolSize = runtime.GOMAXPROCS(0) })
 	r := httptest.NewRequest("GET", "http://example.com/", nil)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

@@ -15,9 +15,9 @@ import (
 // Check.
 const MaxCheckHeap = 256 << 20
 
-// errMemoryLimit interrupts a top-level run that allocates past
+// errCheckHeap interrupts a top-level run that allocates past
 // MaxCheckHeap.
-var errMemoryLimit = fmt.Errorf("the top-level code allocated over %d MB while loading", MaxCheckHeap>>20)
+var errCheckHeap = fmt.Errorf("the top-level code allocated over %d MB while loading", MaxCheckHeap>>20)
 
 // Check compiles cfg's script and runs its top-level code and the env
 // setup once, in one runtime outside any pool, as New does for each
@@ -48,12 +48,8 @@ func Check(cfg Config) error {
 		cfg: cfg, prog: prog, logger: cfg.Logger, transport: refuseFetch{},
 		pool: make(chan *jsRuntime, 1), done: make(chan struct{}), exchanges: map[*exchange]struct{}{},
 	}
-	rt, err := newRuntimeChecked(w, true)
-	if err != nil {
-		return err
-	}
-	rt.cpuTimer.Stop()
-	return nil
+	_, err = newRuntimeChecked(w, true)
+	return err
 }
 
 var checkMu sync.Mutex
@@ -89,7 +85,7 @@ func (rt *jsRuntime) watchHeap(limit uint64) (stop func()) {
 				return
 			case <-t.C:
 				if h := heap(); h > base && h-base > limit {
-					rt.interruptWith(errMemoryLimit)
+					rt.interruptWith(errCheckHeap)
 					return
 				}
 			}

@@ -36,7 +36,9 @@ func TestCheck(t *testing.T) {
 			case err != nil && !strings.Contains(err.Error(), tc.want):
 				t.Errorf("error %q lacks %q", err, tc.want)
 			}
-			if d := time.Since(start); d > 2*StartupCPULimit {
+			// StartupCPULimit is CPU time: on a busy machine a loop takes
+			// longer than that in wall-clock time, but never without bound.
+			if d := time.Since(start); d > 10*StartupCPULimit {
 				t.Errorf("Check took %v", d)
 			}
 		})

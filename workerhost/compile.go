@@ -109,7 +109,7 @@ func Compile(cfg Config) (*Program, error) {
 		if name == "" {
 			name = "worker.js"
 		}
-		key := contentKey(name, []keyedInput{{name: name, data: []byte(cfg.Source)}}, true)
+		key := contentKey(name, []keyedInput{{Name: name, Data: []byte(cfg.Source)}}, true)
 		if p, ok := cache.programs.Get(key); ok {
 			countCache(true)
 			return p, nil
@@ -147,7 +147,7 @@ func Compile(cfg Config) (*Program, error) {
 	inputs := rec.sorted()
 	files := make([]string, len(inputs))
 	for i, in := range inputs {
-		files[i] = in.name
+		files[i] = in.Name
 	}
 	// Resolution also depends on package.json and tsconfig.json files, which
 	// esbuild reads without going through the loader; hash those that sit
@@ -167,8 +167,8 @@ func Compile(cfg Config) (*Program, error) {
 }
 
 type keyedInput struct {
-	name string
-	data []byte
+	Name string `json:"name"`
+	Data []byte `json:"data"`
 }
 
 // recorder keeps the contents of every file esbuild loads during a build.
@@ -179,14 +179,14 @@ type recorder struct {
 
 func (r *recorder) add(name string, data []byte) {
 	r.mu.Lock()
-	r.files = append(r.files, keyedInput{name: name, data: data})
+	r.files = append(r.files, keyedInput{Name: name, Data: data})
 	r.mu.Unlock()
 }
 
 func (r *recorder) sorted() []keyedInput {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	slices.SortFunc(r.files, func(a, b keyedInput) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(r.files, func(a, b keyedInput) int { return strings.Compare(a.Name, b.Name) })
 	return r.files
 }
 
@@ -197,13 +197,13 @@ func readInputs(files []string) ([]keyedInput, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			// A resolution file that does not exist is part of the key as
 			// an absence: keep a marker so that creating it changes the key.
-			out = append(out, keyedInput{name: f, data: nil})
+			out = append(out, keyedInput{Name: f, Data: nil})
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, keyedInput{name: f, data: data})
+		out = append(out, keyedInput{Name: f, Data: data})
 	}
 	return out, nil
 }
@@ -231,8 +231,8 @@ func contentKey(name string, inputs []keyedInput, inline bool) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%t\x00%x\x00", bundleOptionsVersion, name, inline, nodePolyfillsHash)
 	for _, in := range inputs {
-		fmt.Fprintf(h, "%s\x00%d\x00", in.name, len(in.data))
-		h.Write(in.data)
+		fmt.Fprintf(h, "%s\x00%d\x00", in.Name, len(in.Data))
+		h.Write(in.Data)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -325,9 +325,40 @@ func hostPlugin(rec *recorder) api.Plugin {
 	}
 }
 
-// build runs esbuild and goja.Parse/CompileAST. With rec nil, source is the
-// inline script and name its virtual file name.
+// bundled is esbuild's output for one script, what a bundling child
+// process hands back to its parent.
+type bundled struct {
+	JS     []byte       `json:"js"`
+	Map    []byte       `json:"map"`
+	Inputs []keyedInput `json:"inputs"`
+	// ServiceWorker is set when the entry has no ES module syntax.
+	ServiceWorker bool `json:"service_worker"`
+}
+
+// build bundles and compiles a script; the bundling, and a trial parse and
+// compile of its output, run in a child process (see bundleIsolated). With
+// rec nil, source is the inline script and name its virtual file name.
 func build(name, source string, rec *recorder) (*Program, error) {
+	b, err := bundleIsolated(name, source, rec != nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range b.Inputs {
+		if rec != nil {
+			rec.add(in.Name, in.Data)
+		}
+	}
+	return compileBundle(name, b)
+}
+
+// bundle runs esbuild. With file set, name is the entry file and every
+// file esbuild loads is recorded in the result's Inputs; otherwise source
+// is the inline script and name its virtual file name.
+func bundle(name, source string, file bool) (*bundled, error) {
+	var rec *recorder
+	if file {
+		rec = &recorder{}
+	}
 	opts := api.BuildOptions{
 		Bundle:         true,
 		Write:          false,
@@ -344,7 +375,7 @@ func build(name, source string, rec *recorder) (*Program, error) {
 		Plugins:        []api.Plugin{hostPlugin(rec)},
 		Metafile:       true,
 	}
-	if rec == nil {
+	if !file {
 		opts.Stdin = &api.StdinOptions{Contents: source, Sourcefile: name, Loader: loaderFor(name)}
 		opts.Outdir = "/"
 	} else {
@@ -359,36 +390,43 @@ func build(name, source string, rec *recorder) (*Program, error) {
 	if len(res.Errors) > 0 {
 		return nil, bundleError(name, res.Errors)
 	}
-	var js, srcMap []byte
+	b := &bundled{ServiceWorker: !entryIsModule(res.Metafile)}
 	for _, f := range res.OutputFiles {
 		if strings.HasSuffix(f.Path, ".map") {
-			srcMap = f.Contents
+			b.Map = f.Contents
 		} else {
-			js = f.Contents
+			b.JS = f.Contents
 		}
 	}
-	if js == nil {
+	if b.JS == nil {
 		return nil, fmt.Errorf("workerhost: %s: esbuild produced no output", name)
 	}
-	code := string(js) + "\n//# sourceMappingURL=" + filepath.Base(name) + ".map\n"
+	if rec != nil {
+		b.Inputs = rec.sorted()
+	}
+	return b, nil
+}
+
+// compileBundle parses and compiles esbuild's output for goja.
+func compileBundle(name string, b *bundled) (*Program, error) {
+	code := string(b.JS) + "\n//# sourceMappingURL=" + filepath.Base(name) + ".map\n"
 	// The loader hands goja the map from memory: goja must never read map
 	// files from disk on its own.
-	ast, err := goja.Parse(name, code, parser.WithSourceMapLoader(func(string) ([]byte, error) { return srcMap, nil }))
+	ast, err := goja.Parse(name, code, parser.WithSourceMapLoader(func(string) ([]byte, error) { return b.Map, nil }))
 	if err != nil {
-		return nil, parseError(name, code, srcMap, err)
+		return nil, parseError(name, code, b.Map, err)
 	}
 	// An ES module is strict code, and so is everything bundled into one
 	// (workerd loads the bundle as a module); a service-worker script is
 	// a classic script and is not.
-	module := entryIsModule(res.Metafile)
-	prog, err := goja.CompileAST(ast, module)
+	prog, err := goja.CompileAST(ast, !b.ServiceWorker)
 	if err != nil {
 		return nil, fmt.Errorf("workerhost: %s: %w", name, err)
 	}
-	p := &Program{prog: prog, name: name, size: len(js), serviceWorker: !module}
-	if rec != nil {
-		for _, in := range rec.sorted() {
-			p.inputs = append(p.inputs, in.name)
+	p := &Program{prog: prog, name: name, size: len(b.JS), serviceWorker: b.ServiceWorker}
+	if len(b.Inputs) > 0 {
+		for _, in := range b.Inputs {
+			p.inputs = append(p.inputs, in.Name)
 		}
 	} else {
 		p.inputs = []string{name}

@@ -123,3 +123,30 @@ func TestCompileCache(t *testing.T) {
 		t.Fatalf("changed inline source served from the cache: %v", err)
 	}
 }
+
+// TestCompileDeepNesting checks that scripts nested deeply enough to
+// overflow a recursive-descent parser's Go stack are refused with an
+// error instead of killing the process (issue 9, item 2).
+func TestCompileDeepNesting(t *testing.T) {
+	const n = 200_000 // 400 KB of brackets
+	cases := map[string]string{
+		"brackets":    "export default {fetch(){return new Response(String(" + strings.Repeat("[", n) + strings.Repeat("]", n) + "))}}",
+		"negations":   "export default {fetch(){return new Response(String(" + strings.Repeat("!", 2*n) + "0))}}",
+		"assignments": "var a; export default {fetch(){return new Response(String(" + strings.Repeat("a=", n) + "0))}}",
+		"else if":     "var a=1; export default {fetch(){" + strings.Repeat("if(a==0){}else ", n/4) + "{} return new Response('x')}}",
+	}
+	for name, src := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Compile(Config{Entry: "deep.js", Source: src})
+			var ce *CompileError
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), "deep.js") || !strings.Contains(err.Error(), "nested too deeply") {
+				t.Fatalf("err = %v, want a CompileError naming deep.js and the nesting", err)
+			}
+		})
+	}
+	// Nesting real code uses still compiles.
+	src := "export default {fetch(){return new Response(String(" + strings.Repeat("[", 500) + strings.Repeat("]", 500) + "))}}"
+	if _, err := Compile(Config{Entry: "ok.js", Source: src}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -133,20 +133,31 @@
 //   - A streamed body that fails after the status was sent: Serve returns
 //     ErrResponseAborted so the caller can abort the connection.
 //   - Unhandled promise rejections are logged, not swallowed.
-//   - Recursion is bounded (4096 frames); JavaScript heap use while serving
-//     is not. Check, run on an upload before it is accepted, bounds the
-//     top-level code's heap on a best-effort basis (see Check).
+//   - Recursion is bounded (4096 frames); the JavaScript heap of a runtime
+//     by MemoryLimit (memory.go): past it 503 "exceededMemory", and the
+//     runtime is replaced. Check, run on an upload before it is accepted,
+//     also bounds the top-level code's heap (see Check).
+//   - A Go panic while a Response is written: 500, or ErrResponseAborted
+//     once the status is sent; the runtime is replaced.
 //
 // # Limits and defaults
 //
-//	CPULimit          50ms per request, including ctx.waitUntil work
+//	CPULimit          1s of CPU time per request (the thread's clock, not
+//	                  wall-clock time), including ctx.waitUntil work;
+//	                  enforced within 2×5ms (cpu.go)
+//	regexp match      1s of wall-clock time per match (RegexpMatchTimeout)
+//	MemoryLimit       128 MiB of JavaScript heap per runtime
 //	PoolSize          max(4, 2×GOMAXPROCS) runtimes, created by New
 //	QueueTimeout      5s wait for a free runtime
 //	WaitUntilTimeout  30s for ctx.waitUntil work after the response
 //	MaxBodyBytes      32 MiB for buffered request and fetch response bodies
+//	BodyTimeout       30s without progress reading the request body (408)
+//	                  or writing a large or streamed response (aborted)
 //	StartupCPULimit   2s for a script's top-level code
 //	CacheSize         32 compiled programs
-//	Close             waits up to 5s, then cancels what still runs
+//	Close             serves what is in progress, and requests that still
+//	                  arrive, for up to 5s; cancels what still runs, waits
+//	                  up to 5s more, then returns (what is stuck is logged)
 //
 // console output goes to Config.Logger at the matching zap level (log and
 // info at info), with fields worker, version_id, version_tag and console

@@ -3,11 +3,11 @@ package workerhost
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -27,10 +27,17 @@ var (
 // exchange is the state of one request on one runtime: its event loop,
 // timers, outbound fetches and what Serve reports.
 type exchange struct {
-	rt   *jsRuntime
-	w    *Worker
-	req  *http.Request
-	stop func() bool // stops the client-cancel callback
+	rt  *jsRuntime
+	w   *Worker
+	req *http.Request
+	// rw is the response; rc its controller, made on first use (for
+	// deadlines); writeDeadline records that a write deadline was set.
+	rw            http.ResponseWriter
+	rc            *http.ResponseController
+	writeDeadline bool
+	// slowBody is set when the request body timed out (deadline.go).
+	slowBody atomic.Bool
+	stop     func() bool // stops the client-cancel callback
 
 	// ctx, made by context on first use (most requests never need it),
 	// lives until the exchange ends, including ctx.waitUntil work; it keeps
@@ -41,8 +48,8 @@ type exchange struct {
 	cancelCtx   context.CancelFunc
 	ctxCanceled bool
 
-	budget time.Duration
-	cpu    time.Duration
+	// cpu is the CPU time charged to the exchange's finished segments.
+	cpu time.Duration
 
 	// queue holds jobs posted by other goroutines; pending counts the
 	// operations (timers, fetches, body reads) that will post one.
@@ -63,9 +70,11 @@ type exchange struct {
 	waitUntil   []*goja.Promise
 	passThrough bool
 	// unregistered means the worker was closed before the exchange began;
-	// failed that the exchange ended on a fatal error.
+	// failed that the exchange ended on a fatal error; wroteHeader that
+	// the status line was sent.
 	unregistered bool
 	failed       bool
+	wroteHeader  bool
 	// canceled and responded are guarded by rt.mu.
 	canceled   bool
 	responded  bool
@@ -90,8 +99,7 @@ type jsTimer struct {
 func newExchange(rt *jsRuntime, r *http.Request) *exchange {
 	ex := &exchange{
 		rt: rt, w: rt.w, req: r,
-		budget: rt.w.cfg.CPULimit,
-		wake:   rt.wake,
+		wake: rt.wake,
 	}
 	rt.ex = ex
 	rt.mu.Lock()
@@ -147,11 +155,17 @@ func (ex *exchange) signal() {
 	}
 }
 
-// go runs fn on a goroutine tracked by the worker, so Close can wait for it.
+// goTask runs fn on a goroutine tracked by the worker, so Close can wait
+// for it. A panic in fn is logged: it must not end the process.
 func (ex *exchange) goTask(fn func()) {
 	ex.w.tasks.Add(1)
 	go func() {
 		defer ex.w.tasks.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				ex.w.logger.Error("Go panic in a worker task", zap.Any("panic", p), zap.Stack("stack"))
+			}
+		}()
 		fn()
 	}()
 }
@@ -276,7 +290,11 @@ func (ex *exchange) log(level, msg string) {
 
 // serve dispatches the request to the script and writes its response.
 func (ex *exchange) serve(rw http.ResponseWriter) (Result, error) {
-	res, err := ex.serveInner(rw)
+	ex.rw = rw
+	ex.rt.beginSegment(ex.w.cfg.CPULimit)
+	res, err := ex.serveRecovered(rw)
+	ex.clearDeadlines()
+	ex.cpu = ex.rt.endSegment()
 	res.CPUTime = ex.cpu
 	// The response is complete: a client that leaves now no longer
 	// cancels the ctx.waitUntil work.
@@ -288,6 +306,27 @@ func (ex *exchange) serve(rw http.ResponseWriter) (Result, error) {
 	res.Logs = append([]LogLine(nil), ex.logs...)
 	res.Exceptions = append([]Exception(nil), ex.exceptions...)
 	return res, err
+}
+
+// serveRecovered is serveInner made safe against a Go panic: whatever
+// panicked, the runtime is replaced rather than trusted again, and the
+// client gets a 500, or an aborted response if the status was sent.
+func (ex *exchange) serveRecovered(rw http.ResponseWriter) (res Result, err error) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		ex.rt.broken = true
+		ex.failed = true
+		ex.w.logger.Error("Go panic while serving a worker request", zap.Any("panic", p), zap.Stack("stack"))
+		if ex.wroteHeader {
+			res, err = Result{Outcome: OutcomeException, Status: res.Status}, ErrResponseAborted
+			return
+		}
+		res, err = ex.respondError(rw, OutcomeException, http.StatusInternalServerError, "worker failed")
+	}()
+	return ex.serveInner(rw)
 }
 
 func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
@@ -323,12 +362,16 @@ func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
 	if _, err := rt.call(rt.response, rv); err != nil {
 		return ex.fail(rw, err)
 	}
+	if rt.overMemory() {
+		return ex.fail(rw, &fatalError{errMemoryLimit})
+	}
 	out := &rt.out
 	if !out.ok {
 		return ex.respondError(rw, OutcomeNoResponse, http.StatusInternalServerError, "worker did not return a Response")
 	}
-	status, kind, body := out.status, out.kind, out.body
-	out.body = nil
+	status, kind, reader := out.status, out.kind, out.reader
+	b, text, isText := out.bytes, out.text, out.isText
+	out.reader, out.bytes, out.text = nil, nil, ""
 
 	h := rw.Header()
 	for i := 0; i+1 < len(out.headers); i += 2 {
@@ -348,87 +391,112 @@ func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
 		if bodyAllowed(status) {
 			h.Set("Content-Length", "0")
 		}
-		rw.WriteHeader(status)
+		ex.writeHeader(rw, status)
 	case 1:
-		var b []byte
-		var s string
-		isString := false
-		switch v := body.Export().(type) {
-		case []byte:
-			b = v
-		default:
-			s, isString = body.String(), true
-		}
 		size := len(b)
-		if isString {
-			size = len(s)
+		if isText {
+			size = len(text)
 		}
 		if bodyAllowed(status) {
 			h.Set("Content-Length", strconv.Itoa(size))
 		}
-		rw.WriteHeader(status)
-		if isString {
-			_, err = io.WriteString(rw, s)
-		} else {
-			_, err = rw.Write(b)
-		}
-		if err != nil {
+		ex.writeHeader(rw, status)
+		if err := ex.writeBody(b, text, isText); err != nil {
 			res.Outcome = OutcomeCanceled
+			if errors.Is(err, errSlowClient) {
+				return res, ErrResponseAborted
+			}
 		}
 	case 2:
-		return ex.stream(rw, status, body)
+		return ex.stream(rw, status, reader)
 	}
 	return res, nil
 }
 
+// writeHeader sends the status line, and records that it was sent.
+func (ex *exchange) writeHeader(rw http.ResponseWriter, status int) {
+	ex.wroteHeader = true
+	rw.WriteHeader(status)
+}
+
 // stream sends a ReadableStream body chunk by chunk, flushing each.
 func (ex *exchange) stream(rw http.ResponseWriter, status int, reader goja.Value) (Result, error) {
-	rt := ex.rt
 	res := Result{Outcome: OutcomeOK, Status: status}
-	rw.WriteHeader(status)
+	ex.writeHeader(rw, status)
 	rc := http.NewResponseController(rw)
 	_ = rc.Flush()
 	for {
-		pv, err := rt.call(rt.read, reader)
-		if err == nil {
-			p := pv.Export().(*goja.Promise)
-			if err = ex.settle(p); err == nil && p.State() == goja.PromiseStateRejected {
-				ex.addException(ex.rejection(p))
-				res.Outcome = OutcomeException
-				return res, ErrResponseAborted
+		chunk, err := ex.nextChunk(reader)
+		var rejected *rejectedRead
+		switch {
+		case errors.As(err, &rejected):
+			ex.addException(ex.rejection(rejected.p))
+			res.Outcome = OutcomeException
+			return res, ErrResponseAborted
+		case err != nil:
+			res.Outcome = outcomeOf(err)
+			ex.failed = true
+			var jsErr *goja.Exception
+			if errors.As(err, &jsErr) {
+				ex.addException(newException(jsErr))
+			} else if res.Outcome != OutcomeCanceled {
+				ex.w.logger.Error("streamed response failed", zap.Error(err))
 			}
-			if err == nil {
-				chunk := p.Result()
-				if goja.IsNull(chunk) {
-					return res, nil
-				}
-				if b, ok := chunk.Export().([]byte); ok {
-					_, err = rw.Write(b)
-				} else {
-					_, err = rw.Write([]byte(chunk.String()))
-				}
-				if err != nil {
-					_, _ = rt.call(rt.cancelRead, reader, rt.vm.ToValue("client disconnected"))
-					res.Outcome = OutcomeCanceled
-					return res, nil
-				}
-				_ = rc.Flush()
-				continue
+			if res.Outcome == OutcomeCanceled {
+				return res, nil
 			}
-		}
-		res.Outcome = outcomeOf(err)
-		ex.failed = true
-		var jsErr *goja.Exception
-		if errors.As(err, &jsErr) {
-			ex.addException(newException(jsErr))
-		} else if res.Outcome != OutcomeCanceled {
-			ex.w.logger.Error("streamed response failed", zap.Error(err))
-		}
-		if res.Outcome == OutcomeCanceled {
+			return res, ErrResponseAborted
+		case chunk == nil:
 			return res, nil
 		}
-		return res, ErrResponseAborted
+		if err := ex.writeChunk(chunk, ""); err != nil {
+			_, _ = ex.rt.call(ex.rt.cancelRead, reader, ex.rt.vm.ToValue("client disconnected"))
+			res.Outcome = OutcomeCanceled
+			if errors.Is(err, errSlowClient) {
+				return res, ErrResponseAborted
+			}
+			return res, nil
+		}
+		_ = rc.Flush()
 	}
+}
+
+// rejectedRead is the error of a read whose promise was rejected.
+type rejectedRead struct{ p *goja.Promise }
+
+func (r *rejectedRead) Error() string { return "a stream read was rejected" }
+
+// nextChunk reads the next chunk of a streamed body: nil at its end, or
+// an error, a *rejectedRead when the read's promise was rejected.
+func (ex *exchange) nextChunk(reader goja.Value) ([]byte, error) {
+	pv, err := ex.rt.call(ex.rt.read, reader)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := pv.Export().(*goja.Promise)
+	if !ok {
+		return nil, &fatalError{errors.New("workerhost: a stream reader's read() returned no promise")}
+	}
+	if err := ex.settle(p); err != nil {
+		return nil, err
+	}
+	if p.State() == goja.PromiseStateRejected {
+		return nil, &rejectedRead{p}
+	}
+	// read resolves to bytes, a string or null: primitives, which convert
+	// without running JavaScript.
+	switch v := p.Result().Export().(type) {
+	case nil:
+		return nil, nil
+	case []byte:
+		if v == nil {
+			v = []byte{}
+		}
+		return v, nil
+	case string:
+		return []byte(v), nil
+	}
+	return nil, &fatalError{errors.New("workerhost: a stream chunk is neither bytes nor a string")}
 }
 
 func bodyAllowed(status int) bool {
@@ -439,6 +507,8 @@ func outcomeOf(err error) string {
 	switch {
 	case errors.Is(err, errCPULimit):
 		return OutcomeExceededCPU
+	case errors.Is(err, errMemoryLimit):
+		return OutcomeExceededMemory
 	case errors.Is(err, errCanceled):
 		return OutcomeCanceled
 	case errors.Is(err, errStalled):
@@ -460,7 +530,16 @@ func (ex *exchange) fail(rw http.ResponseWriter, err error) (Result, error) {
 	case OutcomeExceededCPU:
 		ex.w.logger.Warn("worker exceeded its CPU time limit", zap.Duration("cpu_limit", ex.w.cfg.CPULimit))
 		return ex.respondError(rw, OutcomeExceededCPU, http.StatusServiceUnavailable, "worker exceeded its CPU time limit")
+	case OutcomeExceededMemory:
+		// The heap cannot be trusted to shrink: the runtime is dropped.
+		ex.rt.broken = true
+		ex.w.logger.Warn("worker exceeded its memory limit; its runtime is replaced",
+			zap.Int64("memory_limit", ex.w.cfg.MemoryLimit), zap.Int64("heap", ex.rt.heap))
+		return ex.respondError(rw, OutcomeExceededMemory, http.StatusServiceUnavailable, "worker exceeded its memory limit")
 	case OutcomeCanceled:
+		if ex.slowBody.Load() && !ex.wroteHeader {
+			return ex.respondError(rw, OutcomeCanceled, http.StatusRequestTimeout, "request body timeout: the client sent no data in time")
+		}
 		return Result{Outcome: OutcomeCanceled}, nil
 	case OutcomeNoResponse:
 		ex.w.logger.Error("worker did not return a Response", zap.Error(err))
@@ -492,6 +571,8 @@ func (ex *exchange) needsWaitUntil() bool {
 // finishWaitUntil runs the loop until every ctx.waitUntil promise has
 // settled, within WaitUntilTimeout and what is left of the CPU budget.
 func (ex *exchange) finishWaitUntil() {
+	ex.rt.beginSegment(ex.w.cfg.CPULimit - ex.cpu)
+	defer func() { ex.cpu += ex.rt.endSegment() }()
 	t := time.NewTimer(ex.w.cfg.WaitUntilTimeout)
 	defer t.Stop()
 	err := ex.run(func() bool {
@@ -530,13 +611,7 @@ func (ex *exchange) close() {
 	for _, t := range ex.timers {
 		t.t.Stop()
 	}
-	for _, p := range ex.rejections {
-		if p.State() == goja.PromiseStateRejected {
-			e := ex.rejection(p)
-			e.Message = "Uncaught (in promise) " + e.Message
-			ex.w.logException(e, "unhandled promise rejection")
-		}
-	}
+	ex.reportRejections()
 	rt := ex.rt
 	rt.ex = nil
 	rt.mu.Lock()
@@ -552,6 +627,25 @@ func (ex *exchange) close() {
 		ex.w.unregister(ex)
 	}
 	ex.w.release(rt)
+}
+
+// reportRejections logs the promise rejections nothing handled. Reading
+// a rejection's properties may run a script's getters, outside any call's
+// recovery: a panic there breaks the runtime, but never the close.
+func (ex *exchange) reportRejections() {
+	defer func() {
+		if p := recover(); p != nil {
+			ex.rt.broken = true
+			ex.w.logger.Error("Go panic while reporting promise rejections", zap.Any("panic", p))
+		}
+	}()
+	for _, p := range ex.rejections {
+		if p.State() == goja.PromiseStateRejected {
+			e := ex.rejection(p)
+			e.Message = "Uncaught (in promise) " + e.Message
+			ex.w.logException(e, "unhandled promise rejection")
+		}
+	}
 }
 
 // requestURL is the absolute URL of r, as the script sees it.

@@ -132,17 +132,47 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		rt.out.headers = append(rt.out.headers, name, c.Argument(1).String())
 		return goja.Undefined()
 	})
-	set("respond", func(c goja.FunctionCall) goja.Value {
-		rt.out.ok = true
-		rt.out.status = int(c.Argument(0).ToInteger())
-		rt.out.kind = c.Argument(1).ToInteger()
-		rt.out.body = c.Argument(2)
-		return goja.Undefined()
-	})
+	set("respond", rt.hostRespond)
 	set("readRequestBody", rt.hostReadRequestBody)
 	set("fetch", rt.hostFetch)
 	set("abortFetch", rt.hostAbortFetch)
 	return h
+}
+
+// hostRespond takes the description of the Response a handler returned.
+// It checks and converts everything here, inside the call into JavaScript,
+// so that a Response whose internals a script has rewritten throws a
+// JavaScript error rather than reach net/http as an odd status or body.
+func (rt *jsRuntime) hostRespond(c goja.FunctionCall) goja.Value {
+	status := c.Argument(0).ToInteger()
+	if status < 200 || status > 599 {
+		panic(rt.vm.NewGoError(fmt.Errorf("RangeError: Responses may only be constructed with status codes in the range 200 to 599, inclusive (got %d)", status)))
+	}
+	out := &rt.out
+	out.status = int(status)
+	out.kind = c.Argument(1).ToInteger()
+	body := c.Argument(2)
+	switch out.kind {
+	case 0:
+	case 1:
+		switch v := body.Export().(type) {
+		case []byte:
+			out.bytes = v
+		case string:
+			out.text, out.isText = v, true
+		default:
+			rt.throwType("a Response body must be a string or bytes")
+		}
+	case 2:
+		if _, ok := body.(*goja.Object); !ok {
+			rt.throwType("a streamed Response body needs a reader")
+		}
+		out.reader = body
+	default:
+		rt.throwType("unknown Response body kind %d", out.kind)
+	}
+	out.ok = true
+	return goja.Undefined()
 }
 
 // requestOnly returns the current exchange, or throws as workerd does when
@@ -468,7 +498,7 @@ func (rt *jsRuntime) hostReadRequestBody(goja.FunctionCall) goja.Value {
 		limit := ex.w.cfg.MaxBodyBytes
 		body := ex.req.Body
 		ex.goTask(func() {
-			data, err := io.ReadAll(io.LimitReader(body, limit+1))
+			data, err := ex.readBody(body, limit)
 			tooLarge := int64(len(data)) > limit
 			ex.post(func() error {
 				ex.pending--
@@ -481,7 +511,7 @@ func (rt *jsRuntime) hostReadRequestBody(goja.FunctionCall) goja.Value {
 				}
 				waiters := ex.body.waiters
 				ex.body.waiters = nil
-				return ex.rt.enter(&ex.budget, func() (goja.Value, error) {
+				return ex.rt.enter(func() (goja.Value, error) {
 					for _, w := range waiters {
 						w()
 					}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -46,10 +47,14 @@ var promiseType = reflect.TypeFor[*goja.Promise]()
 // responseDesc is the Response the script returned, as the prelude's
 // describe hands it over through host.header and host.respond.
 type responseDesc struct {
-	ok      bool
-	status  int
-	kind    int64 // 0 no body, 1 string or bytes, 2 stream (body is a reader)
-	body    goja.Value
+	ok     bool
+	status int
+	kind   int64 // 0 no body, 1 string or bytes, 2 stream (reader is set)
+	// A body of kind 1 is bytes, or text when isText.
+	bytes   []byte
+	text    string
+	isText  bool
+	reader  goja.Value
 	headers []string // name, value, ...: names in lower case
 }
 
@@ -129,28 +134,47 @@ type jsRuntime struct {
 	lower     map[string]goja.Value
 	methods   map[string]goja.Value
 
-	// cpuTimer interrupts a call into JavaScript that outlives its budget.
-	// One timer serves every call, stopped in between: a timer per call
-	// costs an allocation and a closure on every request.
-	cpuTimer *time.Timer
+	// mu guards the interrupt and CPU state shared with the watchdog and
+	// the client-cancel callback, which run on other goroutines. owner is
+	// the exchange a cancellation may interrupt. The rest describes the
+	// current segment (cpu.go): the thread it runs on (0 outside a
+	// segment), its start, its CPU budget, the watchdog's first and latest
+	// samples of the thread's clock (-1 before the first), the wall-clock
+	// time spent in JavaScript, and whether JavaScript ran since the
+	// latest sample.
+	mu        sync.Mutex
+	inJS      bool
+	callStart time.Time
+	fired     error
+	owner     *exchange
+	tid       int
+	segStart  time.Time
+	limit     time.Duration
+	base      time.Duration
+	last      time.Duration
+	jsWall    time.Duration
+	busy      bool
+	// liveAtBegin is Go's live heap when the segment began (memory.go).
+	liveAtBegin int64
 
-	// mu guards the interrupt state shared with cpuTimer and the
-	// client-cancel callback, which run on other goroutines. deadline is
-	// when the current call's budget ends, so that a late run of cpuTimer
-	// armed for an earlier call cannot interrupt a later one; owner is the
-	// exchange a cancellation may interrupt.
-	mu       sync.Mutex
-	inJS     bool
-	deadline time.Time
-	fired    error
-	owner    *exchange
+	// walked is the walk generation of the runtime's last heap walk, and
+	// heap the size it found (memory.go).
+	walked uint64
+	heap   int64
 }
 
 func newRuntime(w *Worker) (*jsRuntime, error) { return newRuntimeChecked(w, false) }
 
+// runtimeFault, when set, makes newRuntimeChecked fail with it: tests
+// inject the failure of a script's top level this way.
+var runtimeFault atomic.Pointer[error]
+
 // newRuntimeChecked creates a runtime; with check, the script's top-level
 // code runs under the allocation guards of Check.
 func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
+	if err := runtimeFault.Load(); err != nil {
+		return nil, *err
+	}
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
 	rt := &jsRuntime{
@@ -161,8 +185,6 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
 		rt.methods[m] = vm.ToValue(m)
 	}
-	rt.cpuTimer = time.AfterFunc(time.Hour, rt.interruptCall)
-	rt.cpuTimer.Stop()
 	vm.SetPromiseRejectionTracker(rt.trackRejection)
 
 	c, ok := goja.AssertConstructor(vm.Get("Uint8Array"))
@@ -171,8 +193,8 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 	}
 	rt.uint8Array = c
 
-	budget := StartupCPULimit
-	err := rt.enter(&budget, func() (goja.Value, error) {
+	rt.beginSegment(StartupCPULimit)
+	err := rt.enter(func() (goja.Value, error) {
 		// goja_nodejs modules are loaded without a require() registry, so
 		// that scripts get their globals but no way to load modules.
 		for _, require := range []func(*goja.Runtime, *goja.Object){buffer.Require} {
@@ -189,6 +211,9 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 					}
 				}
 			}
+		}
+		if err := guardNesting(vm); err != nil {
+			return nil, err
 		}
 		streams, err := vm.RunProgram(streamsProgram)
 		if err != nil {
@@ -273,25 +298,18 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 		}
 		return nil, nil
 	})
+	rt.endSegment()
 	if err != nil {
 		var jsErr *goja.Exception
 		if errors.As(err, &jsErr) {
 			return nil, fmt.Errorf("workerhost: %s: the script threw while loading: %s", w.prog.name, exceptionStack(jsErr))
 		}
+		if errors.Is(err, errMemoryLimit) {
+			return nil, fmt.Errorf("workerhost: %s: the top-level code allocated over the memory limit (%d MB) while loading", w.prog.name, w.cfg.MemoryLimit>>20)
+		}
 		return nil, fmt.Errorf("workerhost: %s: %w", w.prog.name, err)
 	}
 	return rt, nil
-}
-
-// interruptCall stops the current call into JavaScript with the CPU limit
-// if it has run past its deadline. It runs on cpuTimer's goroutine.
-func (rt *jsRuntime) interruptCall() {
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.inJS && rt.fired == nil && !time.Now().Before(rt.deadline) {
-		rt.fired = errCPULimit
-		rt.vm.Interrupt(errCPULimit)
-	}
 }
 
 // cancelExchange marks ex canceled by its client and stops its JavaScript,
@@ -310,41 +328,38 @@ func (rt *jsRuntime) cancelExchange(ex *exchange) {
 	}
 }
 
-// enter runs fn, which calls into JavaScript, charging its time to
-// *budget and interrupting it when the budget runs out. It returns a
-// *fatalError for a CPU limit, a cancellation or a Go panic, and the
-// JavaScript exception otherwise.
-func (rt *jsRuntime) enter(budget *time.Duration, fn func() (goja.Value, error)) (err error) {
-	_, err = rt.enterValue(budget, fn)
+// enter runs fn, which calls into JavaScript, within the current
+// segment's CPU budget (cpu.go). It returns a *fatalError for a CPU limit,
+// a cancellation or a Go panic, and the JavaScript exception otherwise.
+func (rt *jsRuntime) enter(fn func() (goja.Value, error)) (err error) {
+	_, err = rt.enterValue(fn)
 	return err
 }
 
-func (rt *jsRuntime) enterValue(budget *time.Duration, fn func() (goja.Value, error)) (v goja.Value, err error) {
-	if *budget <= 0 {
-		return nil, &fatalError{errCPULimit}
-	}
+func (rt *jsRuntime) enterValue(fn func() (goja.Value, error)) (v goja.Value, err error) {
 	rt.mu.Lock()
 	if rt.owner != nil && rt.owner.canceled {
 		rt.mu.Unlock()
 		return nil, &fatalError{errCanceled}
 	}
+	if rt.usedLocked() >= rt.limit {
+		rt.mu.Unlock()
+		return nil, &fatalError{errCPULimit}
+	}
 	start := time.Now()
 	rt.inJS = true
+	rt.busy = true
 	rt.fired = nil
-	rt.deadline = start.Add(*budget)
+	rt.callStart = start
 	rt.mu.Unlock()
-	rt.cpuTimer.Reset(*budget)
 	defer func() {
 		elapsed := time.Since(start)
-		rt.cpuTimer.Stop()
 		rt.mu.Lock()
 		rt.inJS = false
+		rt.jsWall += elapsed
 		fired := rt.fired
+		over := rt.usedLocked() >= rt.limit
 		rt.mu.Unlock()
-		*budget -= elapsed
-		if rt.ex != nil {
-			rt.ex.cpu += elapsed
-		}
 		if p := recover(); p != nil {
 			rt.broken = true
 			err = &fatalError{fmt.Errorf("workerhost: Go panic in a host function: %v", p)}
@@ -355,10 +370,12 @@ func (rt *jsRuntime) enterValue(budget *time.Duration, fn func() (goja.Value, er
 			// must not hit the next call.
 			rt.vm.ClearInterrupt()
 			rt.interrupted = true
+			// A heap past its limit is not trusted to shrink.
+			rt.broken = rt.broken || fired == errMemoryLimit
 			v, err = nil, &fatalError{fired}
 			return
 		}
-		if *budget <= 0 {
+		if over {
 			v, err = nil, &fatalError{errCPULimit}
 		}
 	}()
@@ -374,9 +391,10 @@ var probeProgram = goja.MustCompile("gradual:probe.js",
 // healthy reports whether the runtime still runs promise jobs after an
 // interrupt.
 func (rt *jsRuntime) healthy() bool {
-	budget := StartupCPULimit
+	rt.beginSegment(StartupCPULimit)
+	defer rt.endSegment()
 	var ok bool
-	err := rt.enter(&budget, func() (goja.Value, error) {
+	err := rt.enter(func() (goja.Value, error) {
 		v, err := rt.vm.RunProgram(probeProgram)
 		if err != nil {
 			return nil, err
@@ -391,9 +409,9 @@ func (rt *jsRuntime) healthy() bool {
 	return err == nil && ok
 }
 
-// call calls a JavaScript function within the current exchange's budget.
+// call calls a JavaScript function within the current segment's budget.
 func (rt *jsRuntime) call(fn goja.Callable, args ...goja.Value) (goja.Value, error) {
-	return rt.enterValue(&rt.ex.budget, func() (goja.Value, error) { return fn(goja.Undefined(), args...) })
+	return rt.enterValue(func() (goja.Value, error) { return fn(goja.Undefined(), args...) })
 }
 
 func (rt *jsRuntime) trackRejection(p *goja.Promise, op goja.PromiseRejectionOperation) {

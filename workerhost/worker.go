@@ -15,17 +15,20 @@ import (
 
 // Defaults of the Config limits.
 const (
-	DefaultCPULimit         = 50 * time.Millisecond
+	DefaultCPULimit         = time.Second
 	DefaultMaxBodyBytes     = 32 << 20
+	DefaultMemoryLimit      = 128 << 20
+	DefaultBodyTimeout      = 30 * time.Second
 	DefaultQueueTimeout     = 5 * time.Second
 	DefaultWaitUntilTimeout = 30 * time.Second
 	// StartupCPULimit bounds the JavaScript time of a script's top-level
 	// code when a runtime is created.
 	StartupCPULimit = 2 * time.Second
-	// closeTimeout bounds how long Close waits for requests and
-	// ctx.waitUntil work before it cancels them.
-	closeTimeout = 5 * time.Second
 )
+
+// closeTimeout bounds how long Close waits for requests and ctx.waitUntil
+// work before it cancels them, and then for them to end. Tests shorten it.
+var closeTimeout = 5 * time.Second
 
 // DefaultPoolSize returns the default number of runtimes per worker:
 // 2×GOMAXPROCS, at least 4.
@@ -36,8 +39,11 @@ const (
 	OutcomeOK          = "ok"
 	OutcomeException   = "exception"
 	OutcomeExceededCPU = "exceededCpu"
-	OutcomeCanceled    = "canceled"
-	OutcomeNoResponse  = "noResponse"
+	// OutcomeExceededMemory means the runtime's JavaScript heap passed
+	// MemoryLimit; the runtime was dropped.
+	OutcomeExceededMemory = "exceededMemory"
+	OutcomeCanceled       = "canceled"
+	OutcomeNoResponse     = "noResponse"
 	// OutcomeOverloaded means no runtime became free within QueueTimeout,
 	// or the worker was closed.
 	OutcomeOverloaded = "overloaded"
@@ -80,9 +86,15 @@ type Config struct {
 	// in a module worker, a global in a service-worker script. A name
 	// must not also be a var.
 	Bindings map[string]Binding
-	// CPULimit bounds the JavaScript execution time of one request,
-	// including its ctx.waitUntil work. Default DefaultCPULimit (50ms).
+	// CPULimit bounds the CPU time of one request's JavaScript, including
+	// its ctx.waitUntil work, as the clock of the thread that runs it
+	// counts it (cpu.go): time spent waiting for I/O or for a core on a
+	// loaded machine is not charged. Default DefaultCPULimit (1s).
 	CPULimit time.Duration
+	// MemoryLimit bounds the heap of each runtime, in bytes, as memory.go
+	// measures it: past it the request gets 503 and the runtime is
+	// dropped and replaced. Default DefaultMemoryLimit (128 MiB).
+	MemoryLimit int64
 	// PoolSize is the number of runtimes of this version, all created by
 	// New. Each in-flight request holds one, also while it awaits fetch.
 	// Default DefaultPoolSize().
@@ -97,6 +109,11 @@ type Config struct {
 	// by the script, and fetch() response bodies. Default
 	// DefaultMaxBodyBytes (32 MiB).
 	MaxBodyBytes int64
+	// BodyTimeout is how long a read of the request body, or a write of a
+	// large or streamed response, may move no data before the request is
+	// failed (deadline.go): a slow client cannot hold a runtime longer.
+	// Default DefaultBodyTimeout (30s).
+	BodyTimeout time.Duration
 	// Logger receives console.* output and uncaught exceptions, with fields
 	// worker, version_id and version_tag. Default: no logging.
 	Logger *zap.Logger
@@ -113,6 +130,9 @@ func (c *Config) setDefaults() {
 	if c.CPULimit <= 0 {
 		c.CPULimit = DefaultCPULimit
 	}
+	if c.MemoryLimit <= 0 {
+		c.MemoryLimit = DefaultMemoryLimit
+	}
 	if c.PoolSize <= 0 {
 		c.PoolSize = DefaultPoolSize()
 	}
@@ -121,6 +141,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WaitUntilTimeout <= 0 {
 		c.WaitUntilTimeout = DefaultWaitUntilTimeout
+	}
+	if c.BodyTimeout <= 0 {
+		c.BodyTimeout = DefaultBodyTimeout
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
@@ -158,8 +181,10 @@ type Result struct {
 	Outcome string
 	// Status is the HTTP status written, or 0 if nothing was written.
 	Status int
-	// CPUTime is the JavaScript execution time up to the response; WallTime
-	// the time Serve took.
+	// CPUTime is the CPU time charged up to the response (cpu.go: the
+	// thread clock for requests the watchdog sampled, the wall-clock time
+	// in JavaScript, which bounds it, for shorter ones); WallTime the time
+	// Serve took.
 	CPUTime, WallTime time.Duration
 	// Logs and Exceptions are those of the request up to the response.
 	Logs       []LogLine
@@ -193,19 +218,27 @@ type Worker struct {
 	pool chan *jsRuntime
 	done chan struct{} // closed by Close
 
+	// closing is set when Close begins: requests still come in (those that
+	// chose this worker before a reload replaced it) and are served.
+	// closed is set when it ends the grace: requests then get 503.
+	// active counts the registered exchanges (requests and their
+	// ctx.waitUntil work); idle, made by Close, is closed when active
+	// reaches zero. tasks counts goroutines started for the scripts
+	// (fetch, body reads).
 	mu        sync.Mutex
+	closing   bool
 	closed    bool
 	exchanges map[*exchange]struct{}
-	// active counts requests and waitUntil work in progress; tasks counts
-	// goroutines started for the scripts (fetch, body reads).
-	active sync.WaitGroup
-	tasks  sync.WaitGroup
+	active    int
+	idle      chan struct{}
+	tasks     sync.WaitGroup
 }
 
 // New compiles cfg's script (through the Compile cache) and creates its
 // pool of runtimes, each of which has run the script's top-level code.
 func New(cfg Config) (*Worker, error) {
 	cfg.setDefaults()
+	noteMemoryLimit(cfg.MemoryLimit)
 	prog, err := Compile(cfg)
 	if err != nil {
 		return nil, err
@@ -284,8 +317,14 @@ func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) 
 	res.WallTime = time.Since(start)
 	if ex.needsWaitUntil() {
 		go func() {
+			defer ex.close()
+			defer func() {
+				if p := recover(); p != nil {
+					rt.broken = true
+					w.logger.Error("Go panic in ctx.waitUntil work", zap.Any("panic", p), zap.Stack("stack"))
+				}
+			}()
 			ex.finishWaitUntil()
-			ex.close()
 		}()
 	} else {
 		ex.close()
@@ -320,7 +359,8 @@ func (w *Worker) release(rt *jsRuntime) {
 	if rt.broken {
 		fresh, err := newRuntime(w)
 		if err != nil {
-			w.logger.Error("cannot replace a broken runtime", zap.Error(err))
+			w.logger.Error("cannot replace a broken runtime; retrying", zap.Error(err))
+			go w.replaceLater()
 			return
 		}
 		rt = fresh
@@ -333,6 +373,39 @@ func (w *Worker) release(rt *jsRuntime) {
 	w.pool <- rt
 }
 
+// replaceRetry is the first wait before another attempt to create a
+// runtime that could not be created; it doubles up to a minute.
+var replaceRetry = time.Second
+
+// replaceLater creates a runtime for the pool in place of one that could
+// not be replaced, retrying until it succeeds or the worker closes, so
+// that a failure to create one (a script whose top level throws now and
+// then) costs the pool a runtime only for a while, never for good. The
+// goroutine belongs to the worker and ends with it.
+func (w *Worker) replaceLater() {
+	wait := replaceRetry
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-w.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		rt, err := newRuntime(w)
+		if err == nil {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if !w.closed {
+				w.pool <- rt
+			}
+			return
+		}
+		w.logger.Error("cannot replace a broken runtime; retrying", zap.Error(err), zap.Duration("in", wait))
+		wait = min(2*wait, time.Minute)
+	}
+}
+
 // register tracks an exchange so that Close can cancel it; it fails once
 // the worker is closed.
 func (w *Worker) register(ex *exchange) bool {
@@ -342,45 +415,67 @@ func (w *Worker) register(ex *exchange) bool {
 		return false
 	}
 	w.exchanges[ex] = struct{}{}
-	w.active.Add(1)
+	w.active++
 	return true
 }
 
 func (w *Worker) unregister(ex *exchange) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	delete(w.exchanges, ex)
-	w.mu.Unlock()
-	w.active.Done()
+	w.active--
+	if w.active == 0 && w.idle != nil {
+		close(w.idle)
+		w.idle = nil
+	}
 }
 
-// Close stops the worker: new requests get 503, requests and ctx.waitUntil
-// work in progress get up to 5 seconds to finish and are then canceled,
-// and Close returns once every goroutine the worker started has ended.
+// Close stops the worker. Requests in progress, their ctx.waitUntil work
+// and requests that still arrive (those that chose this worker before a
+// reload replaced it) are served for up to 5 seconds; then they are
+// canceled (their JavaScript interrupted, their fetches aborted) and new
+// requests get 503. Close returns once every goroutine the worker started
+// has ended, or at the latest 5 seconds after the cancellation: a request
+// stuck outside JavaScript, say writing to a client that does not read, is
+// left to end on its own (it is logged) rather than hold up a config
+// reload or a shutdown.
 func (w *Worker) Close() error {
 	w.mu.Lock()
-	if w.closed {
+	if w.closing {
 		w.mu.Unlock()
 		return nil
 	}
+	w.closing = true
+	idle := w.idleLocked()
+	w.mu.Unlock()
+	grace := time.NewTimer(closeTimeout)
+	defer grace.Stop()
+	select {
+	case <-idle:
+	case <-grace.C:
+	}
+	w.mu.Lock()
 	w.closed = true
 	close(w.done)
+	for ex := range w.exchanges {
+		ex.cancel()
+		ex.rt.cancelExchange(ex)
+		ex.signal()
+	}
+	idle = w.idleLocked()
 	w.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
-		w.active.Wait()
+		<-idle
+		w.tasks.Wait()
 		close(done)
 	}()
+	grace.Reset(closeTimeout)
 	select {
 	case <-done:
-	case <-time.After(closeTimeout):
-		w.mu.Lock()
-		for ex := range w.exchanges {
-			ex.cancel()
-		}
-		w.mu.Unlock()
-		<-done
+	case <-grace.C:
+		w.logger.Error("requests still running after the worker was closed; leaving them to end", zap.Duration("waited", 2*closeTimeout))
 	}
-	w.tasks.Wait()
 	for {
 		select {
 		case <-w.pool:
@@ -391,4 +486,18 @@ func (w *Worker) Close() error {
 	}
 	w.ownTransp.CloseIdleConnections()
 	return nil
+}
+
+// idleLocked returns a channel closed once no exchange is registered.
+// w.mu must be held.
+func (w *Worker) idleLocked() <-chan struct{} {
+	if w.active == 0 {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	if w.idle == nil {
+		w.idle = make(chan struct{})
+	}
+	return w.idle
 }

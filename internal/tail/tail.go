@@ -5,6 +5,7 @@ package tail
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,9 +14,14 @@ import (
 	"github.com/caddy-gradual/gradual/internal/api"
 )
 
-// Buffer is how many events a tail client may fall behind before
-// further events are dropped for it (and counted).
-const Buffer = 256
+// Buffer and BufferBytes are how far a tail client may fall behind, in
+// events and in bytes, before further events are dropped for it (and
+// counted). An event holds at most 256 log lines of 16 KiB, so the byte
+// bound is what keeps a slow client from pinning a gigabyte.
+const (
+	Buffer      = 256
+	BufferBytes = 8 << 20
+)
 
 // Hub fans a worker's trace events out to its live tail clients. A slow
 // client never slows requests down: events are sent without blocking and
@@ -30,6 +36,13 @@ type Hub struct {
 type Sub struct {
 	versionID string // "" for all versions
 	events    chan []byte
+	// sizes are the sizes of the events in events, oldest first, and
+	// queued their sum; both are kept by Publish under the hub's lock.
+	// events is a FIFO, so the events its reader took are the oldest:
+	// Publish forgets as many sizes as events have left the channel, and
+	// readers need not report what they took.
+	sizes     []int
+	queued    int
 	dropped   atomic.Uint64
 	done      chan struct{}
 	closeOnce sync.Once
@@ -91,20 +104,39 @@ func (h *Hub) Publish(versionID string, event []byte) {
 		if s.versionID != "" && s.versionID != versionID {
 			continue
 		}
+		for len(s.sizes) > len(s.events) {
+			s.queued -= s.sizes[0]
+			s.sizes = s.sizes[1:]
+		}
+		if s.queued+len(event) > BufferBytes {
+			s.dropped.Add(1)
+			continue
+		}
 		select {
 		case s.events <- event:
+			s.sizes = append(s.sizes, len(event))
+			s.queued += len(event)
 		default:
 			s.dropped.Add(1)
 		}
 	}
 }
 
+// redactedWords mark header and query parameter names whose values must
+// not leave the process in a tail event: credentials, session cookies,
+// keys, secrets, tokens and signatures, as Cloudflare redacts them.
+var redactedWords = [...]string{"cookie", "auth", "key", "secret", "token", "password", "passwd", "session",
+	"signature", "credential", "dpop", "jwt", "csrf", "xsrf", "bearer"}
+
+// redactedParams are further query parameter names, matched whole, that
+// carry one-time secrets (OAuth codes and the like).
+var redactedParams = [...]string{"code", "sig", "pwd", "pass", "otp", "access_token", "id_token", "client_secret"}
+
 // Redacted reports whether a header's value must not leave the process in
-// a tail event: credentials, session cookies and anything named like a
-// key, secret or token.
+// a tail event, by its name.
 func Redacted(name string) bool {
 	n := strings.ToLower(name)
-	for _, s := range [...]string{"cookie", "authorization", "key", "secret", "token", "password", "session"} {
+	for _, s := range redactedWords {
 		if strings.Contains(n, s) {
 			return true
 		}
@@ -112,21 +144,100 @@ func Redacted(name string) bool {
 	return false
 }
 
-// RequestOf describes r for an event, with sensitive headers redacted.
+// redactedParam reports whether a query parameter's value must not leave
+// the process in a tail event, by its name.
+func redactedParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, s := range redactedParams {
+		if n == s {
+			return true
+		}
+	}
+	return Redacted(n)
+}
+
+// looksLikeJWT reports whether a value holds a JSON Web Token (three
+// base64url segments, the first a JSON object: "eyJ…"), bare or after a
+// scheme such as "Bearer ".
+func looksLikeJWT(v string) bool {
+	for _, f := range strings.Fields(v) {
+		f = strings.TrimRight(f, ",;")
+		if !strings.HasPrefix(f, "eyJ") || strings.Count(f, ".") != 2 {
+			continue
+		}
+		ok := true
+		for _, c := range f {
+			if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == '=') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// redactQuery returns the query string with the values of secret-looking
+// parameters (by name, or a JWT by value) replaced by REDACTED; the rest,
+// and the order, are kept as they came.
+func redactQuery(raw string) string {
+	if raw == "" {
+		return raw
+	}
+	var b strings.Builder
+	changed := false
+	for i, part := range strings.Split(raw, "&") {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		name, value, hasValue := strings.Cut(part, "=")
+		dn, err := url.QueryUnescape(name)
+		if err != nil {
+			dn = name
+		}
+		dv, err := url.QueryUnescape(value)
+		if err != nil {
+			dv = value
+		}
+		if hasValue && value != "" && (redactedParam(dn) || looksLikeJWT(dv)) {
+			b.WriteString(name)
+			b.WriteString("=REDACTED")
+			changed = true
+			continue
+		}
+		b.WriteString(part)
+	}
+	if !changed {
+		return raw
+	}
+	return b.String()
+}
+
+// RequestOf describes r for an event, with the values of sensitive
+// headers and query parameters redacted.
 func RequestOf(r *http.Request) api.TailRequest {
 	headers := make(map[string]string, len(r.Header))
 	for name, values := range r.Header {
-		if Redacted(name) {
-			headers[strings.ToLower(name)] = "REDACTED"
-		} else {
-			headers[strings.ToLower(name)] = strings.Join(values, ", ")
+		v := strings.Join(values, ", ")
+		if Redacted(name) || looksLikeJWT(v) {
+			v = "REDACTED"
 		}
+		headers[strings.ToLower(name)] = v
 	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return api.TailRequest{Method: r.Method, URL: scheme + "://" + r.Host + r.URL.RequestURI(), Headers: headers}
+	target := r.URL.EscapedPath()
+	if target == "" {
+		target = "/"
+	}
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
+		target += "?" + redactQuery(r.URL.RawQuery)
+	}
+	return api.TailRequest{Method: r.Method, URL: scheme + "://" + r.Host + target, Headers: headers}
 }
 
 // Encode returns the event as one NDJSON line, or nil.
