@@ -270,9 +270,11 @@ export const { format, inspect, promisify, callbackify, inherits, types, depreca
 export default m;`,
 	// node:events and node:stream are the npm packages events and
 	// readable-stream, bundled by js/gen-node.sh; they are bundled into
-	// the scripts that import them.
-	"events": nodeEventsSource,
-	"stream": nodeStreamSource,
+	// the scripts that import them. node:events adds to events what Node
+	// has beside it (js/node_events.js).
+	"events":         nodeEventsSource,
+	"gradual:events": eventsPolyfillSource,
+	"stream":         nodeStreamSource,
 	"stream/promises": `import S from "node:stream";
 const p = S.promises;
 export const { pipeline, finished } = p;
@@ -280,13 +282,15 @@ export default p;`,
 }
 
 var (
-	//go:embed js/third_party/node_events.js
+	//go:embed js/node_events.js
 	nodeEventsSource string
+	//go:embed js/third_party/node_events.js
+	eventsPolyfillSource string
 	//go:embed js/third_party/node_stream.js
 	nodeStreamSource string
 	// nodePolyfillsHash is part of every cache key, as the polyfills are
 	// part of the scripts that import them.
-	nodePolyfillsHash = sha256.Sum256([]byte(nodeEventsSource + nodeStreamSource))
+	nodePolyfillsHash = sha256.Sum256([]byte(nodeEventsSource + eventsPolyfillSource + nodeStreamSource))
 )
 
 // hostPlugin serves node: modules from host globals, refuses every other
@@ -296,7 +300,7 @@ func hostPlugin(rec *recorder) api.Plugin {
 	return api.Plugin{
 		Name: "gradual-host",
 		Setup: func(b api.PluginBuild) {
-			b.OnResolve(api.OnResolveOptions{Filter: `^(node:)?buffer$|^node:(crypto|util|events|stream|stream/promises)$`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+			b.OnResolve(api.OnResolveOptions{Filter: `^(node:)?buffer$|^node:(crypto|util|events|stream|stream/promises)$|^gradual:events$`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
 				return api.OnResolveResult{Path: strings.TrimPrefix(args.Path, "node:"), Namespace: "gradual-node"}, nil
 			})
 			b.OnResolve(api.OnResolveOptions{Filter: `^node:`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {

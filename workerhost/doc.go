@@ -57,8 +57,9 @@
 //     inspect, promisify, callbackify, inherits, types), built on first
 //     import (js/node.js, node.go); node:events and node:stream, the npm
 //     packages events and readable-stream bundled by js/gen-node.sh into
-//     js/third_party/node_events.js and node_stream.js, which are bundled
-//     into the scripts that import them; and nodejs_compat's process global (env
+//     js/third_party/node_events.js and node_stream.js (node:events
+//     completed by js/node_events.js: on, errorMonitor, …), which are
+//     bundled into the scripts that import them; and nodejs_compat's process global (env
 //     empty, nextTick, platform, features, exit, getBuiltinModule), which
 //     wrangler's bundle asks for.
 //   - console (log, info, debug, warn, error, trace, assert, dir, table,

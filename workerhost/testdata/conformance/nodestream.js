@@ -1,7 +1,7 @@
 // node:events, node:stream and process as nodejs_compat has them: the common
 // EventEmitter operations and the stream classes, pipeline and finished,
 // as Node documents them and workerd implements them.
-import EventEmitterDefault, { EventEmitter, once } from "node:events";
+import EventEmitterDefault, { EventEmitter, once, on, errorMonitor, getEventListeners, getMaxListeners, setMaxListeners, captureRejectionSymbol } from "node:events";
 import { Readable, Writable, Duplex, Transform, PassThrough, pipeline, finished } from "node:stream";
 import { pipeline as pipelinePromise } from "node:stream/promises";
 
@@ -29,6 +29,17 @@ const cases = [
   ["subclass", () => { class C extends EventEmitter {} const c = new C(); let v; c.on("x", (a) => (v = a)); c.emit("x", 5); return [v, c instanceof EventEmitter]; }],
   ["once() promise", async () => { const e = new EventEmitter(); setTimeout(() => e.emit("ready", 1, 2), 1); return await once(e, "ready"); }],
   ["once() rejects on error", async () => { const e = new EventEmitter(); setTimeout(() => e.emit("error", new RangeError("bad")), 1); return await once(e, "ready"); }],
+  ["errorMonitor", () => { const e = new EventEmitter(); const got = []; e.on("error", (err) => got.push("error " + err.message)); e.on(errorMonitor, (err) => got.push("monitor " + err.message)); e.emit("error", new Error("x")); return got; }],
+  ["errorMonitor, unhandled", () => { const e = new EventEmitter(); const got = []; e.on(errorMonitor, (err) => got.push("monitor " + err.message)); try { e.emit("error", new Error("y")); } catch (err) { got.push("threw " + err.message); } return got; }],
+  ["errorMonitor statics", () => [typeof errorMonitor, EventEmitter.errorMonitor === errorMonitor, captureRejectionSymbol === Symbol.for("nodejs.rejection")]],
+  ["on() iterates", async () => { const e = new EventEmitter(); setTimeout(() => { e.emit("x", 1); e.emit("x", 2, 3); e.emit("x", 4); }, 1); const got = []; for await (const args of on(e, "x")) { got.push(args); if (got.length === 2) break; } return [got, e.listenerCount("x"), e.listenerCount("error")]; }],
+  ["on() queued events", async () => { const e = new EventEmitter(); const it = on(e, "x"); e.emit("x", "a"); e.emit("x", "b"); const a = await it.next(); const b = await it.next(); await it.return(); return [a.value, b.value, (await it.next()).done]; }],
+  ["on() error", async () => { const e = new EventEmitter(); setTimeout(() => e.emit("error", new RangeError("bad")), 1); for await (const args of on(e, "x")) return args; }],
+  ["on() abort", async () => { const e = new EventEmitter(); const ac = new AbortController(); setTimeout(() => ac.abort(), 1); try { for await (const args of on(e, "x", { signal: ac.signal })) return args; } catch (err) { return [err.name, err.code, e.listenerCount("x")]; } }],
+  ["on() aborted signal", () => { const ac = new AbortController(); ac.abort(); try { on(new EventEmitter(), "x", { signal: ac.signal }); } catch (err) { return [err.name, err.code]; } }],
+  ["getEventListeners", () => { const e = new EventEmitter(); const f = () => {}; e.on("x", f); return [getEventListeners(e, "x")[0] === f, getEventListeners(e, "y").length]; }],
+  ["setMaxListeners and getMaxListeners", () => { const e = new EventEmitter(); setMaxListeners(3, e); return [getMaxListeners(e), e.getMaxListeners()]; }],
+  ["setMaxListeners negative", () => setMaxListeners(-1, new EventEmitter())],
   ["listenerCount static", () => EventEmitter.listenerCount(new EventEmitter().on("x", () => {}), "x")],
 
   ["Readable.from to array", async () => { const got = []; for await (const c of Readable.from(["a", "b", "c"])) got.push(c); return got; }],
