@@ -290,8 +290,9 @@ func withSourceMap(script string, sourceMap []byte) string {
 
 // cfSecrets returns the upload's secrets, checked like vars. When the
 // upload keeps secret_text bindings (wrangler versions upload always
-// does), the newest upload's secrets that it does not set carry over, as
-// on Cloudflare, where secrets outlive the versions they came with.
+// does), the newest upload's secrets that it does not set (nor make a
+// var or json binding) carry over, as on Cloudflare, where secrets
+// outlive the versions they came with.
 func cfSecrets(ctx context.Context, s *workerState, u *cfapi.Upload) (map[string]string, error) {
 	secrets := maps.Clone(u.Secrets)
 	if slices.Contains(u.KeepBindings, "secret_text") {
@@ -301,8 +302,10 @@ func cfSecrets(ctx context.Context, s *workerState, u *cfapi.Upload) (map[string
 		}
 		if st != nil && len(st.Uploads) > 0 {
 			for name, value := range st.Uploads[len(st.Uploads)-1].Secrets {
+				// A var or json binding of the upload takes the name over.
 				_, set := secrets[name]
-				if _, isVar := u.Vars[name]; !set && !isVar {
+				_, isVar := u.Vars[name]
+				if _, isJSON := u.JSON[name]; !set && !isVar && !isJSON {
 					if secrets == nil {
 						secrets = map[string]string{}
 					}

@@ -239,15 +239,17 @@ http://%s {
 
 	// With nodejs_compat, wrangler's bundle imports node:events and
 	// node:stream for its own process polyfill, and so may the worker.
+	// Its json binding API_KEY replaces the secret of the upload before,
+	// which wrangler versions upload asks to keep.
 	t.Run("nodejs_compat", func(t *testing.T) {
 		nc := newWrangler(t, base, token, map[string]string{
-			"wrangler.toml": "name = \"shop\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-02\"\ncompatibility_flags = [\"nodejs_compat\"]\nworkers_dev = false\n",
+			"wrangler.toml": "name = \"shop\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-02\"\ncompatibility_flags = [\"nodejs_compat\"]\nworkers_dev = false\n[vars]\nAPI_KEY = { json = true }\n",
 			"src/index.js": `import { EventEmitter, once } from "node:events";
 import { Readable, Transform, Writable, pipeline } from "node:stream";
 import { Buffer } from "node:buffer";
 
 export default {
-	async fetch(request) {
+	async fetch(request, env) {
 		const e = new EventEmitter();
 		setTimeout(() => e.emit("ready", "events"), 1);
 		const [word] = await once(e, "ready");
@@ -255,16 +257,24 @@ export default {
 		const upper = new Transform({ transform(c, enc, cb) { cb(null, Buffer.from(String(c).toUpperCase())); } });
 		const sink = new Writable({ write(c, enc, cb) { chunks.push(String(c)); cb(); } });
 		await new Promise((resolve, reject) => pipeline(Readable.from(["stre", "am"]), upper, sink, (err) => (err ? reject(err) : resolve())));
-		return new Response(word + " " + chunks.join("") + " " + typeof process.nextTick);
+		return new Response(word + " " + chunks.join("") + " " + typeof process.nextTick + " " + JSON.stringify(env.API_KEY));
 	},
 };
 `,
 		})
+		w.mustRun(t, "versions", "upload", "--secrets-file", "secrets.json")
+		m := versionIDRE.FindStringSubmatch(nc.mustRun(t, "versions", "upload"))
+		if m == nil {
+			t.Fatal("no version ID printed")
+		}
+		if _, body := get(t, url, override(m[1])); body != `events STREAM function {"json":true}` {
+			t.Errorf("the uploaded nodejs_compat version served %q", body)
+		}
 		out := nc.mustRun(t, "deploy")
 		if m := regexp.MustCompile(`Current Version ID: (` + uuidRE.String() + `)`).FindStringSubmatch(out); m == nil {
 			t.Errorf("wrangler deploy printed no version ID")
 		}
-		if got := share(t, url, "events STREAM function", 50); got != 100 {
+		if got := share(t, url, `events STREAM function {"json":true}`, 50); got != 100 {
 			_, body := get(t, url, nil)
 			t.Errorf("after deploying the nodejs_compat worker %.0f%% went to it (it served %q)", got, body)
 		}
