@@ -295,6 +295,11 @@ export default {
 		if err == nil || !strings.Contains(out+errOut, `ratelimit binding "LIMITER" asks 5 per 60s; the gradual block declares 100 per 1m0s`) {
 			t.Errorf("a ratelimit unlike the block's: err %v", err)
 		}
+		files["wrangler.toml"] = strings.Replace(wranglerProject["wrangler.toml"], "[vars]\n", "[vars]\nBIG = { text = \""+strings.Repeat("x", 6000)+"\" }\n", 1)
+		out, errOut, err = newWrangler(t, base, token, files).run(t, "versions", "upload")
+		if err == nil || !strings.Contains(out+errOut, `json binding BIG: 6011 bytes; the limit is 5120`) {
+			t.Errorf("a json binding over the limit: err %v\n%s", err, out+errOut)
+		}
 		out, errOut, err = w.run(t, "versions", "upload", "--name", "nope")
 		if err == nil || !strings.Contains(out+errOut, `worker named "nope"`) {
 			t.Errorf("an unknown worker: err %v", err)
