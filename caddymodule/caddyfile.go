@@ -61,6 +61,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		poll_interval   <duration>
 //		fetch_allow     <cidr|ip|ip:port|localhost[:port]> ...
 //		ratelimit       <NAME> limit <n> [period 10s|60s] [namespace_id <id>]
+//		service         <NAME> <worker>
 //		rollout {
 //			steps           <pct%>...
 //			interval        <duration>
@@ -71,8 +72,8 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //	}
 //
-// `version` may be repeated, once per version ID, `ratelimit` once per
-// binding name, and `var` once per name;
+// `version` may be repeated, once per version ID, `ratelimit` and
+// `service` once per binding name, and `var` once per name;
 // every other subdirective may appear at most once. A lone `deploy <id>`
 // means 100%. A script is bundled and compiled while the Caddyfile is
 // parsed, so `caddy adapt` reports its errors with the script's file and
@@ -100,10 +101,10 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 
 	seen := make(map[string]bool)
 	var deployTok caddyfile.Token
-	var rateLimitToks []caddyfile.Token
+	var rateLimitToks, serviceToks []caddyfile.Token
 	for d.NextBlock(0) {
 		sub := d.Val()
-		if sub != "version" && sub != "ratelimit" {
+		if sub != "version" && sub != "ratelimit" && sub != "service" {
 			if seen[sub] {
 				return d.Errf("subdirective %s given more than once", sub)
 			}
@@ -242,8 +243,17 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 			g.RateLimits = append(g.RateLimits, rl)
 			rateLimitToks = append(rateLimitToks, tok)
 
+		case "service":
+			tok := d.Token()
+			svc, err := parseService(d)
+			if err != nil {
+				return err
+			}
+			g.Services = append(g.Services, svc)
+			serviceToks = append(serviceToks, tok)
+
 		default:
-			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, memory_limit, poll_interval, fetch_allow, ratelimit or rollout)", sub)
+			return d.Errf("unknown subdirective %q (expected version, deploy, affinity, affinity_cookie, overrides, override_header, override_from, cpu_limit, memory_limit, poll_interval, fetch_allow, ratelimit, service or rollout)", sub)
 		}
 	}
 
@@ -253,6 +263,16 @@ func (g *Gradual) unmarshal(d *caddyfile.Dispenser, helper *httpcaddyfile.Helper
 	for i, rl := range g.RateLimits {
 		if err := checkBindingName(rl.Name, g.Versions); err != nil {
 			return errAt(rateLimitToks[i], fmt.Errorf("ratelimit %s: %w", rl.Name, err))
+		}
+	}
+	for i := range g.Services {
+		if err := checkServices(g.Services[:i+1], g.RateLimits, g.Versions); err != nil {
+			return errAt(serviceToks[i], err)
+		}
+	}
+	if helper != nil && len(g.Services) > 0 {
+		if err := checkAdaptCycle(helper, g, serviceToks); err != nil {
+			return err
 		}
 	}
 	if _, err := buildSplit(g.Versions, g.Deploy); err != nil {

@@ -54,6 +54,9 @@ func (g *Gradual) checkConfig() error {
 	if err := checkRateLimits(g.RateLimits, g.Versions); err != nil {
 		return err
 	}
+	if err := checkServices(g.Services, g.RateLimits, g.Versions); err != nil {
+		return err
+	}
 	if g.OverrideHeader != "" && !httpguts.ValidHeaderFieldName(g.OverrideHeader) {
 		return fmt.Errorf("override_header: %q is not a valid header name", g.OverrideHeader)
 	}

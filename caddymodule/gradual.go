@@ -117,6 +117,11 @@ type Gradual struct {
 	// (env.NAME.limit({key})), whose counters all versions share.
 	RateLimits []*RateLimit `json:"ratelimits,omitempty"`
 
+	// Services are service bindings of every script version
+	// (env.NAME.fetch(input, init)): calls to other gradual workers of this
+	// Caddy, in process, keeping the caller's version affinity.
+	Services []*Service `json:"services,omitempty"`
+
 	// set is what requests read: the versions and the active deployment,
 	// swapped as a whole.
 	set atomic.Pointer[versionSet]
@@ -133,6 +138,9 @@ type Gradual struct {
 	// gives back their rate limiters' counters.
 	bindings      map[string]workerhost.Binding
 	releaseLimits func()
+	// configLoad identifies the config this handler was provisioned in, for
+	// the cycle check of service bindings.
+	configLoad any
 
 	// state is shared with other configs' handlers of the same worker.
 	state *workerState
@@ -240,6 +248,9 @@ func (g *Gradual) Provision(ctx caddy.Context) error {
 	if err := g.provisionRateLimits(); err != nil {
 		return err
 	}
+	if err := g.provisionServices(ctx); err != nil {
+		return err
+	}
 	g.uploads = make(map[string]*upload)
 	g.failed = make(map[string]string)
 	for _, v := range g.Versions {
@@ -305,6 +316,7 @@ func (g *Gradual) Cleanup() error {
 	}
 	g.releaseVersions(g.config)
 	g.releaseRateLimits()
+	g.releaseServices()
 	releaseWorker(g.Worker)
 	return nil
 }
@@ -322,7 +334,13 @@ func (g *Gradual) Validate() error {
 func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := now()
 	v, sel := g.choose(w, r)
+	return g.serveVersion(w, r, next, v, sel, start)
+}
 
+// serveVersion serves r, started at start, with v, chosen as sel: it tags
+// the request with v, hands it to v and records how it went. Requests from
+// clients and calls through service bindings (service.go) both go here.
+func (g *Gradual) serveVersion(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, v *version, sel selection, start time.Time) error {
 	r, span := g.tag(r, v, sel)
 
 	// The backends report the status they sent: wrapping w to see it
@@ -388,6 +406,8 @@ func (g *Gradual) choose(w http.ResponseWriter, r *http.Request) (*version, sele
 	if origin == affinity.OriginNone && g.cookie != nil {
 		key = affinity.NewKey()
 		g.cookie.SetCookie(w.Header(), key, r.TLS != nil)
+		// Service bindings pass the key on to the workers this one calls.
+		caddyhttp.SetVar(r.Context(), mintedKeyVar, key)
 		origin = affinity.OriginCookie
 	}
 	if origin != affinity.OriginNone {
@@ -404,17 +424,22 @@ func (g *Gradual) override(r *http.Request) *version {
 		return nil
 	}
 	// The name is canonical already: indexing skips Values' canonicalising.
-	values := r.Header[g.overrideHeader]
+	return g.overrideOf(r.Header[g.overrideHeader], r)
+}
+
+// overrideOf returns the version that the override header values name
+// for this worker, or nil; r is the request they are for.
+func (g *Gradual) overrideOf(values []string, r *http.Request) *version {
 	if len(values) == 0 {
 		return nil
 	}
 	if len(g.overrideFrom) > 0 && !g.overrideAllowed(r) {
-		g.debug("ignoring override header from a client outside override_from", r)
+		g.debug("ignoring override header from a client outside override_from", values)
 		return nil
 	}
 	id, err := affinity.Override(values, g.Worker)
 	if err != nil {
-		g.debug("ignoring malformed override header", r, zap.Error(err))
+		g.debug("ignoring malformed override header", values, zap.Error(err))
 		return nil
 	}
 	if id == "" {
@@ -422,7 +447,7 @@ func (g *Gradual) override(r *http.Request) *version {
 	}
 	v := g.set.Load().byID[id]
 	if v == nil {
-		g.debug("ignoring override for unknown version", r, zap.String("version_id", id))
+		g.debug("ignoring override for unknown version", values, zap.String("version_id", id))
 	}
 	return v
 }
@@ -437,9 +462,9 @@ func (g *Gradual) overrideAllowed(r *http.Request) bool {
 	return g.overrideFrom.Contains(addr)
 }
 
-func (g *Gradual) debug(msg string, r *http.Request, fields ...zap.Field) {
+func (g *Gradual) debug(msg string, override []string, fields ...zap.Field) {
 	if ce := g.logger.Check(zapcore.DebugLevel, msg); ce != nil {
-		ce.Write(append(fields, zap.String("worker", g.Worker), zap.Strings("override", r.Header.Values(g.overrideHeader)))...)
+		ce.Write(append(fields, zap.String("worker", g.Worker), zap.Strings("override", override))...)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 
 // A Binding is an env binding other than a plain-text var: a value the
 // host builds in each runtime, env.NAME in a module worker and a global in
-// a service-worker script: RateLimit and JSON.
+// a service-worker script: RateLimit, Service or JSON.
 type Binding interface {
 	// String describes the binding's settings, so that a caller can tell
 	// whether two configs give a script the same bindings.
@@ -96,6 +96,7 @@ func (b JSON) value(bd *binder, name string) (goja.Value, error) {
 type binder struct {
 	rt            *jsRuntime
 	makeRateLimit goja.Callable
+	makeService   goja.Callable
 	parseJSON     goja.Callable
 }
 

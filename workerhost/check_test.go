@@ -1,6 +1,7 @@
 package workerhost
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,9 @@ func TestCheck(t *testing.T) {
 		{"repeat to 1 GB", "const big = 'x'.repeat(1 << 30);" + handler, "RangeError"},
 		{"Buffer of 1 GB", "const big = Buffer.alloc(1 << 30);" + handler, "RangeError"},
 		{"Array of a billion", "const big = new Array(1e9).fill(0);" + handler, "RangeError"},
-		{"growing heap", "const a = []; for (;;) a.push(new Uint8Array(1 << 20));" + handler, "while loading"},
+		// The heap bound stops it, or, on a machine too busy for the heap
+		// watchdog to run first, the CPU limit: refused either way.
+		{"growing heap", "const a = []; for (;;) a.push(new Uint8Array(1 << 20));" + handler, "while loading|CPU time limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -33,7 +36,7 @@ func TestCheck(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tc.want != "" && err == nil:
 				t.Fatal("accepted")
-			case err != nil && !strings.Contains(err.Error(), tc.want):
+			case err != nil && !slices.ContainsFunc(strings.Split(tc.want, "|"), func(w string) bool { return strings.Contains(err.Error(), w) }):
 				t.Errorf("error %q lacks %q", err, tc.want)
 			}
 			// StartupCPULimit is CPU time: on a busy machine a loop takes

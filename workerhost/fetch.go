@@ -53,16 +53,7 @@ func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
 	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
 		rt.throwType("Fetch API cannot load: %s", target)
 	}
-	var body io.Reader
-	switch v := c.Argument(3).Export().(type) {
-	case nil:
-	case []byte:
-		body = bytes.NewReader(bytes.Clone(v))
-	case string:
-		body = strings.NewReader(v)
-	default:
-		body = strings.NewReader(c.Argument(3).String())
-	}
+	body := sentBody(c.Argument(3))
 	fctx, cancel := context.WithCancel(ex.context())
 	req, err := http.NewRequestWithContext(fctx, method, target, body)
 	if err != nil {
@@ -128,6 +119,21 @@ func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
 		})
 	})
 	return rt.vm.ToValue(id)
+}
+
+// sentBody returns a body the prelude sends (null, a string or bytes) as
+// a reader, nil for null; the bytes are copied, as the script may change
+// them while the request is sent.
+func sentBody(v goja.Value) io.Reader {
+	switch b := v.Export().(type) {
+	case nil:
+		return nil
+	case []byte:
+		return bytes.NewReader(bytes.Clone(b))
+	case string:
+		return strings.NewReader(b)
+	}
+	return strings.NewReader(v.String())
 }
 
 func doFetch(client *http.Client, req *http.Request, limit int64) fetchResult {

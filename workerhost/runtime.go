@@ -114,6 +114,7 @@ type jsRuntime struct {
 	response   goja.Callable
 	read       goja.Callable
 	cancelRead goja.Callable
+	fetcher    goja.Callable
 
 	ex     *exchange // current exchange, nil between requests
 	broken bool      // a Go panic or an interrupt left the runtime unusable
@@ -247,7 +248,7 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 			return nil, err
 		}
 		o := api.ToObject(vm)
-		for name, dst := range map[string]*goja.Callable{"dispatch": &rt.dispatch, "response": &rt.response, "read": &rt.read, "cancel": &rt.cancelRead} {
+		for name, dst := range map[string]*goja.Callable{"dispatch": &rt.dispatch, "response": &rt.response, "read": &rt.read, "cancel": &rt.cancelRead, "fetcher": &rt.fetcher} {
 			if *dst, ok = goja.AssertFunction(o.Get(name)); !ok {
 				return nil, fmt.Errorf("prelude lacks %s", name)
 			}

@@ -1110,6 +1110,13 @@
 
   function fetch(input, init) {
     host.assertRequest("fetch()");
+    return sendRequest(host.fetch, input, init);
+  }
+
+  // sendRequest sends the Request made of input and init through send,
+  // which has host.fetch's signature: to the network for fetch(), to
+  // another worker for a service binding (service.js).
+  function sendRequest(send, input, init) {
     return new Promise((resolve, reject) => {
       const req = new Request(input, init);
       const st = req[kState];
@@ -1118,7 +1125,7 @@
       const flat = flatHeaders(st.headers);
       sendableBody(st).then((body) => {
         let onAbort = null;
-        const id = host.fetch(st.method, st.url, flat, body, st.redirect, (err, res) => {
+        const id = send(st.method, st.url, flat, body, st.redirect, (err, res) => {
           if (onAbort) signal.removeEventListener("abort", onAbort);
           if (err !== null) {
             reject(err === "abort" ? signal.reason : new TypeError(err));
@@ -1917,6 +1924,11 @@
         r = ev[kGuard].response;
       }
       return isResponse(r) ? r : Promise.resolve(r);
+    },
+    // fetcher returns a fetch that sends through send instead of the
+    // network (see sendRequest).
+    fetcher(send) {
+      return (input, init) => sendRequest(send, input, init);
     },
     // response describes r to Go if it is a Response.
     response(r) {

@@ -3,7 +3,7 @@ export default {
   async fetch(request, env, ctx) {
     const started = Date.now();
     ctx.waitUntil((async () => {
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 200));
       await fetch(`${env.UPSTREAM}/log`, {
         method: "POST",
         headers: { "content-type": "application/json" },

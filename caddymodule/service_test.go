@@ -1,0 +1,182 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-gradual/gradual/affinity"
+)
+
+func TestServiceConfig(t *testing.T) {
+	versions := []*Version{{ID: "a", Script: "x.js", Vars: map[string]string{"TAKEN": "x"}}}
+	rls := []*RateLimit{{Name: "LIMITER", Limit: 1}}
+	for _, tt := range []struct {
+		name string
+		svcs []*Service
+		want string
+	}{
+		{"ok", []*Service{{Name: "AUTH", Worker: "auth"}, {Name: "DB", Worker: "db"}}, "<nil>"},
+		{"null", []*Service{nil}, "services: null entry"},
+		{"bad name", []*Service{{Name: "a-b", Worker: "x"}}, `service: var name "a-b": letters, digits, _ and $ only, not starting with a digit`},
+		{"bad worker", []*Service{{Name: "A", Worker: "Auth"}}, "service A: worker: "},
+		{"duplicate", []*Service{{Name: "A", Worker: "x"}, {Name: "A", Worker: "y"}}, "service A: a binding of that name is defined more than once"},
+		{"a rate limit's name", []*Service{{Name: "LIMITER", Worker: "x"}}, "service LIMITER: a binding of that name is defined more than once"},
+		{"var of the same name", []*Service{{Name: "TAKEN", Worker: "x"}}, "service TAKEN: version a has a var of the same name"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fmt.Sprint(checkServices(tt.svcs, rls, versions)); !strings.HasPrefix(got, tt.want) {
+				t.Errorf("error %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestServiceCaddyfile(t *testing.T) {
+	for _, tt := range []struct{ input, want string }{
+		{"service AUTH auth", "<nil>"},
+		{"service AUTH", "service: expected a binding name and a worker: service <NAME> <worker>, at Testfile:5"},
+		{"service AUTH auth extra", "service: expected a binding name and a worker"},
+		{"service 1A auth", `service: var name "1A"`},
+		{"service AUTH Bad", "service AUTH: "},
+		{"service AUTH auth\nservice AUTH other", "service AUTH: a binding of that name is defined more than once, at Testfile:6"},
+		{"ratelimit AUTH limit 1\nservice AUTH auth", "service AUTH: a binding of that name is defined more than once"},
+	} {
+		t.Run(tt.input, func(t *testing.T) {
+			g := new(Gradual)
+			err := g.UnmarshalCaddyfile(caddyfile.NewTestDispenser("gradual shop {\nversion a {\nupstream x:1\n}\n" + tt.input + "\n}"))
+			if got := fmt.Sprint(err); !strings.HasPrefix(got, tt.want) {
+				t.Fatalf("error %s, want %s", got, tt.want)
+			}
+			if err == nil && (len(g.Services) != 1 || *g.Services[0] != (Service{Name: "AUTH", Worker: "auth"})) {
+				t.Errorf("services %+v", g.Services)
+			}
+		})
+	}
+}
+
+func TestFindCycle(t *testing.T) {
+	graph := map[string][]string{"a": {"b", "c"}, "b": {"d"}, "c": {"d", "a"}, "d": nil, "s": {"s"}}
+	calls := func(w string) []string { return graph[w] }
+	for start, want := range map[string]string{"a": "a c a", "b": "", "d": "", "s": "s s", "c": "c a c"} {
+		if got := strings.Join(findCycle(start, calls), " "); got != want {
+			t.Errorf("from %s: %q, want %q", start, got, want)
+		}
+	}
+}
+
+// serviceWorkers provisions the worker back (versions b1 and b2 at 50%)
+// and front, which has one version calling back through env.BACK and
+// answering with back's answer, set up further by opts.
+func serviceWorkers(t *testing.T, opts ...func(front *Gradual)) (front, back *Gradual) {
+	t.Helper()
+	dir := t.TempDir()
+	fp, bp := filepath.Join(dir, "front.js"), filepath.Join(dir, "back.js")
+	os.WriteFile(fp, []byte(`export default { async fetch(req, env) {
+	const r = await env.BACK.fetch("http://back/");
+	return new Response(await r.text());
+} }`), 0o644)
+	os.WriteFile(bp, []byte(`export default { fetch(req, env) { return new Response(env.CF_VERSION_METADATA.id); } }`), 0o644)
+	back = &Gradual{Worker: "back", Versions: []*Version{{ID: "b1", Script: bp}, {ID: "b2", Script: bp}},
+		Deploy: []DeployEntry{{"b1", 50}, {"b2", 50}}, CPULimit: caddy.Duration(time.Second)}
+	front = &Gradual{Worker: "front", Versions: []*Version{{ID: "f1", Script: fp}},
+		Services: []*Service{{Name: "BACK", Worker: "back"}}, CPULimit: caddy.Duration(time.Second)}
+	for _, o := range opts {
+		o(front)
+	}
+	provision(t, back)
+	provision(t, front)
+	return front, back
+}
+
+// TestServiceMintedKey checks that a key minted for a client by
+// affinity_cookie routes the callee as the caller's key.
+func TestServiceMintedKey(t *testing.T) {
+	front, back := serviceWorkers(t, func(g *Gradual) { g.AffinityCookie = &AffinityCookie{Name: "k"} })
+	dep := back.set.Load().dep
+	for range 20 {
+		w, _ := serve(t, front, nil, "127.0.0.1")
+		cookie := (&http.Response{Header: w.Header()}).Cookies()
+		if len(cookie) != 1 {
+			t.Fatalf("cookies %v", cookie)
+		}
+		if want := dep.versions[dep.split.PickKey(cookie[0].Value)].id; w.Body.String() != want {
+			t.Fatalf("key %s: back answered %q, want %s", cookie[0].Value, w.Body.String(), want)
+		}
+	}
+	// The calls count in the callee's stats, per version.
+	if n := back.state.totals("b1").Requests + back.state.totals("b2").Requests; n != 20 {
+		t.Errorf("back's stats count %d requests, want 20", n)
+	}
+	if n := front.state.totals("f1").Requests; n != 20 {
+		t.Errorf("front's stats count %d requests, want 20", n)
+	}
+}
+
+// TestServiceOverrideFrom checks that the callee's override_from is
+// checked against the client's address.
+func TestServiceOverrideFrom(t *testing.T) {
+	front, back := serviceWorkers(t)
+	back.overrideFrom = mustPrefixes(t, "10.0.0.0/8")
+	for _, tt := range []struct{ ip, want string }{{"10.1.2.3", "b2"}, {"192.0.2.1", ""}} {
+		for range 10 {
+			w, _ := serve(t, front, http.Header{"Cloudflare-Workers-Version-Overrides": {`back="b2"`}, "Cloudflare-Workers-Version-Key": {"k1"}}, tt.ip)
+			want := tt.want
+			if want == "" {
+				dep := back.set.Load().dep
+				want = dep.versions[dep.split.PickKey("k1")].id
+			}
+			if w.Body.String() != want {
+				t.Fatalf("client %s: %q, want %s", tt.ip, w.Body.String(), want)
+			}
+		}
+	}
+}
+
+func TestServiceCallDepth(t *testing.T) {
+	f := serviceFetcher{caller: "front", callee: "nowhere", name: "BACK"}
+	in := httptest.NewRequest(http.MethodGet, "http://front/", nil)
+	deep := in.WithContext(context.WithValue(in.Context(), serviceCallKey{}, &serviceCall{depth: maxCallDepth}))
+	req := httptest.NewRequest(http.MethodGet, "http://back/", nil)
+	if err := f.ServeService(httptest.NewRecorder(), req, deep); fmt.Sprint(err) != "service binding BACK: calls nest deeper than 16" {
+		t.Errorf("at the bound: %v", err)
+	}
+	if err := f.ServeService(httptest.NewRecorder(), req, in); fmt.Sprint(err) != `service binding BACK: no gradual worker "nowhere" is loaded` {
+		t.Errorf("unknown worker: %v", err)
+	}
+}
+
+// TestServiceCycleProvision checks the JSON path: the handler that closes
+// a cycle of the config's bindings fails to provision.
+func TestServiceCycleProvision(t *testing.T) {
+	front, _ := serviceWorkers(t)
+	path := front.Versions[0].Script
+	g := &Gradual{Worker: "back2", Versions: []*Version{{ID: "x", Script: path}}, Services: []*Service{{Name: "F", Worker: "front"}}}
+	provision(t, g) // no cycle: nothing calls back2
+	g = &Gradual{Worker: "back", Versions: []*Version{{ID: "x", Script: path}}, Services: []*Service{{Name: "F", Worker: "front"}}}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	err := g.Provision(ctx)
+	_ = g.Cleanup()
+	if fmt.Sprint(err) != "service F: service bindings form a cycle: back → front → back (a worker may not call itself through bindings)" {
+		t.Errorf("got %v", err)
+	}
+}
+
+func mustPrefixes(t *testing.T, s ...string) affinity.Prefixes {
+	t.Helper()
+	p, err := affinity.ParsePrefixes(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,204 @@
+package integration
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+)
+
+// frontScript calls the back worker through env.BACK with a Request it
+// builds itself, so nothing of the client's request is forwarded by hand;
+// /loop calls it n times through the binding and /fetch n times through
+// fetch() over loopback, for the benchmark.
+const frontScript = `export default { async fetch(req, env) {
+	const u = new URL(req.url);
+	const n = Number(u.searchParams.get("n") || 1);
+	if (u.pathname === "/fetch") {
+		let t = "";
+		for (let i = 0; i < n; i++) t = await (await fetch(env.BACK_URL + "/")).text();
+		return new Response(t);
+	}
+	let r;
+	for (let i = 0; i < n; i++) r = await env.BACK.fetch(new Request("http://back" + u.pathname));
+	return new Response("front " + env.CF_VERSION_METADATA.id + " → " + await r.text(), { status: r.status });
+} }`
+
+// backScript answers with its version, and throws on /throw.
+const backScript = `export default { fetch(req, env) {
+	if (new URL(req.url).pathname === "/throw") throw new Error("back failed");
+	return new Response("back " + env.CF_VERSION_METADATA.id);
+} }`
+
+// loadServiceSites serves the worker front (one version, f1, with
+// `service BACK back`) on one address and the worker back (versions b1
+// and b2, deployed as backDeploy) on another; it returns both addresses.
+func loadServiceSites(t testing.TB, backDeploy string, traced bool) (front, back string) {
+	t.Helper()
+	dir := t.TempDir()
+	fp, bp := filepath.Join(dir, "front.js"), filepath.Join(dir, "back.js")
+	os.WriteFile(fp, []byte(frontScript), 0o644)
+	os.WriteFile(bp, []byte(backScript), 0o644)
+	front, back = freeAddr(), freeAddr()
+	frontSite := workerSite(front, "front", scriptVersion("f1", "front", fp, map[string]string{"BACK_URL": "http://" + back})+"\t\t\tservice BACK back\n")
+	if traced {
+		frontSite = strings.Replace(frontSite, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\ttracing {\n\t\tspan caddy-request\n\t}\n", 1)
+	}
+	loadCaddyfile(t, frontSite+
+		workerSite(back, "back", scriptVersion("b1", "one", bp, nil)+scriptVersion("b2", "two", bp, nil)+"\t\t\tdeploy "+backDeploy+"\n"))
+	return front, back
+}
+
+func TestServiceBinding(t *testing.T) {
+	front, _ := loadServiceSites(t, "b1", false)
+	cases := []struct {
+		name   string
+		path   string
+		header http.Header
+		status int
+		want   string
+	}{
+		{"deployed version", "/", nil, 200, "front f1 → back b1"},
+		// b2 is not deployed at all: only the override reaches it, and
+		// the script's fresh Request carries no header of the client's.
+		{"override of the client's request", "/", http.Header{"Cloudflare-Workers-Version-Overrides": {`back="b2"`}}, 200, "front f1 → back b2"},
+		{"override of another worker", "/", http.Header{"Cloudflare-Workers-Version-Overrides": {`front="f1"`}}, 200, "front f1 → back b1"},
+		{"callee exception", "/throw", nil, 500, "front f1 → worker threw an exception\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := get(t, "http://"+front+c.path, c.header)
+			if resp.StatusCode != c.status || body != c.want {
+				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, c.status, c.want)
+			}
+		})
+	}
+}
+
+// TestServiceBindingAffinity checks that the caller's affinity key routes
+// the callee: each key sticks to one back version, and the shares follow
+// the deployment.
+func TestServiceBindingAffinity(t *testing.T) {
+	front, _ := loadServiceSites(t, "b1@50% b2@50%", false)
+	const keys = 1000
+	counts := map[string]int{}
+	for i := range keys {
+		h := http.Header{"Cloudflare-Workers-Version-Key": {"user-" + strconv.Itoa(i)}}
+		_, first := get(t, "http://"+front+"/", h)
+		_, again := get(t, "http://"+front+"/", h)
+		if first != again {
+			t.Fatalf("key %d: %q then %q", i, first, again)
+		}
+		counts[first]++
+	}
+	for _, v := range []string{"b1", "b2"} {
+		share := 100 * float64(counts["front f1 → back "+v]) / keys
+		if share < 45 || share > 55 {
+			t.Errorf("%s got %.1f%% of the keys, want 50 ± 5: %v", v, share, counts)
+		}
+	}
+}
+
+func TestServiceBindingCycle(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "w.js")
+	os.WriteFile(p, []byte(backScript), 0o644)
+	a, b := freeAddr(), freeAddr()
+	err := postCaddyfile(storageFor(t),
+		workerSite(a, "a", scriptVersion("a1", "a", p, nil)+"\t\t\tservice B b\n")+
+			workerSite(b, "b", scriptVersion("b1", "b", p, nil)+"\t\t\tservice A a\n"))
+	if err == nil || !strings.Contains(err.Error(), "service A: service bindings form a cycle: b → a → b") {
+		t.Fatalf("got %v, want the cycle refused", err)
+	}
+	if !strings.Contains(err.Error(), "Caddyfile:") {
+		t.Errorf("the error names no line: %v", err)
+	}
+}
+
+// TestServiceBindingTrace checks that a traced request's trace goes on
+// through the call: the front's handler span, under it the call's span
+// and the back's handler span, each with its own worker's version.
+func TestServiceBindingTrace(t *testing.T) {
+	front, _ := loadServiceSites(t, "b1", true)
+	traceID, parentID := randomHex(16), randomHex(8)
+	_, body := get(t, "http://"+front+"/", http.Header{
+		"Traceparent":                          {"00-" + traceID + "-" + parentID + "-01"},
+		"Cloudflare-Workers-Version-Overrides": {`back="b2"`},
+	})
+	if body != "front f1 → back b2" {
+		t.Fatalf("got %q", body)
+	}
+	spans := otlp.trace(t, traceID, 4)
+	byName := map[string]*tracepb.Span{}
+	for _, s := range spans {
+		byName[s.Name] = s
+	}
+	server, frontSpan, call, backSpan := byName["caddy-request"], byName["front"], byName["service BACK"], byName["back"]
+	if server == nil || frontSpan == nil || call == nil || backSpan == nil {
+		t.Fatalf("spans %v", spanNames(spans))
+	}
+	chain := []struct {
+		span, parent *tracepb.Span
+		worker, id   string
+		selection    string
+	}{
+		{frontSpan, server, "front", "f1", "random"},
+		{call, frontSpan, "back", "b2", "override"},
+		{backSpan, call, "back", "b2", "override"},
+	}
+	for _, c := range chain {
+		if string(c.span.ParentSpanId) != string(c.parent.SpanId) {
+			t.Errorf("span %q: parent %x, want %q %x", c.span.Name, c.span.ParentSpanId, c.parent.Name, c.parent.SpanId)
+		}
+		if attr(c.span, "worker.name") != c.worker || attr(c.span, "worker.version.id") != c.id || attr(c.span, "worker.version.selection") != c.selection {
+			t.Errorf("span %q attributes %v, want %s %s %s", c.span.Name, c.span.Attributes, c.worker, c.id, c.selection)
+		}
+	}
+	if call.Kind != tracepb.Span_SPAN_KIND_CLIENT {
+		t.Errorf("call span kind %v", call.Kind)
+	}
+	if attr(server, "worker.version.id") != "f1" {
+		t.Errorf("the server span is the front's: attributes %v", server.Attributes)
+	}
+}
+
+func spanNames(spans []*tracepb.Span) []string {
+	var out []string
+	for _, s := range spans {
+		out = append(out, s.Name+"("+s.Kind.String()+")")
+	}
+	return out
+}
+
+// TestServiceBindingCycleJSON checks that a JSON config, which no adapter
+// saw, is refused at load when its bindings form a cycle, and that the
+// config in place keeps serving.
+func TestServiceBindingCycleJSON(t *testing.T) {
+	front, _ := loadServiceSites(t, "b1", false)
+	p := filepath.Join(t.TempDir(), "w.js")
+	os.WriteFile(p, []byte(backScript), 0o644)
+	handler := func(worker, calls string) string {
+		return fmt.Sprintf(`{"handler":"gradual","worker":%q,"versions":[{"id":"v1","script":%q}],"services":[{"name":"CALL","worker":%q}]}`, worker, p, calls)
+	}
+	cfg := fmt.Sprintf(`{"admin":{"listen":%q},"storage":{"module":"file_system","root":%q},"logging":{"logs":{"default":{"level":"ERROR"}}},
+"apps":{"http":{"servers":{"s":{"listen":[%q],"routes":[{"handle":[%s]},{"handle":[%s]}]}}}}}`,
+		adminAddr, storageFor(t), freeAddr(), handler("x", "y"), handler("y", "x"))
+	resp, err := http.Post("http://"+adminAddr+"/load", "application/json", strings.NewReader(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == 200 || !strings.Contains(string(body), "service CALL: service bindings form a cycle: y → x → y") {
+		t.Fatalf("got %d %s, want the cycle refused", resp.StatusCode, body)
+	}
+	if _, got := get(t, "http://"+front+"/", nil); got != "front f1 → back b1" {
+		t.Errorf("the config in place answers %q", got)
+	}
+}

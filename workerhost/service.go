@@ -1,0 +1,173 @@
+package workerhost
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+// ServiceFetcher serves the requests of a service binding in process: the
+// other worker's handler, with no socket in between.
+type ServiceFetcher interface {
+	// ServeService serves req, the request the script built, and writes
+	// the response to w. incoming is the request the calling script is
+	// serving, whose context req's derives from: the fetcher reads what
+	// the call inherits from it (override header, affinity key, trace).
+	// An error fails the script's fetch with an Error of its text; it is
+	// for calls that could not be made at all (no such worker, calls
+	// nested too deep), never for a response the callee gave.
+	ServeService(w http.ResponseWriter, req, incoming *http.Request) error
+}
+
+// Service is a service binding: env.NAME.fetch(input, init) hands the
+// request to Fetcher and resolves to its response, as Cloudflare's service
+// bindings do. Request and response bodies are buffered whole, each at
+// most MaxBodyBytes.
+type Service struct {
+	// Fetcher serves the calls. Required.
+	Fetcher ServiceFetcher
+	// Target describes what Fetcher calls, for String.
+	Target string
+}
+
+// String implements Binding.
+func (b Service) String() string { return "service(" + b.Target + ")" }
+
+var (
+	//go:embed js/service.js
+	serviceSource  string
+	serviceProgram = goja.MustCompile("gradual:service.js", serviceSource, true)
+)
+
+func (b Service) value(bd *binder, name string) (goja.Value, error) {
+	if b.Fetcher == nil {
+		return nil, fmt.Errorf("binding %s: service without a fetcher", name)
+	}
+	rt := bd.rt
+	if bd.makeService == nil {
+		v, err := rt.vm.RunProgram(serviceProgram)
+		if err != nil {
+			return nil, err
+		}
+		setup, _ := goja.AssertFunction(v)
+		if v, err = setup(goja.Undefined()); err != nil {
+			return nil, err
+		}
+		bd.makeService, _ = goja.AssertFunction(v)
+	}
+	fetch, err := rt.fetcher(goja.Undefined(), rt.vm.ToValue(rt.serviceSend(b.Fetcher)))
+	if err != nil {
+		return nil, err
+	}
+	return bd.makeService(goja.Undefined(), fetch)
+}
+
+// errServiceBodyTooLarge fails a call whose response body is over
+// MaxBodyBytes.
+var errServiceBodyTooLarge = errors.New("response body too large")
+
+// serviceSend returns the native side of a binding's fetch, with
+// host.fetch's arguments (method, url, flatHeaders, body, redirect,
+// callback) for a Request the prelude has built. The call runs on its own
+// goroutine, as a fetch() does, and its callback on the loop. Redirects
+// are not followed: the callee's response is handed back as it is.
+func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.Value {
+	return func(c goja.FunctionCall) goja.Value {
+		ex := rt.requestOnly("service binding fetch()")
+		cb, ok := goja.AssertFunction(c.Argument(5))
+		if !ok {
+			rt.throwType("service binding: missing callback")
+		}
+		body := sentBody(c.Argument(3))
+		if body == nil {
+			body = http.NoBody
+		}
+		target := c.Argument(1).String()
+		req, err := http.NewRequestWithContext(ex.context(), c.Argument(0).String(), target, body)
+		if err != nil {
+			rt.throwType("service binding: %v", err)
+		}
+		if flat, ok := c.Argument(2).(*goja.Object); ok {
+			n := int(flat.Get("length").ToInteger())
+			for i := 0; i+1 < n; i += 2 {
+				key := http.CanonicalHeaderKey(flat.Get(strconv.Itoa(i)).String())
+				req.Header[key] = append(req.Header[key], flat.Get(strconv.Itoa(i+1)).String())
+			}
+		}
+		req.RemoteAddr = ex.req.RemoteAddr
+		req.RequestURI = req.URL.RequestURI()
+		incoming := ex.req
+		limit := ex.w.cfg.MaxBodyBytes
+		ex.pending++
+		ex.goTask(func() {
+			rec := &serviceRecorder{header: make(http.Header), limit: limit}
+			err := f.ServeService(rec, req, incoming)
+			ex.post(func() error {
+				ex.pending--
+				return ex.serviceDone(cb, rec, target, err)
+			})
+		})
+		return goja.Undefined()
+	}
+}
+
+// serviceDone settles a binding's fetch on the loop.
+func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, url string, err error) error {
+	vm := ex.rt.vm
+	if err == nil && rec.tooLarge {
+		err = fmt.Errorf("service binding: %w: over %d bytes", errServiceBodyTooLarge, rec.limit)
+	}
+	if err != nil {
+		return ex.callback(cb, vm.ToValue(err.Error()), goja.Undefined())
+	}
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	var body goja.Value = goja.Null()
+	if rec.body.Len() > 0 {
+		body = ex.rt.bytes(rec.body.Bytes())
+	}
+	text := strings.TrimSpace(http.StatusText(status))
+	return ex.callback(cb, goja.Null(), vm.NewArray(status, text, headersToJS(vm, rec.header), body, url, false))
+}
+
+// serviceRecorder is the http.ResponseWriter a callee answers a binding's
+// call into: the response is buffered, up to limit bytes of body.
+type serviceRecorder struct {
+	header   http.Header
+	status   int
+	body     bytes.Buffer
+	limit    int64
+	tooLarge bool
+}
+
+func (r *serviceRecorder) Header() http.Header { return r.header }
+
+// WriteHeader records the final status; informational ones are dropped.
+func (r *serviceRecorder) WriteHeader(code int) {
+	if r.status == 0 && code >= 200 {
+		r.status = code
+	}
+}
+
+func (r *serviceRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if int64(r.body.Len()+len(b)) > r.limit {
+		r.tooLarge = true
+		return 0, errServiceBodyTooLarge
+	}
+	return r.body.Write(b)
+}
+
+// Flush implements http.Flusher for callees that stream; the body is
+// handed over whole anyway.
+func (r *serviceRecorder) Flush() {}

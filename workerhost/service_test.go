@@ -1,0 +1,119 @@
+package workerhost
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// workerFetcher serves a binding's calls with another Worker, and records
+// what the calls inherited.
+type workerFetcher struct {
+	w        *Worker
+	incoming []string
+}
+
+func (f *workerFetcher) ServeService(w http.ResponseWriter, req, incoming *http.Request) error {
+	f.incoming = append(f.incoming, incoming.Header.Get("X-Incoming"))
+	if req.URL.Path == "/refuse" {
+		return errors.New("service binding: refused")
+	}
+	_, err := f.w.Serve(w, req)
+	return err
+}
+
+func withService(f ServiceFetcher) func(*Config) {
+	return func(c *Config) {
+		c.Bindings = map[string]Binding{"BACK": Service{Fetcher: f, Target: "back"}}
+		c.CPULimit = time.Second
+	}
+}
+
+func TestServiceBinding(t *testing.T) {
+	back := newInline(t, `export default { async fetch(req) {
+	const p = new URL(req.url).pathname;
+	if (p === "/throw") throw new Error("back failed");
+	if (p === "/empty") return new Response(null, { status: 204 });
+	return new Response(req.method + " " + req.url + " " + req.headers.get("x-a") + " " + await req.text(),
+		{ status: 201, statusText: "Made", headers: { "x-back": "b1" } });
+} }`)
+	f := &workerFetcher{w: back}
+	front := newInline(t, `export default { async fetch(req, env) {
+	const p = new URL(req.url).pathname;
+	if (p === "/refuse") {
+		try { await env.BACK.fetch("http://back/refuse"); } catch (e) { return new Response("caught: " + e.message); }
+	}
+	const r = await env.BACK.fetch("http://back" + p + "?q=1", { method: "POST", body: "hi", headers: { "x-a": "A" } });
+	return new Response(r.status + " " + r.statusText + " " + r.headers.get("x-back") + " " + (env.BACK instanceof Object) + " | " + await r.text());
+} }`, withService(f))
+
+	cases := []struct{ path, want string }{
+		{"/", "201 Created b1 true | POST http://back/?q=1 A hi"},
+		{"/throw", "500 Internal Server Error null true | worker threw an exception\n"},
+		{"/empty", "204 No Content null true | "},
+		{"/refuse", "caught: service binding: refused"},
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			resp, body, res, err := do(t, front, "GET", "http://front"+c.path, "", "X-Incoming", "client")
+			if err != nil || res.Outcome != OutcomeOK || resp.StatusCode != 200 {
+				t.Fatalf("%v %+v %d %q", err, res, resp.StatusCode, body)
+			}
+			if body != c.want {
+				t.Errorf("got %q, want %q", body, c.want)
+			}
+		})
+	}
+	if got := strings.Join(f.incoming, ","); got != "client,client,client,client" {
+		t.Errorf("incoming requests seen by the fetcher: %q", got)
+	}
+}
+
+func TestServiceBindingBodyLimit(t *testing.T) {
+	back := newInline(t, `export default { fetch() { return new Response("x".repeat(2000)); } }`)
+	front := newInline(t, `export default { async fetch(req, env) {
+	try { await env.BACK.fetch("http://back/"); return new Response("no error"); }
+	catch (e) { return new Response(e.message); }
+} }`, withService(&workerFetcher{w: back}), func(c *Config) { c.MaxBodyBytes = 1000 })
+	_, body, _, _ := do(t, front, "GET", "http://front/", "")
+	if body != "service binding: response body too large: over 1000 bytes" {
+		t.Errorf("got %q", body)
+	}
+}
+
+// helloFetcher answers every call itself, so that benchmarks measure the
+// binding alone.
+type helloFetcher struct{}
+
+func (helloFetcher) ServeService(w http.ResponseWriter, _, _ *http.Request) error {
+	_, err := io.WriteString(w, "hello")
+	return err
+}
+
+// BenchmarkServiceBinding compares a call through a service binding with
+// the same call through fetch() to a loopback server, in one run; the
+// callee is Go code answering "hello" in both.
+func BenchmarkServiceBinding(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "hello") }))
+	defer srv.Close()
+	for _, bc := range []struct{ name, src string }{
+		{"binding", `export default { fetch(req, env) { return env.BACK.fetch("http://back/"); } }`},
+		{"loopback-fetch", `export default { fetch(req, env) { return fetch("` + srv.URL + `/"); } }`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := newInline(b, bc.src, withService(helloFetcher{}))
+			r := httptest.NewRequest(http.MethodGet, "http://front/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				if res, _ := w.Serve(httptest.NewRecorder(), r); res.Outcome != OutcomeOK {
+					b.Fatalf("%+v", res)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		})
+	}
+}
