@@ -211,6 +211,12 @@ func (s *workerState) addUpload(ctx context.Context, u live.Upload) (live.Upload
 			return live.Upload{}, live.Invalidf("upstream %v", err)
 		}
 	}
+	// The gradual block's bindings are every script version's.
+	for name := range u.JSON {
+		if _, taken := g.bindings[name]; taken {
+			return live.Upload{}, live.Invalidf("json binding %s: the gradual block has a binding of that name", name)
+		}
+	}
 	u = live.NewUpload(u, now())
 	if u.Script != "" {
 		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Env(), json: u.JSON, source: u.Script, mainModule: u.MainModule}

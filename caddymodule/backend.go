@@ -253,7 +253,11 @@ func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config 
 			cfg.Bindings = make(map[string]workerhost.Binding, len(v.json))
 		}
 		for name, value := range v.json {
-			cfg.Bindings[name] = workerhost.JSON(value)
+			// Uploads with a name the block binds are refused; a block
+			// changed since keeps its binding.
+			if _, taken := cfg.Bindings[name]; !taken {
+				cfg.Bindings[name] = workerhost.JSON(value)
+			}
 		}
 	}
 	return cfg
