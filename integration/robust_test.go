@@ -218,8 +218,26 @@ export default { fetch(req) {
 	if err != nil || resp.StatusCode != 503 {
 		t.Fatalf("runaway: %v %v %q\n%s", resp, err, body, logs.String())
 	}
-	if resp, body, err := tryGet(base+"/ok", nil); err != nil || resp.StatusCode != 200 || body != "ok" {
-		t.Fatalf("after: %v %v %q\n%s", resp, err, body, logs.String())
+	// Caddy lives on and the version serves again. The watch within a
+	// request compares the process's live heap (README: how exact it is),
+	// so a request right after the runaway may still be blamed for the
+	// garbage the replaced runtime left until a collection frees it: the
+	// version must answer within a few tries.
+	var after []string
+	for range 5 {
+		resp, body, err := tryGet(base+"/ok", nil)
+		if err != nil {
+			t.Fatalf("after the runaway: %v\n%s", err, logs.String())
+		}
+		if resp.StatusCode == 200 && body == "ok" {
+			after = nil
+			break
+		}
+		after = append(after, fmt.Sprint(resp.StatusCode, " ", body))
+		time.Sleep(200 * time.Millisecond)
+	}
+	if after != nil {
+		t.Fatalf("after the runaway: %q\n%s", after, logs.String())
 	}
 	if !strings.Contains(logs.String(), "exceeded its memory limit") {
 		t.Errorf("no log line of the memory limit:\n%s", logs.String())
