@@ -189,7 +189,7 @@ func uploadVersion(w http.ResponseWriter, r *http.Request, s *workerState) error
 		return err
 	}
 	u, err := s.addUpload(r.Context(), live.Upload{Tag: req.Tag, Message: req.Message, Script: req.Script, MainModule: req.MainModule,
-		Upstreams: req.Upstreams, Vars: req.Vars})
+		Upstreams: req.Upstreams, Vars: req.Vars, JSON: req.JSON})
 	if err != nil {
 		return err
 	}
@@ -211,9 +211,15 @@ func (s *workerState) addUpload(ctx context.Context, u live.Upload) (live.Upload
 			return live.Upload{}, live.Invalidf("upstream %v", err)
 		}
 	}
+	// The gradual block's bindings are every script version's.
+	for name := range u.JSON {
+		if _, taken := g.bindings[name]; taken {
+			return live.Upload{}, live.Invalidf("json binding %s: the gradual block has a binding of that name", name)
+		}
+	}
 	u = live.NewUpload(u, now())
 	if u.Script != "" {
-		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Env(), source: u.Script, mainModule: u.MainModule}
+		v := &Version{ID: u.ID, Tag: u.Tag, Vars: u.Env(), json: u.JSON, source: u.Script, mainModule: u.MainModule}
 		if err := workerhost.Check(g.scriptConfig(v, u.CreatedOn)); err != nil {
 			if _, ok := errors.AsType[*workerhost.CompileError](err); ok {
 				return live.Upload{}, live.Invalidf("script does not compile: %v", err)

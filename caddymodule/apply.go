@@ -137,7 +137,7 @@ func (g *Gradual) load(st *live.State, uploads []live.Upload) map[string]error {
 }
 
 func (g *Gradual) loadUpload(st *live.State, u live.Upload) (*upload, error) {
-	v := &Version{ID: u.ID, Tag: u.Tag, Message: u.Message, Vars: u.Env(), mainModule: u.MainModule, createdOn: u.CreatedOn, uploaded: true}
+	v := &Version{ID: u.ID, Tag: u.Tag, Message: u.Message, Vars: u.Env(), json: u.JSON, mainModule: u.MainModule, createdOn: u.CreatedOn, uploaded: true}
 	if u.IsScript() {
 		script, err := st.Script(u)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -245,6 +246,19 @@ func (g *Gradual) scriptConfig(v *Version, created time.Time) workerhost.Config 
 	}
 	if v.source != "" {
 		cfg.Entry = cmp.Or(v.mainModule, "worker.js")
+	}
+	if len(v.json) > 0 {
+		cfg.Bindings = maps.Clone(cfg.Bindings)
+		if cfg.Bindings == nil {
+			cfg.Bindings = make(map[string]workerhost.Binding, len(v.json))
+		}
+		for name, value := range v.json {
+			// Uploads with a name the block binds are refused; a block
+			// changed since keeps its binding.
+			if _, taken := cfg.Bindings[name]; !taken {
+				cfg.Bindings[name] = workerhost.JSON(value)
+			}
+		}
 	}
 	return cfg
 }

@@ -201,8 +201,6 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 		return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "%s (%s): not supported by this server yet", what, strings.Join(names, ", "))
 	}
 	switch {
-	case len(u.JSON) > 0:
-		return live.Upload{}, refuse("json bindings", mapKeys(u.JSON))
 	case len(u.Services) > 0:
 		return live.Upload{}, refuse("service bindings from an upload; declare them in the gradual block", []string{u.Services[0].Name})
 	case u.VersionMetadata != "" && u.VersionMetadata != "CF_VERSION_METADATA":
@@ -217,7 +215,7 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 	if err := cfRateLimits(s, u.RateLimits); err != nil {
 		return live.Upload{}, err
 	}
-	req := api.UploadRequest{Script: withSourceMap(string(u.Module(u.MainModule).Content), u.SourceMaps[u.MainModule+".map"]), Tag: u.Tag, Message: u.Message, Vars: u.Vars}
+	req := api.UploadRequest{Script: withSourceMap(string(u.Module(u.MainModule).Content), u.SourceMaps[u.MainModule+".map"]), Tag: u.Tag, Message: u.Message, Vars: u.Vars, JSON: u.JSON}
 	if !u.ServiceWorker {
 		req.MainModule = u.MainModule
 	}
@@ -234,11 +232,11 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 	if err != nil {
 		return live.Upload{}, err
 	}
-	if len(checked.Vars)+len(secrets) > api.MaxVars {
-		return live.Upload{}, cfapi.Errorf(http.StatusBadRequest, cfapi.CodeBadRequest, "%d vars and secrets; the limit is %d", len(checked.Vars)+len(secrets), api.MaxVars)
+	if n := len(checked.Vars) + len(checked.JSON) + len(secrets); n > api.MaxVars {
+		return live.Upload{}, cfapi.Errorf(http.StatusBadRequest, cfapi.CodeBadRequest, "%d vars, json bindings and secrets; the limit is %d", n, api.MaxVars)
 	}
 	return s.addUpload(r.Context(), live.Upload{Tag: checked.Tag, Message: checked.Message, Script: checked.Script, MainModule: checked.MainModule,
-		Vars: checked.Vars, Secrets: secrets})
+		Vars: checked.Vars, JSON: checked.JSON, Secrets: secrets})
 }
 
 // cfRateLimits accepts an upload's ratelimit bindings that the gradual
@@ -292,8 +290,9 @@ func withSourceMap(script string, sourceMap []byte) string {
 
 // cfSecrets returns the upload's secrets, checked like vars. When the
 // upload keeps secret_text bindings (wrangler versions upload always
-// does), the newest upload's secrets that it does not set carry over, as
-// on Cloudflare, where secrets outlive the versions they came with.
+// does), the newest upload's secrets that it does not set (nor make a
+// var or json binding) carry over, as on Cloudflare, where secrets
+// outlive the versions they came with.
 func cfSecrets(ctx context.Context, s *workerState, u *cfapi.Upload) (map[string]string, error) {
 	secrets := maps.Clone(u.Secrets)
 	if slices.Contains(u.KeepBindings, "secret_text") {
@@ -303,8 +302,10 @@ func cfSecrets(ctx context.Context, s *workerState, u *cfapi.Upload) (map[string
 		}
 		if st != nil && len(st.Uploads) > 0 {
 			for name, value := range st.Uploads[len(st.Uploads)-1].Secrets {
+				// A var or json binding of the upload takes the name over.
 				_, set := secrets[name]
-				if _, isVar := u.Vars[name]; !set && !isVar {
+				_, isVar := u.Vars[name]
+				if _, isJSON := u.JSON[name]; !set && !isVar && !isJSON {
 					if secrets == nil {
 						secrets = map[string]string{}
 					}
@@ -319,14 +320,6 @@ func cfSecrets(ctx context.Context, s *workerState, u *cfapi.Upload) (map[string
 		}
 	}
 	return secrets, nil
-}
-
-func mapKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	return keys
 }
 
 // cfVersions lists the worker's versions, oldest first, as wrangler reads
@@ -390,7 +383,7 @@ func cfVersionOf(v api.Version, u *live.Upload, number int, limits []cfapi.RateL
 	}
 	if u != nil {
 		out.Resources.Script.Etag = u.ScriptHash
-		out.Resources.Bindings = (&cfapi.Upload{Vars: u.Vars, Secrets: u.Secrets, RateLimits: limits}).Bindings()
+		out.Resources.Bindings = (&cfapi.Upload{Vars: u.Vars, Secrets: u.Secrets, JSON: u.JSON, RateLimits: limits}).Bindings()
 	} else if v.Kind == "script" {
 		out.Resources.Bindings = (&cfapi.Upload{RateLimits: limits}).Bindings()
 	}

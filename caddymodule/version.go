@@ -44,9 +44,11 @@ type Version struct {
 	// Vars are plain-text bindings a script version reads as env.NAME.
 	Vars map[string]string `json:"vars,omitempty"`
 
-	// source is the inline script of an uploaded version; createdOn its
-	// upload time; uploaded marks versions from the admin API.
+	// source is the inline script of an uploaded version; json its json
+	// bindings; createdOn its upload time; uploaded marks versions from
+	// the admin API.
 	source     string
+	json       map[string]json.RawMessage
 	mainModule string
 	createdOn  time.Time
 	uploaded   bool

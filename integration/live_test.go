@@ -396,11 +396,12 @@ func TestLiveScriptUpload(t *testing.T) {
 		"script": `export default {
 			async fetch(request, env) {
 				console.log("serving", env.WORD);
-				return Response.json({ word: env.WORD, meta: env.CF_VERSION_METADATA });
+				return Response.json({ word: env.WORD, conf: env.CONF, meta: env.CF_VERSION_METADATA });
 			},
 		};`,
 		"tag":  "script-1",
 		"vars": map[string]string{"WORD": "uploaded"},
+		"json": map[string]any{"CONF": map[string]any{"n": 1, "list": []string{"x"}}},
 	})
 	if status != http.StatusCreated {
 		t.Fatalf("upload: %d %s", status, msg)
@@ -418,12 +419,13 @@ func TestLiveScriptUpload(t *testing.T) {
 	resp, body := get(t, "http://"+addr+"/", nil)
 	var got struct {
 		Word string
+		Conf json.RawMessage
 		Meta struct{ ID, Tag, Timestamp string }
 	}
 	if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("%d %q: %v", resp.StatusCode, body, err)
 	}
-	if got.Word != "uploaded" || got.Meta.ID != v.ID || got.Meta.Tag != "script-1" {
+	if got.Word != "uploaded" || string(got.Conf) != `{"list":["x"],"n":1}` || got.Meta.ID != v.ID || got.Meta.Tag != "script-1" {
 		t.Errorf("served %+v", got)
 	}
 	if _, err := time.Parse(time.RFC3339, got.Meta.Timestamp); err != nil {

@@ -144,7 +144,7 @@ func TestRateLimitBinding(t *testing.T) {
 
 // TestRateLimitUploadedVersion checks that a version uploaded through the
 // admin API gets the worker's binding and shares its budget, and that an
-// upload whose var takes a binding's name is refused.
+// upload whose var or json binding takes a binding's name is refused.
 func TestRateLimitUploadedVersion(t *testing.T) {
 	_, addr := loadLimited(t)
 	url := "http://" + addr + "/"
@@ -161,6 +161,11 @@ func TestRateLimitUploadedVersion(t *testing.T) {
 		"script": limitedScript, "vars": map[string]string{"LIMITER": "taken"}})
 	if status != http.StatusBadRequest || !strings.Contains(msg, "binding LIMITER is also a var") {
 		t.Errorf("upload with a var LIMITER: %d %q, want 400 naming the binding", status, msg)
+	}
+	status, _, msg = api(t, http.MethodPost, "/gradual/workers/limited/versions", map[string]any{
+		"script": limitedScript, "json": map[string]any{"LIMITER": 1}})
+	if status != http.StatusBadRequest || !strings.Contains(msg, "json binding LIMITER: the gradual block has a binding of that name") {
+		t.Errorf("upload with a json binding LIMITER: %d %q, want 400 naming the binding", status, msg)
 	}
 
 	run := time.Now().UnixNano()

@@ -12,10 +12,9 @@ import (
 )
 
 // wranglerProject is a TypeScript Worker with a relative import (so
-// wrangler bundles it), a var and the version metadata binding; it
-// answers with the version that served it. It leaves nodejs_compat off:
-// with it, wrangler's bundle imports node:events and node:stream for its
-// process polyfill, which the host does not have.
+// wrangler bundles it), a var, a var that is a table (which wrangler
+// sends as a json binding) and the version metadata binding; it
+// answers with the version that served it.
 var wranglerProject = map[string]string{
 	"wrangler.toml": `name = "shop"
 main = "src/index.ts"
@@ -25,6 +24,7 @@ workers_dev = false
 
 [vars]
 GREETING = "hello"
+CONFIG = { regions = ["eu", "us"], retries = 3 }
 
 [version_metadata]
 binding = "CF_VERSION_METADATA"
@@ -39,6 +39,7 @@ simple = { limit = 100, period = 60 }
 interface Env {
 	GREETING: string;
 	API_KEY?: string;
+	CONFIG: { regions: string[]; retries: number };
 	LIMITER: { limit(o: { key: string }): Promise<{ success: boolean }> };
 	CF_VERSION_METADATA: { id: string; tag: string };
 }
@@ -48,6 +49,9 @@ export default {
 		const path = new URL(request.url).pathname;
 		if (path === "/secret") {
 			return new Response(env.API_KEY ?? "no secret");
+		}
+		if (path === "/config") {
+			return new Response(Array.isArray(env.CONFIG.regions) + " " + JSON.stringify(env.CONFIG));
 		}
 		if (path === "/limit") {
 			return new Response(String((await env.LIMITER.limit({ key: "k" })).success));
@@ -113,6 +117,9 @@ http://%s {
 			t.Errorf("version %s has the secret %q", id, body)
 		}
 	}
+	if _, body := get(t, url+"config", override(id2)); body != `true {"regions":["eu","us"],"retries":3}` {
+		t.Errorf("the json binding is %q", body)
+	}
 	if _, body := get(t, url+"limit", override(id1)); body != "true" {
 		t.Errorf("the ratelimit binding answered %q", body)
 	}
@@ -131,8 +138,8 @@ http://%s {
 	if len(list) != 3 || list[0].ID != "v1" || list[1].ID != id1 || list[2].ID != id2 || list[2].Annotations["workers/tag"] != "w2" {
 		t.Errorf("versions list: %v", ids)
 	}
-	if out := w.mustRun(t, "versions", "view", id2); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w2") || !strings.Contains(out, "Secret Name:  API_KEY") || strings.Contains(out, "s3cret") || !strings.Contains(out, "env.LIMITER") {
-		t.Errorf("versions view lacks the var, the message, the secret's name or the rate limit, or shows the secret")
+	if out := w.mustRun(t, "versions", "view", id2); !strings.Contains(out, "GREETING") || !strings.Contains(out, "release w2") || !strings.Contains(out, "Secret Name:  API_KEY") || strings.Contains(out, "s3cret") || !strings.Contains(out, "env.LIMITER") || !strings.Contains(out, "CONFIG") {
+		t.Errorf("versions view lacks the var, the json binding, the message, the secret's name or the rate limit, or shows the secret:\n%s", out)
 	}
 
 	out := w.mustRun(t, "versions", "deploy", id1+"@90%", id2+"@10%", "-y", "--message", "canary")
@@ -230,6 +237,49 @@ http://%s {
 		}
 	})
 
+	// With nodejs_compat, wrangler's bundle imports node:events and
+	// node:stream for its own process polyfill, and so may the worker.
+	// Its json binding API_KEY replaces the secret of the upload before,
+	// which wrangler versions upload asks to keep.
+	t.Run("nodejs_compat", func(t *testing.T) {
+		nc := newWrangler(t, base, token, map[string]string{
+			"wrangler.toml": "name = \"shop\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-02\"\ncompatibility_flags = [\"nodejs_compat\"]\nworkers_dev = false\n[vars]\nAPI_KEY = { json = true }\n",
+			"src/index.js": `import { EventEmitter, once } from "node:events";
+import { Readable, Transform, Writable, pipeline } from "node:stream";
+import { Buffer } from "node:buffer";
+
+export default {
+	async fetch(request, env) {
+		const e = new EventEmitter();
+		setTimeout(() => e.emit("ready", "events"), 1);
+		const [word] = await once(e, "ready");
+		const chunks = [];
+		const upper = new Transform({ transform(c, enc, cb) { cb(null, Buffer.from(String(c).toUpperCase())); } });
+		const sink = new Writable({ write(c, enc, cb) { chunks.push(String(c)); cb(); } });
+		await new Promise((resolve, reject) => pipeline(Readable.from(["stre", "am"]), upper, sink, (err) => (err ? reject(err) : resolve())));
+		return new Response(word + " " + chunks.join("") + " " + typeof process.nextTick + " " + JSON.stringify(env.API_KEY));
+	},
+};
+`,
+		})
+		w.mustRun(t, "versions", "upload", "--secrets-file", "secrets.json")
+		m := versionIDRE.FindStringSubmatch(nc.mustRun(t, "versions", "upload"))
+		if m == nil {
+			t.Fatal("no version ID printed")
+		}
+		if _, body := get(t, url, override(m[1])); body != `events STREAM function {"json":true}` {
+			t.Errorf("the uploaded nodejs_compat version served %q", body)
+		}
+		out := nc.mustRun(t, "deploy")
+		if m := regexp.MustCompile(`Current Version ID: (` + uuidRE.String() + `)`).FindStringSubmatch(out); m == nil {
+			t.Errorf("wrangler deploy printed no version ID")
+		}
+		if got := share(t, url, `events STREAM function {"json":true}`, 50); got != 100 {
+			_, body := get(t, url, nil)
+			t.Errorf("after deploying the nodejs_compat worker %.0f%% went to it (it served %q)", got, body)
+		}
+	})
+
 	t.Run("refusals", func(t *testing.T) {
 		files := map[string]string{}
 		for k, v := range wranglerProject {
@@ -244,6 +294,11 @@ http://%s {
 		out, errOut, err = newWrangler(t, base, token, files).run(t, "versions", "upload")
 		if err == nil || !strings.Contains(out+errOut, `ratelimit binding "LIMITER" asks 5 per 60s; the gradual block declares 100 per 1m0s`) {
 			t.Errorf("a ratelimit unlike the block's: err %v", err)
+		}
+		files["wrangler.toml"] = strings.Replace(wranglerProject["wrangler.toml"], "[vars]\n", "[vars]\nBIG = { text = \""+strings.Repeat("x", 6000)+"\" }\n", 1)
+		out, errOut, err = newWrangler(t, base, token, files).run(t, "versions", "upload")
+		if err == nil || !strings.Contains(out+errOut, `json binding BIG: 6011 bytes; the limit is 5120`) {
+			t.Errorf("a json binding over the limit: err %v\n%s", err, out+errOut)
 		}
 		out, errOut, err = w.run(t, "versions", "upload", "--name", "nope")
 		if err == nil || !strings.Contains(out+errOut, `worker named "nope"`) {

@@ -2,6 +2,7 @@ package workerhost
 
 import (
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -16,7 +17,7 @@ import (
 
 // A Binding is an env binding other than a plain-text var: a value the
 // host builds in each runtime, env.NAME in a module worker and a global in
-// a service-worker script: RateLimit or Service.
+// a service-worker script: RateLimit, Service or JSON.
 type Binding interface {
 	// String describes the binding's settings, so that a caller can tell
 	// whether two configs give a script the same bindings.
@@ -68,12 +69,35 @@ var (
 	rateLimitProgram = goja.MustCompile("gradual:ratelimit.js", rateLimitSource, true)
 )
 
+// JSON is Cloudflare's json binding: env.NAME is the value of this JSON
+// text. As in workerd, each runtime gets its own copy, parsed once when
+// the runtime starts, neither frozen nor shared: a script that changes it
+// changes it for the later requests that runtime serves, and for no other
+// runtime.
+type JSON string
+
+// String implements Binding.
+func (b JSON) String() string { return "json(" + string(b) + ")" }
+
+func (b JSON) value(bd *binder, name string) (goja.Value, error) {
+	if !json.Valid([]byte(b)) {
+		return nil, fmt.Errorf("binding %s: not valid JSON", name)
+	}
+	if bd.parseJSON == nil {
+		// The runtime's own JSON.parse, before any script runs.
+		o := bd.rt.vm.Get("JSON").ToObject(bd.rt.vm)
+		bd.parseJSON, _ = goja.AssertFunction(o.Get("parse"))
+	}
+	return bd.parseJSON(goja.Undefined(), bd.rt.vm.ToValue(string(b)))
+}
+
 // binder builds a runtime's bindings; it runs each kind's JavaScript
 // once per runtime.
 type binder struct {
 	rt            *jsRuntime
 	makeRateLimit goja.Callable
 	makeService   goja.Callable
+	parseJSON     goja.Callable
 }
 
 func (b RateLimit) value(bd *binder, name string) (goja.Value, error) {

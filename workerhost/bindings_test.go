@@ -281,3 +281,36 @@ func BenchmarkRateLimitRequest(b *testing.B) {
 		do(b, w, "GET", "http://x/", "")
 	}
 }
+
+// TestJSONBinding checks a json binding as workerd has it: env.NAME is the
+// parsed value, a plain mutable object, the same one on every request of
+// a runtime; a service-worker script has it as a global.
+func TestJSONBinding(t *testing.T) {
+	withJSON := func(c *Config) {
+		c.Bindings = map[string]Binding{"CONF": JSON(`{"a":{"b":[1,2]},"s":"x\u00e9"}`), "N": JSON(`42`), "NIL": JSON(`null`)}
+		c.Vars = map[string]string{"V": "v"}
+		c.PoolSize = 1
+	}
+	w := newInline(t, `export default { async fetch(req, env) {
+	const c = env.CONF;
+	const out = [Object.getPrototypeOf(c) === Object.prototype, Object.isFrozen(c), Array.isArray(c.a.b), c.a.b.length, c.s, env.N, typeof env.N, env.NIL, env.V];
+	c.a.b.push(3);
+	return new Response(JSON.stringify(out));
+} }`, withJSON)
+	for i, want := range []string{`[true,false,true,2,"xé",42,"number",null,"v"]`, `[true,false,true,3,"xé",42,"number",null,"v"]`} {
+		_, body, res, err := do(t, w, "GET", "http://x/", "")
+		if err != nil || res.Outcome != OutcomeOK || body != want {
+			t.Fatalf("request %d: %q %v %+v, want %s", i, body, err, res, want)
+		}
+	}
+	sw := newInline(t, `addEventListener("fetch", e => e.respondWith(new Response(JSON.stringify(CONF.a))));`, withJSON)
+	if _, body, _, err := do(t, sw, "GET", "http://x/", ""); err != nil || body != `{"b":[1,2]}` {
+		t.Errorf("service worker: %q %v", body, err)
+	}
+	for _, bad := range []Binding{JSON(`{`), JSON(``)} {
+		cfg := Config{Worker: "w", Entry: "worker.js", Source: `export default { fetch() { return new Response("") } }`, Bindings: map[string]Binding{"B": bad}}
+		if err := Check(cfg); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+			t.Errorf("%q: %v, want not valid JSON", bad, err)
+		}
+	}
+}

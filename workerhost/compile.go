@@ -2,6 +2,7 @@ package workerhost
 
 import (
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -26,7 +27,7 @@ const CacheSize = 32
 // bundleOptionsVersion is part of every cache key. Change it whenever the
 // esbuild options below change, so that no program built with the old
 // options is served from the cache.
-const bundleOptionsVersion = "gradual-bundle-v2 es2017 iife neutral workerd,worker,browser strict-modules node:buffer,crypto,util"
+const bundleOptionsVersion = "gradual-bundle-v3 es2017 iife neutral workerd,worker,browser strict-modules node:buffer,crypto,util,events,stream"
 
 // entryGlobal is the global variable that receives the entry module's
 // exports, where the host looks for `export default { fetch }`.
@@ -100,8 +101,8 @@ func countCache(hit bool) {
 // skips both steps. Errors name the script path, line and column.
 //
 // Only cfg.Entry and cfg.Source are used. With Source set, the script must
-// be self-contained: it may import only node:buffer, node:crypto and
-// node:util, never files.
+// be self-contained: it may import only the host's node: modules (see
+// nodeModules), never files.
 func Compile(cfg Config) (*Program, error) {
 	name := cfg.Entry
 	if cfg.Source != "" {
@@ -228,7 +229,7 @@ func resolutionFiles(inputs []string) []string {
 
 func contentKey(name string, inputs []keyedInput, inline bool) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%t\x00", bundleOptionsVersion, name, inline)
+	fmt.Fprintf(h, "%s\x00%s\x00%t\x00%x\x00", bundleOptionsVersion, name, inline, nodePolyfillsHash)
 	for _, in := range inputs {
 		fmt.Fprintf(h, "%s\x00%d\x00", in.Name, len(in.Data))
 		h.Write(in.Data)
@@ -267,7 +268,30 @@ export default m;`,
 	"util": `const m = globalThis[Symbol.for("gradual.node")]("util");
 export const { format, inspect, promisify, callbackify, inherits, types, deprecate, isArray, TextEncoder, TextDecoder } = m;
 export default m;`,
+	// node:events and node:stream are the npm packages events and
+	// readable-stream, bundled by js/gen-node.sh; they are bundled into
+	// the scripts that import them. node:events adds to events what Node
+	// has beside it (js/node_events.js).
+	"events":         nodeEventsSource,
+	"gradual:events": eventsPolyfillSource,
+	"stream":         nodeStreamSource,
+	"stream/promises": `import S from "node:stream";
+const p = S.promises;
+export const { pipeline, finished } = p;
+export default p;`,
 }
+
+var (
+	//go:embed js/node_events.js
+	nodeEventsSource string
+	//go:embed js/third_party/node_events.js
+	eventsPolyfillSource string
+	//go:embed js/third_party/node_stream.js
+	nodeStreamSource string
+	// nodePolyfillsHash is part of every cache key, as the polyfills are
+	// part of the scripts that import them.
+	nodePolyfillsHash = sha256.Sum256([]byte(nodeEventsSource + eventsPolyfillSource + nodeStreamSource))
+)
 
 // hostPlugin serves node: modules from host globals, refuses every other
 // node: module and, for inline sources, every import of a file, and records
@@ -276,11 +300,11 @@ func hostPlugin(rec *recorder) api.Plugin {
 	return api.Plugin{
 		Name: "gradual-host",
 		Setup: func(b api.PluginBuild) {
-			b.OnResolve(api.OnResolveOptions{Filter: `^(node:)?buffer$|^node:(crypto|util)$`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
+			b.OnResolve(api.OnResolveOptions{Filter: `^(node:)?buffer$|^node:(crypto|util|events|stream|stream/promises)$|^gradual:events$`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
 				return api.OnResolveResult{Path: strings.TrimPrefix(args.Path, "node:"), Namespace: "gradual-node"}, nil
 			})
 			b.OnResolve(api.OnResolveOptions{Filter: `^node:`}, func(args api.OnResolveArgs) (api.OnResolveResult, error) {
-				return api.OnResolveResult{}, fmt.Errorf("module %q is not available to workers (only node:buffer, node:crypto and node:util are)", args.Path)
+				return api.OnResolveResult{}, fmt.Errorf("module %q is not available to workers (only node:buffer, node:crypto, node:events, node:stream and node:util are)", args.Path)
 			})
 			b.OnLoad(api.OnLoadOptions{Filter: `.*`, Namespace: "gradual-node"}, func(args api.OnLoadArgs) (api.OnLoadResult, error) {
 				src := nodeModules[args.Path]

@@ -16,10 +16,11 @@
 // `addEventListener("fetch", e => e.respondWith(...))` work; an entry with
 // no import or export statement is taken for the latter, and, as in
 // workerd, sees its vars and CF_VERSION_METADATA as globals. Code is lowered
-// to ES2017 (async generators and for-await included). node:buffer is the
-// only nodejs_compat module; importing any other node: module fails the
+// to ES2017 (async generators and for-await included). The nodejs_compat
+// modules are node:buffer, node:crypto, node:util, node:events, node:stream
+// and node:stream/promises; importing any other node: module fails the
 // build. process.env.NODE_ENV is "production". An inline Source (an upload)
-// must be self-contained: it may import node:buffer but no file.
+// must be self-contained: it may import those modules but no file.
 //
 // Compile errors name the script path, line and column. Source maps stay in
 // memory and are handed to goja's parser, so exception stacks name the
@@ -54,7 +55,13 @@
 //     compare, copy, toJSON, …); node:crypto (createHash, createHmac,
 //     randomBytes, timingSafeEqual, webcrypto) and node:util (format,
 //     inspect, promisify, callbackify, inherits, types), built on first
-//     import (js/node.js, node.go).
+//     import (js/node.js, node.go); node:events and node:stream, the npm
+//     packages events and readable-stream bundled by js/gen-node.sh into
+//     js/third_party/node_events.js and node_stream.js (node:events
+//     completed by js/node_events.js: on, errorMonitor, …), which are
+//     bundled into the scripts that import them; and nodejs_compat's process global (env
+//     empty, nextTick, platform, features, exit, getBuiltinModule), which
+//     wrangler's bundle asks for.
 //   - console (log, info, debug, warn, error, trace, assert, dir, table,
 //     time, timeEnd), TextEncoder, TextDecoder (every encoding of the
 //     Encoding Standard but "replacement", with BOM handling, stream and

@@ -70,8 +70,8 @@ func DecodeUpload(body io.Reader) (*UploadRequest, error) {
 		return nil, badRequest("tag must be valid UTF-8 of at most %d bytes", MaxTagLen)
 	case len(req.Message) > MaxMessageLen || !utf8.ValidString(req.Message):
 		return nil, badRequest("message must be valid UTF-8 of at most %d bytes", MaxMessageLen)
-	case len(req.Vars) > MaxVars:
-		return nil, badRequest("%d vars; the limit is %d", len(req.Vars), MaxVars)
+	case len(req.Vars)+len(req.JSON) > MaxVars:
+		return nil, badRequest("%d vars and json bindings; the limit is %d", len(req.Vars)+len(req.JSON), MaxVars)
 	case req.Script != "" && !utf8.ValidString(req.Script):
 		return nil, badRequest("script is not valid UTF-8")
 	case req.MainModule != "" && req.Script == "":
@@ -84,13 +84,23 @@ func DecodeUpload(body io.Reader) (*UploadRequest, error) {
 			return nil, badRequest("upstream %q: %v", u, err)
 		}
 	}
-	if len(req.Upstreams) > 0 && len(req.Vars) > 0 {
-		return nil, badRequest(`"vars" are for script versions`)
+	if len(req.Upstreams) > 0 && (len(req.Vars) > 0 || len(req.JSON) > 0) {
+		return nil, badRequest(`"vars" and "json" are for script versions`)
 	}
 	for name, value := range req.Vars {
 		if err := CheckVar(name, value); err != nil {
 			return nil, badRequest("%v", err)
 		}
+	}
+	for name, value := range req.JSON {
+		compact, err := CheckJSONBinding(name, value)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		if _, dup := req.Vars[name]; dup {
+			return nil, badRequest("%s is both a var and a json binding", name)
+		}
+		req.JSON[name] = compact
 	}
 	return &req, nil
 }
@@ -148,6 +158,22 @@ func CheckVar(name, value string) error {
 		return fmt.Errorf("var %s: value must be valid UTF-8 of at most %d bytes", name, MaxVarBytes)
 	}
 	return nil
+}
+
+// CheckJSONBinding checks a json binding's name as CheckVar does and its
+// value, which it returns compacted: valid JSON of at most MaxVarBytes.
+func CheckJSONBinding(name string, value json.RawMessage) (json.RawMessage, error) {
+	if err := CheckVar(name, ""); err != nil {
+		return nil, fmt.Errorf("json binding %s", strings.TrimPrefix(err.Error(), "var "))
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, value); err != nil || b.Len() == 0 {
+		return nil, fmt.Errorf("json binding %s: not valid JSON", name)
+	}
+	if b.Len() > MaxVarBytes {
+		return nil, fmt.Errorf("json binding %s: %d bytes; the limit is %d", name, b.Len(), MaxVarBytes)
+	}
+	return b.Bytes(), nil
 }
 
 // DecodeDeploy reads and checks the body of a new deployment. The split

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -35,6 +36,13 @@ func TestDecodeUpload(t *testing.T) {
 		{"vars on upstream", `{"upstreams":["a:1"],"vars":{"A":"b"}}`, 400, "script versions"},
 		{"bad var name", `{"script":"x","vars":{"1a":"b"}}`, 400, "var name"},
 		{"reserved var", `{"script":"x","vars":{"CF_VERSION_METADATA":"b"}}`, 400, "reserved"},
+		{"json", `{"script":"x","vars":{"A":"b"},"json":{"J":{"a":[1, 2]},"N":null}}`, 0, ""},
+		{"json on upstream", `{"upstreams":["a:1"],"json":{"J":1}}`, 400, "script versions"},
+		{"json and var alike", `{"script":"x","vars":{"J":"b"},"json":{"J":1}}`, 400, "both a var and a json binding"},
+		{"bad json name", `{"script":"x","json":{"a-b":1}}`, 400, `json binding name "a-b"`},
+		{"reserved json name", `{"script":"x","json":{"CF_VERSION_METADATA":1}}`, 400, "reserved"},
+		{"json over limit", `{"script":"x","json":{"J":"` + strings.Repeat("j", MaxVarBytes) + `"}}`, 400, "the limit is 5120"},
+		{"too many bindings", `{"script":"x","vars":{"A":"b"},"json":{` + manyJSON(MaxVars) + `}}`, 400, "vars and json bindings"},
 		{"long tag", `{"script":"x","tag":"` + strings.Repeat("t", MaxTagLen+1) + `"}`, 400, "tag"},
 		{"too big", `{"script":"` + strings.Repeat("x", MaxRequestBytes) + `"}`, 413, "over"},
 		{"script over limit", `{"script":"` + strings.Repeat("x", MaxScriptBytes+1) + `"}`, 413, "limit"},
@@ -52,6 +60,22 @@ func TestDecodeUpload(t *testing.T) {
 				t.Fatalf("error %v (status %d), want %d containing %q", err, statusOf(err), tt.status, tt.msg)
 			}
 		})
+	}
+}
+
+func manyJSON(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = `"J` + strconv.Itoa(i) + `":1`
+	}
+	return strings.Join(parts, ",")
+}
+
+// TestDecodeUploadJSON checks that json bindings are kept compacted.
+func TestDecodeUploadJSON(t *testing.T) {
+	req, err := DecodeUpload(strings.NewReader(`{"script":"x","json":{"J":{ "a" : [1, 2] }}}`))
+	if err != nil || string(req.JSON["J"]) != `{"a":[1,2]}` {
+		t.Fatalf("%s, %v", req.JSON["J"], err)
 	}
 }
 

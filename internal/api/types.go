@@ -1,6 +1,9 @@
 package api
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Envelope is Cloudflare's response shape, which every answer of the API
 // has: Result on success, Errors otherwise.
@@ -120,6 +123,10 @@ type UploadRequest struct {
 	Tag        string            `json:"tag,omitempty"`
 	Message    string            `json:"message,omitempty"`
 	Vars       map[string]string `json:"vars,omitempty"`
+	// JSON are json bindings, as Cloudflare has them: env.NAME is the
+	// value, any JSON. Their names are not those of Vars; each value is
+	// at most MaxVarBytes, compacted, and they count towards MaxVars.
+	JSON map[string]json.RawMessage `json:"json,omitempty"`
 }
 
 // DeployRequest is the body of POST /gradual/workers/{name}/deployments,

@@ -136,6 +136,8 @@ func TestParseUploadRefusals(t *testing.T) {
 		{name: "d1 binding", meta: `{"main_module":"index.js","bindings":[{"name":"DB","type":"d1","id":"x"}]}`, parts: []testPart{mainPart}, status: 400, code: CodeUnsupported, says: `"d1"`},
 		{name: "durable object binding", meta: `{"main_module":"index.js","bindings":[{"name":"DO","type":"durable_object_namespace","class_name":"C"}]}`, parts: []testPart{mainPart}, status: 400, code: CodeUnsupported, says: `"durable_object_namespace"`},
 		{name: "inherit binding", meta: `{"main_module":"index.js","bindings":[{"name":"X","type":"inherit"}]}`, parts: []testPart{mainPart}, status: 400, code: CodeUnsupported, says: `"inherit"`},
+		{name: "json binding without json", meta: `{"main_module":"index.js","bindings":[{"name":"J","type":"json"}]}`, parts: []testPart{mainPart}, status: 400, code: CodeBadRequest, says: `binding "J" (json) has no json`},
+		{name: "json and var alike", meta: `{"main_module":"index.js","bindings":[{"name":"J","type":"json","json":1},{"name":"J","type":"plain_text","text":"x"}]}`, parts: []testPart{mainPart}, status: 400, code: CodeBadRequest, says: `two bindings are named "J"`},
 		{name: "binding without type", meta: `{"main_module":"index.js","bindings":[{"name":"X"}]}`, parts: []testPart{mainPart}, status: 400, says: `binding "X" has no type`},
 		{name: "binding without name", meta: `{"main_module":"index.js","bindings":[{"type":"plain_text","text":"x"}]}`, parts: []testPart{mainPart}, status: 400, says: "has no name"},
 		{name: "two bindings one name", meta: `{"main_module":"index.js","bindings":[{"name":"X","type":"plain_text","text":"a"},{"name":"X","type":"secret_text","text":"b"}]}`, parts: []testPart{mainPart}, status: 400, says: `two bindings are named "X"`},

@@ -80,6 +80,9 @@ type Upload struct {
 	// Secrets reach env like Vars, but the APIs show only their names.
 	// They are stored as Vars are, in the storage's clear.
 	Secrets map[string]string `json:"secrets,omitempty"`
+	// JSON are json bindings: env.NAME is the value. api.CheckJSONBinding
+	// bounds each.
+	JSON map[string]json.RawMessage `json:"json,omitempty"`
 	// Script is the source of a new upload until it is stored (and of
 	// documents written before scripts were stored apart); State.Script
 	// fetches it otherwise.

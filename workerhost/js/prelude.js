@@ -1666,6 +1666,29 @@
     },
   });
 
+  // process, as workerd's nodejs_compat has it before a bundler's polyfill
+  // replaces it (wrangler's does, and asks it for getBuiltinModule and
+  // nextTick): env, exit, features, getBuiltinModule, nextTick, platform.
+  // getBuiltinModule knows the modules the host builds in; node:events and
+  // node:stream are bundled into the scripts that import them.
+  const nodeProcess = {
+    env: {},
+    exit(code) { throw new Error(`The Node.js process.exit(${code === undefined ? "" : code}) API was called. Canceling the request.`); },
+    features: { cached_builtins: true, debug: false, inspector: false, ipv6: true, openssl_is_boringssl: true, require_module: false, tls: true, tls_alpn: true, tls_ocsp: true, tls_sni: true, typescript: false, uv: true },
+    getBuiltinModule(id) {
+      const name = String(id).replace(/^node:/, "");
+      if (name === "process") return nodeProcess;
+      if (name === "buffer") return { Buffer };
+      if (name === "crypto" || name === "util") return global[Symbol.for("gradual.node")](name);
+      return undefined;
+    },
+    // workerd checks nothing here: a callback that is not a function
+    // fails on the microtask queue.
+    nextTick(fn, ...args) { Promise.resolve().then(() => fn(...args)); },
+    platform: "linux",
+  };
+  Object.defineProperty(global, "process", { value: nodeProcess, writable: true, configurable: true, enumerable: false });
+
   // Interfaces scripts may name but not construct.
   function illegal(name) {
     const C = { [name]: function () { throw new TypeError("Illegal constructor"); } }[name];

@@ -16,7 +16,9 @@ export default {
       ctor: attempt(() => (function () {}).constructor("return 1")()),
       asyncCtor: attempt(() => (async function () {}).constructor("return 1")()),
       require: typeof globalThis.require,
+      // nodejs_compat's process, which holds none of the host's environment.
       process: typeof process,
+      processEnv: JSON.stringify(process.env),
       instanceofFunction: (() => {}) instanceof Function,
     });
   },

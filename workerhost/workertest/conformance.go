@@ -16,7 +16,7 @@ const ConformanceDir = "testdata/conformance"
 
 // ConformanceFamilies are the API families of the conformance suite: each
 // is a module of ConformanceDir and the path that runs it (GET /<family>).
-var ConformanceFamilies = []string{"url", "search", "events", "encoding", "fetch", "streams", "misc", "node", "webcrypto"}
+var ConformanceFamilies = []string{"url", "search", "events", "encoding", "fetch", "streams", "misc", "node", "nodestream", "webcrypto"}
 
 // Answers are, per family, what each case observed: case name → rendered
 // value or "throws ...".

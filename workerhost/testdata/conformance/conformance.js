@@ -1,6 +1,7 @@
 // The conformance suite: small cases written from the WHATWG URL, Fetch,
 // Encoding, Streams and DOM standards, WebIDL, Web Crypto and Node's
-// documentation (node:crypto, node:util, node:buffer), one module per API
+// documentation (node:crypto, node:util, node:buffer, node:events,
+// node:stream), one module per API
 // family. GET /<family> runs that family's cases and answers a JSON object
 // of case name → what the case observed, rendered by show. The same script
 // runs in the worker host (workerhost/conformance_test.go) and in workerd
@@ -18,9 +19,10 @@ import fetchapi from "./fetch.js";
 import streams from "./streams.js";
 import misc from "./misc.js";
 import node from "./node.js";
+import nodestream from "./nodestream.js";
 import webcrypto from "./webcrypto.js";
 
-const families = { url, search, events, encoding, fetch: fetchapi, streams, misc, node, webcrypto };
+const families = { url, search, events, encoding, fetch: fetchapi, streams, misc, node, nodestream, webcrypto };
 
 // show renders a value so that two runtimes' answers compare as strings.
 function show(v) {
