@@ -6,11 +6,13 @@ package gradualcmd
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
@@ -33,8 +35,11 @@ reloading.
 
 The admin API is found as other Caddy commands find it: --address, else
 the admin address of the config given with --config (and --adapter), else
-localhost:2019. --worker names the worker; it may be left out when Caddy
-runs exactly one. --json prints the API's result as JSON instead of text.
+localhost:2019. --address may also be the URL of a site serving the
+gradual_api handler (https://deploy.example.com), whose bearer token is
+--token or $GRADUAL_API_TOKEN. --worker names the worker; it may be left
+out when Caddy runs exactly one. --json prints the API's result as JSON
+instead of text.
 `,
 		CobraFunc: setup,
 	})
@@ -43,7 +48,8 @@ runs exactly one. --json prints the API's result as JSON instead of text.
 // setup builds the `caddy gradual` command tree under cmd.
 func setup(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
-	pf.String("address", "", "The address of Caddy's admin API, if not the default or the config's")
+	pf.String("address", "", "The address of Caddy's admin API, if not the default or the config's, or the URL of a gradual_api handler")
+	pf.String("token", "", "The bearer token of a gradual_api handler (default: $GRADUAL_API_TOKEN)")
 	pf.StringP("config", "c", "", "Configuration file to read the admin address from, if --address is not used")
 	pf.StringP("adapter", "a", "", "Name of the config adapter to apply (when --config is used)")
 	pf.StringP("worker", "w", "", "Name of the worker; may be omitted when Caddy runs exactly one")
@@ -94,6 +100,7 @@ func run(do func(s *session, cmd *cobra.Command, args []string) error) func(*cob
 		if err != nil {
 			return err
 		}
+		client.Token = cmp.Or(fl.String("token"), os.Getenv("GRADUAL_API_TOKEN"))
 		defer client.Close()
 		return do(&session{
 			ctx:    cmd.Context(),

@@ -398,3 +398,26 @@ func cliWriteFile(t *testing.T, path, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestCLIThroughGradualAPI: `caddy gradual` works against a site serving
+// the gradual_api handler, with its bearer token from --token or
+// $GRADUAL_API_TOKEN, and is refused without it.
+func TestCLIThroughGradualAPI(t *testing.T) {
+	a, b := newUpstream(t, "a"), newUpstream(t, "b")
+	addr, apiAddr := freeAddr(), freeAddr()
+	loadCaddyfile(t, site(addr, versionBlock("v1", "stable", a)+versionBlock("v2", "canary", b)+"\t\tdeploy v1\n")+
+		fmt.Sprintf("http://%s {\n\tgradual_api {\n\t\ttoken s3cret\n\t}\n}\n", apiAddr))
+	url := "http://" + apiAddr
+	if out, errOut, code := cliRunCaddy(t, "gradual", "status", "-w", "shop", "--address", url); code == 0 || !strings.Contains(errOut, "401") && !strings.Contains(strings.ToLower(errOut), "token") {
+		t.Fatalf("without a token: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code := cliRunCaddy(t, "gradual", "versions", "deploy", "v1@50%", "v2@50%", "-w", "shop", "--address", url, "--token", "s3cret")
+	if code != 0 {
+		t.Fatalf("deploy with --token: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Setenv("GRADUAL_API_TOKEN", "s3cret")
+	status, errOut, code := cliRunCaddy(t, "gradual", "status", "-w", "shop", "--address", url)
+	if code != 0 || !regexp.MustCompile(`(?m)^v2\s+50%`).MatchString(status) {
+		t.Fatalf("status with $GRADUAL_API_TOKEN: exit %d\n%s%s", code, status, errOut)
+	}
+}

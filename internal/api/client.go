@@ -37,12 +37,24 @@ type Client struct {
 	origin string
 	unix   bool
 	http   *http.Client
+	// Token, when set, is sent as a bearer token, as a gradual_api handler
+	// requires.
+	Token string
 }
 
 // NewClient returns a client for the admin API listening at addr, in
 // Caddy's network address syntax (such as localhost:2019 or
-// unix//run/caddy-admin.sock).
+// unix//run/caddy-admin.sock), or for a gradual_api handler at an http or
+// https URL (such as https://deploy.example.com, or a URL with the path
+// the handler is mounted at).
 func NewClient(addr string) (*Client, error) {
+	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
+		u, err := url.Parse(addr)
+		if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("invalid API URL %q: want http(s)://host[:port][/path]", addr)
+		}
+		return &Client{addr: addr, origin: strings.TrimSuffix(u.String(), "/"), http: &http.Client{}}, nil
+	}
 	na, err := caddy.ParseNetworkAddress(addr)
 	if err != nil {
 		return nil, fmt.Errorf("invalid admin address %q: %w", addr, err)
@@ -91,6 +103,9 @@ func (c *Client) Send(ctx context.Context, method, path string, body any) (*http
 		// Caddy checks the origin of admin requests when enforce_origin is
 		// on; this is the one it allows for its own listen address.
 		req.Header.Set("Origin", c.origin)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
