@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -146,7 +147,7 @@ func Command(st *live.State, cmd, message string, now time.Time) (*State, error)
 	case CommandPromote:
 		c, err = r.Promote()
 	case CommandAbort:
-		c, err = r.Abort(cmp(message, "requested by the operator"))
+		c, err = r.Abort(cmp.Or(message, "requested by the operator"))
 	default:
 		return nil, live.Invalidf("unknown rollout command %q", cmd)
 	}
@@ -164,13 +165,6 @@ func Command(st *live.State, cmd, message string, now time.Time) (*State, error)
 	}
 	put(st, r)
 	return r, nil
-}
-
-func cmp(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // Supersede ends st's running or paused rollout because a deployment was
