@@ -116,8 +116,13 @@ func TestJSONParseDepth(t *testing.T) {
 		} catch (e) {
 			return new Response(e.name + ": " + e.message, { status: 400 });
 		}
-	} };`, func(c *Config) { c.MaxBodyBytes = 64 << 20 })
-	deep := strings.Repeat("[", 16<<20) + strings.Repeat("]", 16<<20)
+	} };`, func(c *Config) {
+		c.MaxBodyBytes = 64 << 20
+		// Reading and decoding megabytes of body is CPU time; under -race
+		// on a busy machine it is well past the default second.
+		c.CPULimit = 30 * time.Second
+	})
+	deep := strings.Repeat("[", 4<<20) + strings.Repeat("]", 4<<20)
 	resp, body, _, _ := do(t, w, "POST", "http://x/", deep)
 	if resp.StatusCode != 400 || !strings.HasPrefix(body, "RangeError") {
 		t.Fatalf("%d %.200q", resp.StatusCode, body)
