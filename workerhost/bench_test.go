@@ -124,5 +124,7 @@ func BenchmarkRuntimeMemory(b *testing.B) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(b.N), "heap-bytes/runtime")
-	runtime.KeepAlive(rts)
+	for _, rt := range rts {
+		<-rt.stop()
+	}
 }

@@ -253,20 +253,21 @@ func (nopLimiter) Limit(string, int64, int) bool { return true }
 // internal/ratelimit's Limiter, which Caddy uses.
 func BenchmarkRateLimitCheck(b *testing.B) {
 	w := newInline(b, `export default { fetch() { return new Response("") } }`)
-	rt := <-w.pool
-	defer func() { w.pool <- rt }()
-	rt.ex = &exchange{}
-	defer func() { rt.ex = nil }()
-	check := rt.rateLimitCheck(ratelimit.New(ratelimit.Options{}))
-	key, err := rt.vm.RunString(`"client-203.0.113.7"`) // a JavaScript string, as scripts pass
-	if err != nil {
-		b.Fatal(err)
-	}
-	call := goja.FunctionCall{Arguments: []goja.Value{key, rt.vm.ToValue(1 << 50), rt.vm.ToValue(60)}}
-	b.ReportAllocs()
-	for b.Loop() {
-		check(call)
-	}
+	rt := firstRuntime(w)
+	rt.exec(func() {
+		rt.ex = &exchange{}
+		defer func() { rt.ex = nil }()
+		check := rt.rateLimitCheck(ratelimit.New(ratelimit.Options{}))
+		key, err := rt.vm.RunString(`"client-203.0.113.7"`) // a JavaScript string, as scripts pass
+		if err != nil {
+			b.Fatal(err)
+		}
+		call := goja.FunctionCall{Arguments: []goja.Value{key, rt.vm.ToValue(1 << 50), rt.vm.ToValue(60)}}
+		b.ReportAllocs()
+		for b.Loop() {
+			check(call)
+		}
+	})
 }
 
 // BenchmarkRateLimitRequest measures a whole request that awaits

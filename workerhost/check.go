@@ -46,10 +46,14 @@ func Check(cfg Config) error {
 	}
 	w := &Worker{
 		cfg: cfg, prog: prog, logger: cfg.Logger, transport: refuseFetch{},
-		pool: make(chan *jsRuntime, 1), done: make(chan struct{}), exchanges: map[*exchange]struct{}{},
+		done: make(chan struct{}), exchanges: map[*exchange]struct{}{}, all: map[*jsRuntime]struct{}{},
 	}
-	_, err = newRuntimeChecked(w, true)
-	return err
+	rt, err := newRuntimeChecked(w, true)
+	if err != nil {
+		return err
+	}
+	<-rt.stop()
+	return nil
 }
 
 var checkMu sync.Mutex

@@ -1,7 +1,6 @@
 package workerhost
 
 import (
-	"runtime"
 	"sync"
 	"time"
 
@@ -12,27 +11,27 @@ import (
 // JavaScript (Linux's per-thread CPU clock), not from wall-clock time, so
 // that a loaded machine or a slow upstream never trips cpu_limit.
 //
-// A request's goroutine is locked to its OS thread for a whole segment
-// (serving the request, or its ctx.waitUntil work): that thread runs
-// nothing else meanwhile, and sleeps while the request awaits I/O, so its
-// clock counts the request's JavaScript, the host functions it calls
-// (regular expressions, crypto, JSON) and the little Go work of the
-// exchange itself (writing the response), and nothing of any other
-// request.
+// A runtime's loop goroutine is locked to its OS thread for its whole
+// life (loop.go): that thread runs nothing else, and sleeps while the
+// loop waits for work, so its clock counts the runtime's JavaScript, the
+// host functions it calls (regular expressions, crypto, JSON) and the
+// little Go work of the loop itself. Each turn of the loop is a segment,
+// charged to the exchange the turn runs for.
 //
 // Reading a thread clock is a system call (about 1.5 µs on the machine the
-// README's figures come from), too dear for every call into JavaScript. So
-// the request path reads no clock at all: it only records which thread it
-// runs on. A watchdog goroutine samples, every watchdogTick, the clocks of
-// the segments that ran JavaScript since its last sample and are older
-// than one tick, and interrupts those whose thread CPU time since its
-// first sample reaches their budget. Segments shorter than a tick, which
-// are nearly all of them, cost no system call; their CPU time is reported
-// as their JavaScript's wall-clock time, which bounds it. How exact: the
-// CPU time a segment uses before its first sample (at most about two
-// ticks) is not charged, so a script is interrupted between its limit and
-// its limit plus 2×watchdogTick of CPU time; it is never charged for more
-// than it used.
+// README's figures come from), too dear for every turn. So a turn reads no
+// clock at all: a watchdog goroutine samples, every watchdogTick, the
+// clocks of the segments that ran JavaScript since its last sample and are
+// older than one tick, and interrupts those whose thread CPU time since
+// its first sample reaches their budget. Segments shorter than a tick,
+// which are nearly all of them, cost no system call; their CPU time is
+// charged as their JavaScript's wall-clock time, which bounds it. The CPU
+// time a sampled segment used before its first sample (at most about two
+// ticks) is not charged, until the request has used a quarter of its
+// budget: from then on its turns read the clock when they begin and are
+// charged exactly. So a request is interrupted after at most its limit
+// plus half of it, and honest requests are never charged more than they
+// used, however loaded the machine.
 const watchdogTick = 5 * time.Millisecond
 
 // RegexpMatchTimeout bounds one regular-expression match in wall-clock
@@ -105,47 +104,78 @@ func (d *watchdog) run() {
 	}
 }
 
-// beginSegment locks the calling goroutine to its thread and charges the
-// JavaScript rt runs from now on against limit, until endSegment.
-func (rt *jsRuntime) beginSegment(limit time.Duration) {
-	runtime.LockOSThread()
-	tid := gettid()
+// beginSegment charges the JavaScript rt runs from now on to ex (nil for
+// the script's top level) against limit, until endSegment. It runs on the
+// loop's goroutine, locked to its thread for good.
+func (rt *jsRuntime) beginSegment(ex *exchange, limit time.Duration) {
+	rt.inTurn.Store(true)
 	rt.mu.Lock()
-	rt.tid = tid
+	rt.owner = ex
 	rt.segStart = time.Now()
 	rt.limit = limit
 	rt.base, rt.last = -1, -1
 	rt.jsWall = 0
 	rt.busy = false
+	rt.fired = nil
 	rt.liveAtBegin = liveHeap.Load()
+	if ex != nil && ex.cpu >= rt.w.cfg.CPULimit/4 {
+		// A request that has used a quarter of its budget is charged
+		// exactly from here on: a system call per turn is little next to
+		// the CPU time it uses.
+		if c, ok := threadCPU(rt.tid); ok {
+			rt.base, rt.last = c, c
+		}
+	}
 	rt.mu.Unlock()
 	cpuWatch.add(rt)
 }
 
 // endSegment ends the segment begun by beginSegment and returns the CPU
-// time it used.
+// time it is charged: the thread's clock from the watchdog's first sample
+// on (or from the segment's start, for a request charged exactly); for a
+// segment the watchdog never sampled, its JavaScript's wall-clock time,
+// which bounds its CPU time.
 func (rt *jsRuntime) endSegment() time.Duration {
 	cpuWatch.remove(rt)
 	rt.mu.Lock()
-	used := rt.jsWall
 	if rt.base >= 0 {
 		if c, ok := threadCPU(rt.tid); ok {
-			used = c - rt.base
-		} else {
-			used = rt.last - rt.base
+			rt.last = c
 		}
 	}
-	rt.tid = 0
+	used := rt.chargeLocked()
+	rt.owner = nil
 	rt.mu.Unlock()
-	runtime.UnlockOSThread()
+	rt.inTurn.Store(false)
 	return used
 }
 
-// usedLocked is the CPU time the segment has been charged so far. rt.mu
-// must be held.
+// segmentUsed is the CPU time the current segment has been charged so far.
+func (rt *jsRuntime) segmentUsed() time.Duration {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.chargeLocked()
+}
+
+// usedLocked is the CPU time of the segment as the thread's clock has
+// measured it so far, which the budget is checked against. rt.mu must be
+// held.
 func (rt *jsRuntime) usedLocked() time.Duration {
 	if rt.base < 0 {
 		return 0
+	}
+	return rt.last - rt.base
+}
+
+// chargeLocked is the CPU time the segment is charged: its clock's
+// measure, or for a segment the watchdog never sampled, its JavaScript's
+// wall-clock time up to two ticks: a segment that ran longer than that
+// was not sampled only because the watchdog itself was kept from running
+// (a machine saturated), and its wall-clock time then says nothing of its
+// CPU time. rt.mu must be held.
+func (rt *jsRuntime) chargeLocked() time.Duration {
+	if rt.base < 0 {
+		return min(rt.jsWall, 2*watchdogTick)
 	}
 	return rt.last - rt.base
 }
@@ -157,12 +187,12 @@ func (rt *jsRuntime) usedLocked() time.Duration {
 func (rt *jsRuntime) sample(now time.Time, live int64) {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.tid != 0 && rt.inJS && rt.fired == nil && live-rt.liveAtBegin > rt.w.cfg.MemoryLimit {
+	if rt.inJS && rt.fired == nil && live-rt.liveAtBegin > rt.w.cfg.MemoryLimit {
 		rt.fired = errMemoryLimit
 		rt.vm.Interrupt(errMemoryLimit)
 		return
 	}
-	if rt.tid == 0 || (!rt.busy && !rt.inJS) || now.Sub(rt.segStart) < watchdogTick {
+	if (!rt.busy && !rt.inJS) || now.Sub(rt.segStart) < watchdogTick {
 		return
 	}
 	c, ok := threadCPU(rt.tid)
@@ -182,7 +212,7 @@ func (rt *jsRuntime) sample(now time.Time, live int64) {
 	}
 	rt.last = c
 	rt.busy = rt.inJS
-	if rt.inJS && rt.fired == nil && rt.last-rt.base >= rt.limit {
+	if rt.inJS && rt.fired == nil && rt.usedLocked() >= rt.limit {
 		rt.fired = errCPULimit
 		rt.vm.Interrupt(errCPULimit)
 	}

@@ -74,8 +74,6 @@ func TestCPULimitUnderLoad(t *testing.T) {
 	} }`
 	w := newInline(t, src, func(c *Config) {
 		c.CPULimit = 50 * time.Millisecond
-		c.PoolSize = 64
-		c.QueueTimeout = time.Minute
 	})
 	// Calibrate n to about 5 ms of CPU time on this machine, unloaded.
 	n := 10000
@@ -133,14 +131,16 @@ func TestCPULimitUnderLoad(t *testing.T) {
 // the two calls into JavaScript every request makes, with no JavaScript.
 func BenchmarkCPUAccounting(b *testing.B) {
 	w := newInline(b, `export default { fetch() { return new Response("x") } }`)
-	rt := <-w.pool
-	defer func() { w.pool <- rt }()
+	rt := firstRuntime(w)
 	nop := func() (goja.Value, error) { return nil, nil }
-	b.ReportAllocs()
-	for b.Loop() {
-		rt.beginSegment(time.Second)
-		_ = rt.enter(nop)
-		_ = rt.enter(nop)
-		rt.endSegment()
-	}
+	ex := &exchange{w: w}
+	rt.exec(func() {
+		b.ReportAllocs()
+		for b.Loop() {
+			rt.beginSegment(ex, time.Second)
+			_ = rt.enter(nop)
+			_ = rt.enter(nop)
+			rt.endSegment()
+		}
+	})
 }

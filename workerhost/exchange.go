@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,24 +18,38 @@ const (
 )
 
 var (
-	errStalled = errors.New("the script will never generate a response: its promise cannot settle")
-	errTimeout = errors.New("ctx.waitUntil work did not finish in time")
+	errStalled  = errors.New("the script will never generate a response: its promise cannot settle")
+	errTimeout  = errors.New("ctx.waitUntil work did not finish in time")
+	errShutdown = errors.New("the worker is shutting down")
 )
 
-// exchange is the state of one request on one runtime: its event loop,
-// timers, outbound fetches and what Serve reports.
+// exchange is one request on a runtime: its timers, outbound fetches and
+// body, what Serve reports, and the replies the loop hands to the Serve
+// goroutine, which writes the response.
+//
+// An exchange goes through three phases on the loop: handling (the
+// handler runs until it has a Response), streaming (Serve asks for the
+// chunks of a streamed body one by one) and after (its ctx.waitUntil work
+// runs). Everything but the fields marked otherwise belongs to the loop.
 type exchange struct {
 	rt  *jsRuntime
 	w   *Worker
 	req *http.Request
-	// rw is the response; rc its controller, made on first use (for
-	// deadlines); writeDeadline records that a write deadline was set.
+
+	// rw, rc and writeDeadline belong to the Serve goroutine; rc is also
+	// used by the goroutine that reads the request body, to set its read
+	// deadline. slowBody is set when the request body timed out.
 	rw            http.ResponseWriter
 	rc            *http.ResponseController
 	writeDeadline bool
-	// slowBody is set when the request body timed out (deadline.go).
-	slowBody atomic.Bool
-	stop     func() bool // stops the client-cancel callback
+	slowBody      atomic.Bool
+	stop          func() bool // stops the client-cancel callback
+
+	// replies carries the loop's answers to Serve: one for the response,
+	// one per chunk of a streamed body. done is closed when the exchange
+	// ends, after its last reply.
+	replies chan reply
+	done    chan struct{}
 
 	// ctx, made by context on first use (most requests never need it),
 	// lives until the exchange ends, including ctx.waitUntil work; it keeps
@@ -48,16 +60,12 @@ type exchange struct {
 	cancelCtx   context.CancelFunc
 	ctxCanceled bool
 
-	// cpu is the CPU time charged to the exchange's finished segments.
+	// cpu is the CPU time charged to the exchange's turns.
 	cpu time.Duration
-
-	// queue holds jobs posted by other goroutines; pending counts the
-	// operations (timers, fetches, body reads) that will post one.
-	mu      sync.Mutex
-	queue   []func() error
-	closed  bool
-	wake    chan struct{} // the runtime's: a stale wake-up only costs a loop turn
+	// pending counts the operations (timers, fetches, body reads, service
+	// calls) that will post a job for the exchange.
 	pending int
+	closed  bool
 
 	// timers and fetches are made on first use.
 	timers    map[int64]*jsTimer
@@ -67,20 +75,51 @@ type exchange struct {
 	nextFetch int64
 	body      requestBody
 
+	phase       int
+	out         responseDesc
+	reader      goja.Value // the streamed body's reader
 	waitUntil   []*goja.Promise
 	passThrough bool
-	// unregistered means the worker was closed before the exchange began;
-	// failed that the exchange ended on a fatal error; wroteHeader that
-	// the status line was sent.
-	unregistered bool
-	failed       bool
-	wroteHeader  bool
-	// canceled and responded are guarded by rt.mu.
-	canceled   bool
+	// failed means the exchange ended on a fatal error; responded that
+	// its response is complete (a client that leaves then no longer
+	// cancels its ctx.waitUntil work); canceled that its client left.
+	failed     bool
 	responded  bool
+	canceled   bool
 	rejections []*goja.Promise
 	logs       []LogLine
 	exceptions []Exception
+}
+
+// Phases of an exchange.
+const (
+	phaseHandling = iota
+	phaseStreaming
+	phaseAfter
+)
+
+// reply is what the loop hands to the Serve goroutine.
+type reply struct {
+	// res is what Serve reports, as far as the loop knows it.
+	res Result
+	// fail, for the first reply, means there is no response: Serve writes
+	// the error it describes.
+	fail *failure
+	// resp is the response, for the first reply.
+	resp *responseDesc
+	// chunk is the next chunk of a streamed body; eof marks its end and
+	// err its failure (nil when the client left), with res final.
+	chunk []byte
+	eof   bool
+	err   error
+}
+
+// failure is a request the script did not answer: Serve writes status
+// and msg, or nothing when status is 0, and returns err.
+type failure struct {
+	status int
+	msg    string
+	err    error
 }
 
 type jsTimer struct {
@@ -96,21 +135,30 @@ type jsTimer struct {
 	seq int64
 }
 
-func newExchange(rt *jsRuntime, r *http.Request) *exchange {
+func newExchange(rt *jsRuntime, r *http.Request, rw http.ResponseWriter) *exchange {
 	ex := &exchange{
-		rt: rt, w: rt.w, req: r,
-		wake: rt.wake,
+		rt: rt, w: rt.w, req: r, rw: rw,
+		// At most two replies are ever outstanding: one Serve asked for,
+		// and the last one of an exchange that ended meanwhile.
+		replies: make(chan reply, 2),
+		done:    make(chan struct{}),
 	}
-	rt.ex = ex
-	rt.mu.Lock()
-	rt.owner = ex
-	rt.mu.Unlock()
+	ex.rc = http.NewResponseController(rw)
 	ex.stop = context.AfterFunc(r.Context(), func() {
 		rt.cancelExchange(ex)
-		ex.signal()
+		rt.post(job{ex, func() error {
+			if ex.responded {
+				return nil
+			}
+			ex.canceled = true
+			return &fatalError{errCanceled}
+		}})
 	})
 	return ex
 }
+
+// budget is what is left of the exchange's CPU time.
+func (ex *exchange) budget() time.Duration { return ex.w.cfg.CPULimit - ex.cpu }
 
 // context returns the exchange's context.
 func (ex *exchange) context() context.Context {
@@ -135,25 +183,9 @@ func (ex *exchange) cancel() {
 	}
 }
 
-// post queues fn to run on the exchange's goroutine; it is dropped once
-// the exchange has ended.
-func (ex *exchange) post(fn func() error) {
-	ex.mu.Lock()
-	if ex.closed {
-		ex.mu.Unlock()
-		return
-	}
-	ex.queue = append(ex.queue, fn)
-	ex.mu.Unlock()
-	ex.signal()
-}
-
-func (ex *exchange) signal() {
-	select {
-	case ex.wake <- struct{}{}:
-	default:
-	}
-}
+// post queues fn to run on the loop as a turn of the exchange; it is
+// dropped once the exchange has ended. It may be called from any goroutine.
+func (ex *exchange) post(fn func() error) { ex.rt.post(job{ex, fn}) }
 
 // goTask runs fn on a goroutine tracked by the worker, so Close can wait
 // for it. A panic in fn is logged: it must not end the process.
@@ -168,53 +200,6 @@ func (ex *exchange) goTask(fn func()) {
 		}()
 		fn()
 	}()
-}
-
-// run is the event loop: it runs queued jobs until done reports true. It
-// fails with a *fatalError, errStalled when nothing could make done true
-// any more, or errTimeout at the deadline.
-func (ex *exchange) run(done func() bool, deadline <-chan time.Time) error {
-	for {
-		for {
-			ex.mu.Lock()
-			jobs := ex.queue
-			ex.queue = nil
-			ex.mu.Unlock()
-			if len(jobs) == 0 {
-				break
-			}
-			for _, job := range jobs {
-				if err := job(); err != nil {
-					return err
-				}
-			}
-		}
-		if done() {
-			return nil
-		}
-		if ex.isCanceled() {
-			return &fatalError{errCanceled}
-		}
-		if ex.pending == 0 {
-			return errStalled
-		}
-		select {
-		case <-ex.wake:
-		case <-deadline:
-			return errTimeout
-		}
-	}
-}
-
-func (ex *exchange) isCanceled() bool {
-	ex.rt.mu.Lock()
-	defer ex.rt.mu.Unlock()
-	return ex.canceled
-}
-
-// settle runs the loop until p is no longer pending.
-func (ex *exchange) settle(p *goja.Promise) error {
-	return ex.run(func() bool { return p.State() != goja.PromiseStatePending }, nil)
 }
 
 // callback runs a JavaScript callback from a job. An exception it throws
@@ -249,15 +234,11 @@ func (ex *exchange) rejection(p *goja.Promise) Exception {
 	v := p.Result()
 	e := Exception{Name: "Error", Time: time.Now()}
 	if o, ok := v.(*goja.Object); ok {
-		if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
-			e.Name = n.String()
+		if n := safeGet(o, "name"); n != "" {
+			e.Name = n
 		}
-		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
-			e.Message = m.String()
-		}
-		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
-			e.Stack = s.String()
-		}
+		e.Message = safeGet(o, "message")
+		e.Stack = safeGet(o, "stack")
 	} else if v != nil {
 		e.Message = v.String()
 	}
@@ -265,6 +246,21 @@ func (ex *exchange) rejection(p *goja.Promise) Exception {
 		e.Stack = e.Name + ": " + e.Message
 	}
 	return e
+}
+
+// safeGet reads a property of a thrown value as a string: "" when it is
+// undefined, or when a getter of the script's throws.
+func safeGet(o *goja.Object, name string) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = ""
+		}
+	}()
+	v := o.Get(name)
+	if v == nil || goja.IsUndefined(v) {
+		return ""
+	}
+	return v.String()
 }
 
 func (ex *exchange) log(level, msg string) {
@@ -288,219 +284,272 @@ func (ex *exchange) log(level, msg string) {
 	}
 }
 
-// serve dispatches the request to the script and writes its response.
-func (ex *exchange) serve(rw http.ResponseWriter) (Result, error) {
-	ex.rw = rw
-	ex.rt.beginSegment(ex.w.cfg.CPULimit)
-	res, err := ex.serveRecovered(rw)
-	ex.clearDeadlines()
-	ex.cpu = ex.rt.endSegment()
-	res.CPUTime = ex.cpu
-	// The response is complete: a client that leaves now no longer
-	// cancels the ctx.waitUntil work.
-	ex.stop()
-	ex.rt.mu.Lock()
-	ex.responded = true
-	ex.canceled = false
-	ex.rt.mu.Unlock()
-	res.Logs = append([]LogLine(nil), ex.logs...)
-	res.Exceptions = append([]Exception(nil), ex.exceptions...)
-	return res, err
-}
-
-// serveRecovered is serveInner made safe against a Go panic: whatever
-// panicked, the runtime is replaced rather than trusted again, and the
-// client gets a 500, or an aborted response if the status was sent.
-func (ex *exchange) serveRecovered(rw http.ResponseWriter) (res Result, err error) {
-	defer func() {
-		p := recover()
-		if p == nil {
-			return
-		}
-		ex.rt.broken = true
-		ex.failed = true
-		ex.w.logger.Error("Go panic while serving a worker request", zap.Any("panic", p), zap.Stack("stack"))
-		if ex.wroteHeader {
-			res, err = Result{Outcome: OutcomeException, Status: res.Status}, ErrResponseAborted
-			return
-		}
-		res, err = ex.respondError(rw, OutcomeException, http.StatusInternalServerError, "worker failed")
-	}()
-	return ex.serveInner(rw)
-}
-
-func (ex *exchange) serveInner(rw http.ResponseWriter) (Result, error) {
-	if !ex.w.register(ex) {
-		ex.unregistered = true
-		http.Error(rw, "worker is shutting down", http.StatusServiceUnavailable)
-		return Result{Outcome: OutcomeOverloaded, Status: http.StatusServiceUnavailable}, ErrClosed
-	}
+// begin is the exchange's first turn: it runs the fetch handler.
+func (ex *exchange) begin() error {
 	rt := ex.rt
+	rt.exchanges[ex] = struct{}{}
 	r := ex.req
 	vm := rt.vm
-
 	rv, err := rt.call(rt.dispatch,
 		rt.method(r.Method), vm.ToValue(requestURL(r)), rt.requestHeaders(r),
 		vm.ToValue(r.Body != nil && r.Body != http.NoBody))
 	if err != nil {
-		return ex.fail(rw, err)
+		return err
 	}
 	// dispatch returns a Response the handler returned synchronously as it
 	// is, and a promise otherwise.
 	if o, ok := rv.(*goja.Object); ok && o.ExportType() == promiseType {
 		p := o.Export().(*goja.Promise)
-		if err := ex.settle(p); err != nil {
-			return ex.fail(rw, err)
+		if settled(p) {
+			return ex.handled(p)
 		}
-		if p.State() == goja.PromiseStateRejected {
-			ex.addException(ex.rejection(p))
-			return ex.failException(rw)
-		}
-		rv = p.Result()
+		rt.wait(&waiter{ex: ex, ready: func() bool { return settled(p) }, then: func() error { return ex.handled(p) }})
+		return nil
 	}
-	rt.out = responseDesc{headers: rt.out.headers[:0]}
-	if _, err := rt.call(rt.response, rv); err != nil {
-		return ex.fail(rw, err)
+	return ex.describe(rv)
+}
+
+// handled takes the settled promise of the handler.
+func (ex *exchange) handled(p *goja.Promise) error {
+	if p.State() == goja.PromiseStateRejected {
+		ex.addException(ex.rejection(p))
+		ex.replyFailure(ex.exceptionFailure())
+		return nil
+	}
+	return ex.describe(p.Result())
+}
+
+// describe has the prelude describe the Response v and hands it to Serve.
+func (ex *exchange) describe(v goja.Value) error {
+	rt := ex.rt
+	ex.out = responseDesc{}
+	rt.out = &ex.out
+	_, err := rt.call(rt.response, v)
+	rt.out = nil
+	if err != nil {
+		return err
 	}
 	if rt.overMemory() {
-		return ex.fail(rw, &fatalError{errMemoryLimit})
+		return &fatalError{errMemoryLimit}
 	}
-	out := &rt.out
+	out := &ex.out
 	if !out.ok {
-		return ex.respondError(rw, OutcomeNoResponse, http.StatusInternalServerError, "worker did not return a Response")
+		return &fatalError{errNoResponse}
 	}
-	status, kind, reader := out.status, out.kind, out.reader
-	b, text, isText := out.bytes, out.text, out.isText
-	out.reader, out.bytes, out.text = nil, nil, ""
-
-	h := rw.Header()
+	// The names become canonical here, on the loop, which owns the cache.
+	// The host frames the body it actually sends.
+	h := out.headers[:0]
 	for i := 0; i+1 < len(out.headers); i += 2 {
-		name := out.headers[i]
-		switch name {
+		switch name := out.headers[i]; name {
 		case "content-length", "transfer-encoding", "connection", "keep-alive":
-			// The host frames the body it actually sends.
-			continue
+		default:
+			h = append(h, rt.canonicalKey(name), out.headers[i+1])
 		}
-		key := rt.canonicalKey(name)
-		h[key] = append(h[key], out.headers[i+1])
 	}
-	clear(out.headers)
-	res := Result{Outcome: OutcomeOK, Status: status}
-	switch kind {
-	case 0:
-		if bodyAllowed(status) {
-			h.Set("Content-Length", "0")
-		}
-		ex.writeHeader(rw, status)
-	case 1:
-		size := len(b)
-		if isText {
-			size = len(text)
-		}
-		if bodyAllowed(status) {
-			h.Set("Content-Length", strconv.Itoa(size))
-		}
-		ex.writeHeader(rw, status)
-		if err := ex.writeBody(b, text, isText); err != nil {
-			res.Outcome = OutcomeCanceled
-			if errors.Is(err, errSlowClient) {
-				return res, ErrResponseAborted
-			}
-		}
-	case 2:
-		return ex.stream(rw, status, reader)
+	out.headers = h
+	if out.kind == 2 {
+		ex.phase = phaseStreaming
+		ex.reader, out.reader = out.reader, nil
+		ex.replies <- reply{resp: out, res: Result{Outcome: OutcomeOK, Status: out.status}}
+		return nil
 	}
-	return res, nil
+	ex.finish(reply{resp: out}, OutcomeOK, out.status)
+	return nil
 }
 
-// writeHeader sends the status line, and records that it was sent.
-func (ex *exchange) writeHeader(rw http.ResponseWriter, status int) {
-	ex.wroteHeader = true
-	rw.WriteHeader(status)
-}
-
-// stream sends a ReadableStream body chunk by chunk, flushing each.
-func (ex *exchange) stream(rw http.ResponseWriter, status int, reader goja.Value) (Result, error) {
-	res := Result{Outcome: OutcomeOK, Status: status}
-	ex.writeHeader(rw, status)
-	rc := http.NewResponseController(rw)
-	_ = rc.Flush()
-	for {
-		chunk, err := ex.nextChunk(reader)
-		var rejected *rejectedRead
-		switch {
-		case errors.As(err, &rejected):
-			ex.addException(ex.rejection(rejected.p))
-			res.Outcome = OutcomeException
-			return res, ErrResponseAborted
-		case err != nil:
-			res.Outcome = outcomeOf(err)
-			ex.failed = true
-			var jsErr *goja.Exception
-			if errors.As(err, &jsErr) {
-				ex.addException(newException(jsErr))
-			} else if res.Outcome != OutcomeCanceled {
-				ex.w.logger.Error("streamed response failed", zap.Error(err))
-			}
-			if res.Outcome == OutcomeCanceled {
-				return res, nil
-			}
-			return res, ErrResponseAborted
-		case chunk == nil:
-			return res, nil
-		}
-		if err := ex.writeChunk(chunk, ""); err != nil {
-			_, _ = ex.rt.call(ex.rt.cancelRead, reader, ex.rt.vm.ToValue("client disconnected"))
-			res.Outcome = OutcomeCanceled
-			if errors.Is(err, errSlowClient) {
-				return res, ErrResponseAborted
-			}
-			return res, nil
-		}
-		_ = rc.Flush()
-	}
-}
-
-// rejectedRead is the error of a read whose promise was rejected.
-type rejectedRead struct{ p *goja.Promise }
-
-func (r *rejectedRead) Error() string { return "a stream read was rejected" }
-
-// nextChunk reads the next chunk of a streamed body: nil at its end, or
-// an error, a *rejectedRead when the read's promise was rejected.
-func (ex *exchange) nextChunk(reader goja.Value) ([]byte, error) {
-	pv, err := ex.rt.call(ex.rt.read, reader)
+// readChunk reads the next chunk of a streamed body, at Serve's request.
+func (ex *exchange) readChunk() error {
+	rt := ex.rt
+	pv, err := rt.call(rt.read, ex.reader)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p, ok := pv.Export().(*goja.Promise)
 	if !ok {
-		return nil, &fatalError{errors.New("workerhost: a stream reader's read() returned no promise")}
+		return &fatalError{errors.New("workerhost: a stream reader's read() returned no promise")}
 	}
-	if err := ex.settle(p); err != nil {
-		return nil, err
+	if settled(p) {
+		return ex.chunkRead(p)
 	}
-	if p.State() == goja.PromiseStateRejected {
-		return nil, &rejectedRead{p}
-	}
-	// read resolves to bytes, a string or null: primitives, which convert
-	// without running JavaScript.
-	switch v := p.Result().Export().(type) {
-	case nil:
-		return nil, nil
-	case []byte:
-		if v == nil {
-			v = []byte{}
-		}
-		return v, nil
-	case string:
-		return []byte(v), nil
-	}
-	return nil, &fatalError{errors.New("workerhost: a stream chunk is neither bytes nor a string")}
+	rt.wait(&waiter{ex: ex, ready: func() bool { return settled(p) }, then: func() error { return ex.chunkRead(p) }})
+	return nil
 }
 
-func bodyAllowed(status int) bool {
-	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+// chunkRead hands the result of a chunk's read to Serve.
+func (ex *exchange) chunkRead(p *goja.Promise) error {
+	if p.State() == goja.PromiseStateRejected {
+		ex.addException(ex.rejection(p))
+		ex.failed = true
+		ex.finish(reply{err: ErrResponseAborted}, OutcomeException, ex.out.status)
+		return nil
+	}
+	// read resolves to bytes, a string or null: primitives, which convert
+	// without running JavaScript. The bytes are copied: the script may
+	// still change them while Serve writes them.
+	switch v := p.Result().Export().(type) {
+	case nil:
+		ex.finish(reply{eof: true}, OutcomeOK, ex.out.status)
+	case []byte:
+		ex.replies <- reply{chunk: append([]byte{}, v...)}
+	case string:
+		ex.replies <- reply{chunk: []byte(v)}
+	default:
+		return &fatalError{errors.New("workerhost: a stream chunk is neither bytes nor a string")}
+	}
+	return nil
+}
+
+// clientGone cancels the streamed body of a client that left or stalled,
+// at Serve's request.
+func (ex *exchange) clientGone() error {
+	_, _ = ex.rt.call(ex.rt.cancelRead, ex.reader, ex.rt.vm.ToValue("client disconnected"))
+	ex.finish(reply{}, OutcomeCanceled, ex.out.status)
+	return nil
+}
+
+// finish sends Serve the last reply of the response, with the result as
+// it stands, and moves on to the ctx.waitUntil work or ends the exchange.
+func (ex *exchange) finish(r reply, outcome string, status int) {
+	r.res.Outcome, r.res.Status = outcome, status
+	r.res.CPUTime = ex.cpu + ex.rt.segmentUsed()
+	r.res.Logs = append([]LogLine(nil), ex.logs...)
+	r.res.Exceptions = append([]Exception(nil), ex.exceptions...)
+	ex.replies <- r
+	ex.responded = true
+	ex.canceled = false
+	ex.stop()
+	if ex.failed || ex.rt.broken || len(ex.waitUntil) == 0 {
+		ex.close()
+		return
+	}
+	ex.phase = phaseAfter
+	allSettled := func() bool {
+		for _, p := range ex.waitUntil {
+			if !settled(p) {
+				return false
+			}
+		}
+		return true
+	}
+	t := time.AfterFunc(ex.w.cfg.WaitUntilTimeout, func() {
+		ex.post(func() error { return errTimeout })
+	})
+	ex.rt.wait(&waiter{ex: ex, ready: allSettled, then: func() error {
+		t.Stop()
+		ex.reportWaitUntil()
+		ex.close()
+		return nil
+	}})
+}
+
+// reportWaitUntil reports the ctx.waitUntil promises that were rejected.
+func (ex *exchange) reportWaitUntil() {
+	for _, p := range ex.waitUntil {
+		if p.State() == goja.PromiseStateRejected {
+			ex.addException(ex.rejection(p))
+		}
+	}
+}
+
+// abort ends the exchange on err: a JavaScript exception, a *fatalError,
+// errStalled, errTimeout. Serve, if it still waits for a reply, gets the
+// failure to write.
+func (ex *exchange) abort(err error) {
+	if ex.closed {
+		return
+	}
+	ex.rt.dropWaiters(ex)
+	var jsErr *goja.Exception
+	isJS := errors.As(err, &jsErr)
+	switch ex.phase {
+	case phaseHandling:
+		if isJS {
+			ex.addException(newException(jsErr))
+			ex.replyFailure(ex.exceptionFailure())
+			return
+		}
+		ex.failed = true
+		ex.replyFailure(ex.fatalFailure(err))
+	case phaseStreaming:
+		ex.failed = true
+		outcome := outcomeOf(err)
+		if isJS {
+			ex.addException(newException(jsErr))
+			outcome = OutcomeException
+		} else if outcome != OutcomeCanceled {
+			ex.w.logger.Error("streamed response failed", zap.Error(err))
+		}
+		r := reply{err: ErrResponseAborted}
+		if outcome == OutcomeCanceled {
+			r.err = nil
+		}
+		ex.finish(r, outcome, ex.out.status)
+	default:
+		ex.reportWaitUntil()
+		if isJS {
+			ex.addException(newException(jsErr))
+		} else {
+			ex.w.logger.Warn("ctx.waitUntil work abandoned", zap.Error(err))
+		}
+		ex.close()
+	}
+}
+
+// replyFailure answers Serve with f and ends the exchange.
+func (ex *exchange) replyFailure(f failure) {
+	outcome := f.outcome()
+	ex.finish(reply{fail: &f}, outcome, f.status)
+}
+
+// exceptionFailure is the answer to a handler that threw.
+func (ex *exchange) exceptionFailure() failure {
+	switch {
+	case ex.body.tooLarge:
+		return failure{status: http.StatusRequestEntityTooLarge, msg: "request body too large", err: errException}
+	case ex.passThrough:
+		return failure{err: ErrPassThrough}
+	}
+	return failure{status: http.StatusInternalServerError, msg: "worker threw an exception", err: errException}
+}
+
+// fatalFailure is the answer to a request that ended on a fatal error.
+func (ex *exchange) fatalFailure(err error) failure {
+	switch outcomeOf(err) {
+	case OutcomeExceededCPU:
+		ex.w.logger.Warn("worker exceeded its CPU time limit", zap.Duration("cpu_limit", ex.w.cfg.CPULimit))
+		return failure{status: http.StatusServiceUnavailable, msg: "worker exceeded its CPU time limit", err: errCPULimit}
+	case OutcomeExceededMemory:
+		// The heap cannot be trusted to shrink: the runtime is dropped.
+		ex.rt.broken = true
+		ex.w.logger.Warn("worker exceeded its memory limit; its runtime is replaced",
+			zap.Int64("memory_limit", ex.w.cfg.MemoryLimit), zap.Int64("heap", ex.rt.heap))
+		return failure{status: http.StatusServiceUnavailable, msg: "worker exceeded its memory limit", err: errMemoryLimit}
+	case OutcomeCanceled:
+		if ex.slowBody.Load() {
+			return failure{status: http.StatusRequestTimeout, msg: "request body timeout: the client sent no data in time", err: errCanceled}
+		}
+		return failure{err: errCanceled}
+	case OutcomeOverloaded:
+		return failure{status: http.StatusServiceUnavailable, msg: "worker is shutting down", err: errShutdown}
+	case OutcomeNoResponse:
+		ex.w.logger.Error("worker did not return a Response", zap.Error(err))
+		return failure{status: http.StatusInternalServerError, msg: "worker did not return a Response", err: errNoResponse}
+	}
+	ex.w.logger.Error("worker failed", zap.Error(err))
+	return failure{status: http.StatusInternalServerError, msg: "worker failed", err: errException}
+}
+
+var (
+	errNoResponse = errors.New("worker did not return a Response")
+	errException  = errors.New("worker threw an exception")
+)
+
+// outcome is the Result.Outcome of a failure.
+func (f failure) outcome() string {
+	if f.err == ErrPassThrough || f.err == errException {
+		return OutcomeException
+	}
+	return outcomeOf(f.err)
 }
 
 func outcomeOf(err error) string {
@@ -511,134 +560,38 @@ func outcomeOf(err error) string {
 		return OutcomeExceededMemory
 	case errors.Is(err, errCanceled):
 		return OutcomeCanceled
-	case errors.Is(err, errStalled):
+	case errors.Is(err, errShutdown):
+		return OutcomeOverloaded
+	case errors.Is(err, errStalled), errors.Is(err, errNoResponse):
 		return OutcomeNoResponse
 	default:
 		return OutcomeException
 	}
 }
 
-// fail answers a request whose handler did not produce a Response.
-func (ex *exchange) fail(rw http.ResponseWriter, err error) (Result, error) {
-	var jsErr *goja.Exception
-	if errors.As(err, &jsErr) {
-		ex.addException(newException(jsErr))
-		return ex.failException(rw)
-	}
-	ex.failed = true
-	switch outcomeOf(err) {
-	case OutcomeExceededCPU:
-		ex.w.logger.Warn("worker exceeded its CPU time limit", zap.Duration("cpu_limit", ex.w.cfg.CPULimit))
-		return ex.respondError(rw, OutcomeExceededCPU, http.StatusServiceUnavailable, "worker exceeded its CPU time limit")
-	case OutcomeExceededMemory:
-		// The heap cannot be trusted to shrink: the runtime is dropped.
-		ex.rt.broken = true
-		ex.w.logger.Warn("worker exceeded its memory limit; its runtime is replaced",
-			zap.Int64("memory_limit", ex.w.cfg.MemoryLimit), zap.Int64("heap", ex.rt.heap))
-		return ex.respondError(rw, OutcomeExceededMemory, http.StatusServiceUnavailable, "worker exceeded its memory limit")
-	case OutcomeCanceled:
-		if ex.slowBody.Load() && !ex.wroteHeader {
-			return ex.respondError(rw, OutcomeCanceled, http.StatusRequestTimeout, "request body timeout: the client sent no data in time")
-		}
-		return Result{Outcome: OutcomeCanceled}, nil
-	case OutcomeNoResponse:
-		ex.w.logger.Error("worker did not return a Response", zap.Error(err))
-		return ex.respondError(rw, OutcomeNoResponse, http.StatusInternalServerError, "worker did not return a Response")
-	}
-	ex.w.logger.Error("worker failed", zap.Error(err))
-	return ex.respondError(rw, OutcomeException, http.StatusInternalServerError, "worker failed")
-}
-
-func (ex *exchange) failException(rw http.ResponseWriter) (Result, error) {
-	if ex.body.tooLarge {
-		return ex.respondError(rw, OutcomeException, http.StatusRequestEntityTooLarge, "request body too large")
-	}
-	if ex.passThrough {
-		return Result{Outcome: OutcomeException}, ErrPassThrough
-	}
-	return ex.respondError(rw, OutcomeException, http.StatusInternalServerError, "worker threw an exception")
-}
-
-func (ex *exchange) respondError(rw http.ResponseWriter, outcome string, status int, msg string) (Result, error) {
-	http.Error(rw, msg, status)
-	return Result{Outcome: outcome, Status: status}, nil
-}
-
-func (ex *exchange) needsWaitUntil() bool {
-	return !ex.unregistered && !ex.failed && !ex.rt.broken && len(ex.waitUntil) > 0
-}
-
-// finishWaitUntil runs the loop until every ctx.waitUntil promise has
-// settled, within WaitUntilTimeout and what is left of the CPU budget.
-func (ex *exchange) finishWaitUntil() {
-	ex.rt.beginSegment(ex.w.cfg.CPULimit - ex.cpu)
-	defer func() { ex.cpu += ex.rt.endSegment() }()
-	t := time.NewTimer(ex.w.cfg.WaitUntilTimeout)
-	defer t.Stop()
-	err := ex.run(func() bool {
-		for _, p := range ex.waitUntil {
-			if p.State() == goja.PromiseStatePending {
-				return false
-			}
-		}
-		return true
-	}, t.C)
-	for _, p := range ex.waitUntil {
-		if p.State() == goja.PromiseStateRejected {
-			ex.addException(ex.rejection(p))
-		}
-	}
-	if err != nil {
-		var jsErr *goja.Exception
-		if errors.As(err, &jsErr) {
-			ex.addException(newException(jsErr))
-		} else {
-			ex.w.logger.Warn("ctx.waitUntil work abandoned", zap.Error(err))
-		}
-	}
-}
-
 // close ends the exchange: timers stop, fetches and body reads are
-// canceled, unhandled rejections are reported, and the runtime goes back
-// to the pool.
+// canceled, unhandled rejections are reported, and the runtime counts one
+// exchange less.
 func (ex *exchange) close() {
-	ex.mu.Lock()
+	if ex.closed {
+		return
+	}
 	ex.closed = true
-	ex.queue = nil
-	ex.mu.Unlock()
+	close(ex.done)
 	ex.stop()
 	ex.cancel()
 	for _, t := range ex.timers {
 		t.t.Stop()
 	}
 	ex.reportRejections()
-	rt := ex.rt
-	rt.ex = nil
-	rt.mu.Lock()
-	rt.owner = nil
-	rt.fired = nil
-	rt.mu.Unlock()
-	rt.vm.ClearInterrupt()
-	if rt.interrupted && !rt.broken {
-		rt.interrupted = false
-		rt.broken = !rt.healthy()
-	}
-	if !ex.unregistered {
-		ex.w.unregister(ex)
-	}
-	ex.w.release(rt)
+	ex.rt.dropWaiters(ex)
+	delete(ex.rt.exchanges, ex)
+	ex.w.unregister(ex)
+	ex.w.exchangeDone(ex.rt)
 }
 
-// reportRejections logs the promise rejections nothing handled. Reading
-// a rejection's properties may run a script's getters, outside any call's
-// recovery: a panic there breaks the runtime, but never the close.
+// reportRejections logs the promise rejections nothing handled.
 func (ex *exchange) reportRejections() {
-	defer func() {
-		if p := recover(); p != nil {
-			ex.rt.broken = true
-			ex.w.logger.Error("Go panic while reporting promise rejections", zap.Any("panic", p))
-		}
-	}()
 	for _, p := range ex.rejections {
 		if p.State() == goja.PromiseStateRejected {
 			e := ex.rejection(p)
@@ -646,56 +599,5 @@ func (ex *exchange) reportRejections() {
 			ex.w.logException(e, "unhandled promise rejection")
 		}
 	}
-}
-
-// requestURL is the absolute URL of r, as the script sees it.
-func requestURL(r *http.Request) string {
-	if r.URL.IsAbs() {
-		return r.URL.String()
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	var b strings.Builder
-	b.Grow(len(scheme) + 3 + len(r.Host) + len(r.URL.RequestURI()))
-	b.WriteString(scheme)
-	b.WriteString("://")
-	b.WriteString(r.Host)
-	b.WriteString(r.URL.RequestURI())
-	return b.String()
-}
-
-// requestHeaders flattens the headers of an incoming request like
-// headersToJS, with the Host header, which net/http keeps apart but
-// Workers scripts read from request.headers.
-func (rt *jsRuntime) requestHeaders(r *http.Request) goja.Value {
-	// The values are goja.Values, which NewArray takes as they are, rather
-	// than strings it would box once more.
-	flat := rt.flat[:0]
-	if r.Host != "" {
-		flat = append(flat, rt.hostKey, rt.vm.ToValue(r.Host))
-	}
-	for k, vs := range r.Header {
-		lk := rt.lowerKey(k)
-		for _, v := range vs {
-			flat = append(flat, lk, rt.vm.ToValue(v))
-		}
-	}
-	a := rt.vm.NewArray(flat...)
-	clear(flat)
-	rt.flat = flat
-	return a
-}
-
-// headersToJS flattens h into [name, value, ...] with lower-case names.
-func headersToJS(vm *goja.Runtime, h http.Header) goja.Value {
-	flat := make([]any, 0, 2*len(h))
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		for _, v := range vs {
-			flat = append(flat, lk, v)
-		}
-	}
-	return vm.NewArray(flat...)
+	ex.rejections = nil
 }

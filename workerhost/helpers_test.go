@@ -44,6 +44,13 @@ func newInline(t testing.TB, src string, opts ...func(*Config)) *Worker {
 	return w
 }
 
+// firstRuntime returns the runtime a request would go to first.
+func firstRuntime(w *Worker) *jsRuntime {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rts[0]
+}
+
 // do serves one request and returns the recorded response and result.
 func do(t testing.TB, w *Worker, method, url, body string, hdr ...string) (*http.Response, string, Result, error) {
 	t.Helper()

@@ -129,7 +129,9 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 			// does; neither can be sent.
 			return goja.Undefined()
 		}
-		rt.out.headers = append(rt.out.headers, name, c.Argument(1).String())
+		if rt.out != nil {
+			rt.out.headers = append(rt.out.headers, name, c.Argument(1).String())
+		}
 		return goja.Undefined()
 	})
 	set("respond", rt.hostRespond)
@@ -148,7 +150,10 @@ func (rt *jsRuntime) hostRespond(c goja.FunctionCall) goja.Value {
 	if status < 200 || status > 599 {
 		panic(rt.vm.NewGoError(fmt.Errorf("RangeError: Responses may only be constructed with status codes in the range 200 to 599, inclusive (got %d)", status)))
 	}
-	out := &rt.out
+	out := rt.out
+	if out == nil {
+		rt.throwType("no Response is being described")
+	}
 	out.status = int(status)
 	out.kind = c.Argument(1).ToInteger()
 	body := c.Argument(2)
@@ -180,6 +185,9 @@ func (rt *jsRuntime) hostRespond(c goja.FunctionCall) goja.Value {
 func (rt *jsRuntime) requestOnly(what string) *exchange {
 	if rt.ex == nil {
 		panic(rt.vm.NewGoError(fmt.Errorf("disallowed operation called within global scope: %s can only be used while handling a request", what)))
+	}
+	if rt.ex.closed {
+		panic(rt.vm.NewGoError(fmt.Errorf("cannot perform I/O on behalf of a request that has ended: %s", what)))
 	}
 	return rt.ex
 }

@@ -108,15 +108,17 @@ func TestMemoryLimitRunaway(t *testing.T) {
 func TestHeapSize(t *testing.T) {
 	w := newInline(t, `const keep = []; globalThis.grow = (n) => { keep.push("z".repeat(n) + keep.length); };
 	export default { fetch() { return new Response("ok"); } };`)
-	rt := <-w.pool
-	defer func() { w.pool <- rt }()
-	base, _ := heapSize(rt.vm, 1<<40)
-	grow, _ := rt.vm.RunString("grow")
-	fn, _ := goja.AssertFunction(grow)
-	if _, err := fn(nil, rt.vm.ToValue(10<<20)); err != nil {
-		t.Fatal(err)
-	}
-	after, _ := heapSize(rt.vm, 1<<40)
+	rt := firstRuntime(w)
+	var base, after int64
+	rt.exec(func() {
+		base, _ = heapSize(rt.vm, 1<<40)
+		grow, _ := rt.vm.RunString("grow")
+		fn, _ := goja.AssertFunction(grow)
+		if _, err := fn(nil, rt.vm.ToValue(10<<20)); err != nil {
+			t.Error(err)
+		}
+		after, _ = heapSize(rt.vm, 1<<40)
+	})
 	t.Logf("fresh runtime %d KB; after keeping a 10 MB string: +%d KB", base>>10, (after-base)>>10)
 	if d := after - base; d < 10<<20 || d > 11<<20 {
 		t.Fatalf("grew by %d bytes, want about 10 MiB", d)

@@ -178,13 +178,11 @@ func TestBrokenRuntimeReplacedLater(t *testing.T) {
 	replaceRetry = 50 * time.Millisecond
 	defer func() { replaceRetry = old }()
 	w := newInline(t, `export default { fetch() { return new Response("ok"); } };`, func(c *Config) { c.QueueTimeout = 10 * time.Second })
-	// The pool's only runtime is broken, and a new one cannot be made for
+	// The pool's only runtime is dropped, and a new one cannot be made for
 	// the next 300 ms.
-	rt := <-w.pool
-	rt.broken = true
-	w.pool <- rt
 	fault := errors.New("the top level failed")
 	runtimeFault.Store(&fault)
+	w.retire(firstRuntime(w))
 	start := time.Now()
 	time.AfterFunc(300*time.Millisecond, func() { runtimeFault.Store(nil) })
 	if resp, body, _, _ := do(t, w, "GET", "http://x/", ""); resp.StatusCode != 200 || body != "ok" {

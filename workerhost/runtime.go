@@ -104,8 +104,8 @@ func (f *fatalError) Error() string { return f.err.Error() }
 func (f *fatalError) Unwrap() error { return f.err }
 
 // jsRuntime is one goja runtime with the host APIs installed and the
-// worker script loaded. It serves one exchange at a time, always on the
-// goroutine that runs that exchange.
+// worker script loaded: an isolate, whose loop goroutine (loop.go) runs
+// all its JavaScript.
 type jsRuntime struct {
 	w          *Worker
 	vm         *goja.Runtime
@@ -116,19 +116,30 @@ type jsRuntime struct {
 	cancelRead goja.Callable
 	fetcher    goja.Callable
 
-	ex     *exchange // current exchange, nil between requests
-	broken bool      // a Go panic or an interrupt left the runtime unusable
-	// interrupted records an interrupt since the last health probe.
+	loopState
+	// ex is the exchange the JavaScript running now belongs to, nil in
+	// the script's top level; out the Response being described.
+	ex  *exchange
+	out *responseDesc
+	// broken means a Go panic or an interrupt left the runtime untrusted:
+	// it takes no new request. interrupted records an interrupt in the
+	// current turn. Both belong to the loop.
+	broken      bool
 	interrupted bool
 
+	// active counts the exchanges the runtime serves; retired means it
+	// takes no new one; idleSince is when active last fell to zero. All
+	// three are guarded by w.mu. inTurn is set while the loop runs a turn.
+	active    int
+	retired   bool
+	idleSince time.Time
+	inTurn    atomic.Bool
+
 	// Per-request scratch and caches, reused so that a request allocates
-	// less. out is the Response being described; wake wakes the current
-	// exchange's event loop; flat holds the request headers for dispatch.
-	// canonical caches http.CanonicalHeaderKey of response header names,
-	// lower the lower-case names of request headers as JavaScript strings,
-	// and methods the standard request methods.
-	out       responseDesc
-	wake      chan struct{}
+	// less: flat holds the request headers for dispatch; canonical caches
+	// http.CanonicalHeaderKey of response header names, lower the
+	// lower-case names of request headers as JavaScript strings, and
+	// methods the standard request methods.
 	flat      []any
 	hostKey   goja.Value // "host"
 	canonical map[string]string
@@ -137,12 +148,11 @@ type jsRuntime struct {
 
 	// mu guards the interrupt and CPU state shared with the watchdog and
 	// the client-cancel callback, which run on other goroutines. owner is
-	// the exchange a cancellation may interrupt. The rest describes the
-	// current segment (cpu.go): the thread it runs on (0 outside a
-	// segment), its start, its CPU budget, the watchdog's first and latest
-	// samples of the thread's clock (-1 before the first), the wall-clock
-	// time spent in JavaScript, and whether JavaScript ran since the
-	// latest sample.
+	// the exchange of the current turn. The rest describes the current
+	// segment (cpu.go): the loop's thread, the segment's start, its CPU
+	// budget, the watchdog's first and latest samples of the thread's
+	// clock (-1 before the first), the wall-clock time spent in JavaScript, and whether JavaScript ran
+	// since the latest sample.
 	mu        sync.Mutex
 	inJS      bool
 	callStart time.Time
@@ -170,31 +180,46 @@ func newRuntime(w *Worker) (*jsRuntime, error) { return newRuntimeChecked(w, fal
 // inject the failure of a script's top level this way.
 var runtimeFault atomic.Pointer[error]
 
-// newRuntimeChecked creates a runtime; with check, the script's top-level
-// code runs under the allocation guards of Check.
+// newRuntimeChecked creates a runtime and starts its loop; with check, the
+// script's top-level code runs under the allocation guards of Check.
 func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 	if err := runtimeFault.Load(); err != nil {
 		return nil, *err
 	}
-	vm := goja.New()
-	vm.SetMaxCallStackSize(maxCallStackSize)
 	rt := &jsRuntime{
-		w: w, vm: vm, wake: make(chan struct{}, 1),
+		w:         w,
 		canonical: map[string]string{}, lower: map[string]goja.Value{}, methods: map[string]goja.Value{},
 	}
+	rt.wake = make(chan struct{}, 1)
+	rt.exchanges = map[*exchange]struct{}{}
+	rt.tracker = &tracker{rt: rt}
+	if err := rt.start(check); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+// init creates the goja runtime and runs the script's top level, on the
+// loop's goroutine.
+func (rt *jsRuntime) init(check bool) error {
+	w := rt.w
+	vm := goja.New()
+	rt.vm = vm
+	vm.SetMaxCallStackSize(maxCallStackSize)
 	rt.hostKey = vm.ToValue("host")
 	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
 		rt.methods[m] = vm.ToValue(m)
 	}
 	vm.SetPromiseRejectionTracker(rt.trackRejection)
+	vm.SetAsyncContextTracker(rt.tracker)
 
 	c, ok := goja.AssertConstructor(vm.Get("Uint8Array"))
 	if !ok {
-		return nil, errors.New("workerhost: Uint8Array is not a constructor")
+		return errors.New("workerhost: Uint8Array is not a constructor")
 	}
 	rt.uint8Array = c
 
-	rt.beginSegment(StartupCPULimit)
+	rt.beginSegment(nil, StartupCPULimit)
 	err := rt.enter(func() (goja.Value, error) {
 		// goja_nodejs modules are loaded without a require() registry, so
 		// that scripts get their globals but no way to load modules.
@@ -303,27 +328,28 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 	if err != nil {
 		var jsErr *goja.Exception
 		if errors.As(err, &jsErr) {
-			return nil, fmt.Errorf("workerhost: %s: the script threw while loading: %s", w.prog.name, exceptionStack(jsErr))
+			return fmt.Errorf("workerhost: %s: the script threw while loading: %s", w.prog.name, exceptionStack(jsErr))
 		}
 		if errors.Is(err, errMemoryLimit) {
-			return nil, fmt.Errorf("workerhost: %s: the top-level code allocated over the memory limit (%d MB) while loading", w.prog.name, w.cfg.MemoryLimit>>20)
+			return fmt.Errorf("workerhost: %s: the top-level code allocated over the memory limit (%d MB) while loading", w.prog.name, w.cfg.MemoryLimit>>20)
 		}
-		return nil, fmt.Errorf("workerhost: %s: %w", w.prog.name, err)
+		return fmt.Errorf("workerhost: %s: %w", w.prog.name, err)
 	}
-	return rt, nil
+	return nil
 }
 
-// cancelExchange marks ex canceled by its client and stops its JavaScript,
-// unless ex has already responded or ended. It runs on the goroutine of
-// the request context's AfterFunc.
+// cancelExchange stops the JavaScript running now if it is ex's, whose
+// client left, and ex is the runtime's only exchange: the interrupt would
+// lose the promise jobs of any other (loop.go), so with others, ex ends at
+// its next turn instead. It runs on the goroutine of the request
+// context's AfterFunc.
 func (rt *jsRuntime) cancelExchange(ex *exchange) {
+	rt.w.mu.Lock()
+	only := rt.active == 1
+	rt.w.mu.Unlock()
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
-	if rt.owner != ex || ex.responded {
-		return
-	}
-	ex.canceled = true
-	if rt.inJS && rt.fired == nil {
+	if only && rt.owner == ex && rt.inJS && rt.fired == nil {
 		rt.fired = errCanceled
 		rt.vm.Interrupt(errCanceled)
 	}
@@ -339,10 +365,6 @@ func (rt *jsRuntime) enter(fn func() (goja.Value, error)) (err error) {
 
 func (rt *jsRuntime) enterValue(fn func() (goja.Value, error)) (v goja.Value, err error) {
 	rt.mu.Lock()
-	if rt.owner != nil && rt.owner.canceled {
-		rt.mu.Unlock()
-		return nil, &fatalError{errCanceled}
-	}
 	if rt.usedLocked() >= rt.limit {
 		rt.mu.Unlock()
 		return nil, &fatalError{errCPULimit}
@@ -371,8 +393,6 @@ func (rt *jsRuntime) enterValue(fn func() (goja.Value, error)) (v goja.Value, er
 			// must not hit the next call.
 			rt.vm.ClearInterrupt()
 			rt.interrupted = true
-			// A heap past its limit is not trusted to shrink.
-			rt.broken = rt.broken || fired == errMemoryLimit
 			v, err = nil, &fatalError{fired}
 			return
 		}
@@ -381,33 +401,6 @@ func (rt *jsRuntime) enterValue(fn func() (goja.Value, error)) (v goja.Value, er
 		}
 	}()
 	return fn()
-}
-
-// probeProgram checks that promise jobs still run. goja loses its job
-// queue for good when an interrupt lands while it runs promise jobs
-// (rather than the called function itself); such a runtime is replaced.
-var probeProgram = goja.MustCompile("gradual:probe.js",
-	"(function () { var ok = false; Promise.resolve().then(function () { ok = true; }); return function () { return ok; }; })()", true)
-
-// healthy reports whether the runtime still runs promise jobs after an
-// interrupt.
-func (rt *jsRuntime) healthy() bool {
-	rt.beginSegment(StartupCPULimit)
-	defer rt.endSegment()
-	var ok bool
-	err := rt.enter(func() (goja.Value, error) {
-		v, err := rt.vm.RunProgram(probeProgram)
-		if err != nil {
-			return nil, err
-		}
-		fn, _ := goja.AssertFunction(v)
-		r, err := fn(goja.Undefined())
-		if err == nil {
-			ok = r.ToBoolean()
-		}
-		return r, err
-	})
-	return err == nil && ok
 }
 
 // call calls a JavaScript function within the current segment's budget.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,9 +31,10 @@ const (
 // work before it cancels them, and then for them to end. Tests shorten it.
 var closeTimeout = 5 * time.Second
 
-// DefaultPoolSize returns the default number of runtimes per worker:
-// 2×GOMAXPROCS, at least 4.
-func DefaultPoolSize() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
+// DefaultPoolSize returns the default largest number of runtimes per
+// worker: GOMAXPROCS, at least 2. A runtime runs its JavaScript on one
+// core at a time, whatever number of requests it serves.
+func DefaultPoolSize() int { return max(2, runtime.GOMAXPROCS(0)) }
 
 // Outcomes reported in Result.Outcome.
 const (
@@ -95,12 +97,13 @@ type Config struct {
 	// measures it: past it the request gets 503 and the runtime is
 	// dropped and replaced. Default DefaultMemoryLimit (128 MiB).
 	MemoryLimit int64
-	// PoolSize is the number of runtimes of this version, all created by
-	// New. Each in-flight request holds one, also while it awaits fetch.
-	// Default DefaultPoolSize().
+	// PoolSize is the most runtimes of this version. Each serves many
+	// requests at once (loop.go); the pool starts with one and grows when
+	// every runtime is busy running JavaScript. Default DefaultPoolSize().
 	PoolSize int
-	// QueueTimeout bounds the wait for a free runtime; past it Serve
-	// answers 503. Default DefaultQueueTimeout (5s).
+	// QueueTimeout bounds the wait for a runtime when the pool has none
+	// (its last one was dropped and a new one is being created); past it
+	// Serve answers 503. Default DefaultQueueTimeout (5s).
 	QueueTimeout time.Duration
 	// WaitUntilTimeout bounds the ctx.waitUntil work after a response.
 	// Default DefaultWaitUntilTimeout (30s).
@@ -207,7 +210,11 @@ type Exception struct {
 	Time  time.Time
 }
 
-// Worker runs one version of a worker script in a pool of runtimes.
+// Worker runs one version of a worker script in a pool of runtimes, each
+// an isolate with its own event loop (loop.go) that serves many requests
+// at once. The pool starts with one runtime and grows, up to PoolSize,
+// when a request arrives while every runtime is running JavaScript; a
+// runtime idle for idleRuntime beyond the first is dropped.
 type Worker struct {
 	cfg       Config
 	prog      *Program
@@ -215,9 +222,14 @@ type Worker struct {
 	transport http.RoundTripper
 	ownTransp *http.Transport // transport, before WrapTransport
 
-	pool chan *jsRuntime
 	done chan struct{} // closed by Close
 
+	// mu guards the pool and the exchanges. rts are the runtimes that
+	// take requests; all every runtime not yet stopped, including those
+	// retired (broken, or idle too long) that still end their requests.
+	// growing is set while a runtime is being created; grown is closed
+	// when it is ready.
+	//
 	// closing is set when Close begins: requests still come in (those that
 	// chose this worker before a reload replaced it) and are served.
 	// closed is set when it ends the grace: requests then get 503.
@@ -226,6 +238,11 @@ type Worker struct {
 	// reaches zero. tasks counts goroutines started for the scripts
 	// (fetch, body reads).
 	mu        sync.Mutex
+	rts       []*jsRuntime
+	all       map[*jsRuntime]struct{}
+	growing   bool
+	grown     chan struct{}
+	growErr   error
 	closing   bool
 	closed    bool
 	exchanges map[*exchange]struct{}
@@ -234,8 +251,12 @@ type Worker struct {
 	tasks     sync.WaitGroup
 }
 
-// New compiles cfg's script (through the Compile cache) and creates its
-// pool of runtimes, each of which has run the script's top-level code.
+// idleRuntime is how long a runtime beyond the first may serve nothing
+// before it is dropped. Tests shorten it.
+var idleRuntime = 30 * time.Second
+
+// New compiles cfg's script (through the Compile cache) and creates the
+// first runtime of its pool, which has run the script's top-level code.
 func New(cfg Config) (*Worker, error) {
 	cfg.setDefaults()
 	noteMemoryLimit(cfg.MemoryLimit)
@@ -246,9 +267,9 @@ func New(cfg Config) (*Worker, error) {
 	w := &Worker{
 		cfg:       cfg,
 		prog:      prog,
-		pool:      make(chan *jsRuntime, cfg.PoolSize),
 		done:      make(chan struct{}),
 		exchanges: map[*exchange]struct{}{},
+		all:       map[*jsRuntime]struct{}{},
 		logger: cfg.Logger.With(
 			zap.String("worker", cfg.Worker),
 			zap.String("version_id", cfg.VersionID),
@@ -260,35 +281,25 @@ func New(cfg Config) (*Worker, error) {
 	if cfg.WrapTransport != nil {
 		w.transport = cfg.WrapTransport(w.ownTransp)
 	}
-	// Runtimes are independent, so they are created in parallel.
-	errs := make(chan error, cfg.PoolSize)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for range cfg.PoolSize {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			rt, err := newRuntime(w)
-			if err != nil {
-				errs <- err
-				return
-			}
-			w.pool <- rt
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		w.Close()
+	rt, err := newRuntime(w)
+	if err != nil {
+		w.ownTransp.CloseIdleConnections()
 		return nil, err
 	}
+	w.rts = append(w.rts, rt)
+	w.all[rt] = struct{}{}
 	return w, nil
 }
 
 // Program returns the compiled program the worker runs.
 func (w *Worker) Program() *Program { return w.prog }
+
+// Runtimes returns the number of runtimes taking requests.
+func (w *Worker) Runtimes() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.rts)
+}
 
 // Serve runs the worker's fetch handler for r and writes the response to rw.
 //
@@ -296,12 +307,12 @@ func (w *Worker) Program() *Program { return w.prog }
 // ctx.passThroughOnException() and then threw, so that the caller can run
 // the next handler; and ErrResponseAborted when a streamed body failed
 // after the status was sent. Every other failure is answered here: 500 for
-// an uncaught exception or a missing Response, 503 when the CPU limit is
-// exceeded or no runtime is free, 413 when the script reads a request body
-// over MaxBodyBytes.
+// an uncaught exception or a missing Response, 503 when the CPU or memory
+// limit is exceeded or no runtime can be had, 413 when the script reads a
+// request body over MaxBodyBytes.
 func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) {
 	start := time.Now()
-	rt, err := w.acquire(r.Context())
+	rt, err := w.pick(r.Context())
 	if err != nil {
 		res := Result{Outcome: OutcomeOverloaded, WallTime: time.Since(start)}
 		if r.Context().Err() != nil {
@@ -309,114 +320,197 @@ func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) 
 			return res, nil
 		}
 		res.Status = http.StatusServiceUnavailable
-		http.Error(rw, "worker overloaded: no runtime available", res.Status)
+		msg := "worker overloaded: no runtime available"
+		if errors.Is(err, ErrClosed) {
+			msg = "worker is shutting down"
+		}
+		http.Error(rw, msg, res.Status)
 		return res, err
 	}
-	ex := newExchange(rt, r)
-	res, err := ex.serve(rw)
+	ex := newExchange(rt, r, rw)
+	w.register(ex)
+	rt.post(job{ex, ex.begin})
+	res, err := ex.respond(rw)
 	res.WallTime = time.Since(start)
-	if ex.needsWaitUntil() {
-		go func() {
-			defer ex.close()
-			defer func() {
-				if p := recover(); p != nil {
-					rt.broken = true
-					w.logger.Error("Go panic in ctx.waitUntil work", zap.Any("panic", p), zap.Stack("stack"))
-				}
-			}()
-			ex.finishWaitUntil()
-		}()
-	} else {
-		ex.close()
-	}
 	return res, err
 }
 
-// acquire takes a runtime from the pool, waiting at most QueueTimeout.
-func (w *Worker) acquire(ctx context.Context) (*jsRuntime, error) {
-	select {
-	case rt := <-w.pool:
-		return rt, nil
-	default:
-	}
-	t := time.NewTimer(w.cfg.QueueTimeout)
-	defer t.Stop()
-	select {
-	case rt := <-w.pool:
-		return rt, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-w.done:
-		return nil, ErrClosed
-	case <-t.C:
-		return nil, fmt.Errorf("workerhost: no runtime free after %v (pool size %d)", w.cfg.QueueTimeout, w.cfg.PoolSize)
+// pick chooses the runtime for a new request, and counts the request on
+// it: the one serving the fewest. It starts another runtime when every
+// runtime is running JavaScript and the pool is not full, and waits (at
+// most QueueTimeout) for one only when the pool has none.
+func (w *Worker) pick(ctx context.Context) (*jsRuntime, error) {
+	w.mu.Lock()
+	for {
+		if w.closed {
+			w.mu.Unlock()
+			return nil, ErrClosed
+		}
+		var best *jsRuntime
+		busy := true
+		for _, rt := range w.rts {
+			if best == nil || rt.active < best.active {
+				best = rt
+			}
+			if !rt.inTurn.Load() {
+				busy = false
+			}
+		}
+		if busy && !w.growing && len(w.rts) < w.cfg.PoolSize {
+			w.growing = true
+			w.grown = make(chan struct{})
+			go w.grow()
+		}
+		if best != nil {
+			best.active++
+			w.mu.Unlock()
+			return best, nil
+		}
+		grown := w.grown
+		w.mu.Unlock()
+		t := time.NewTimer(w.cfg.QueueTimeout)
+		select {
+		case <-grown:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-w.done:
+			t.Stop()
+			return nil, ErrClosed
+		case <-t.C:
+			return nil, fmt.Errorf("workerhost: no runtime after %v: %w", w.cfg.QueueTimeout, w.lastGrowErr())
+		}
+		w.mu.Lock()
 	}
 }
 
-// release returns rt to the pool, or replaces it by a fresh runtime when
-// its state cannot be trusted any more.
-func (w *Worker) release(rt *jsRuntime) {
-	if rt.broken {
-		fresh, err := newRuntime(w)
-		if err != nil {
-			w.logger.Error("cannot replace a broken runtime; retrying", zap.Error(err))
-			go w.replaceLater()
-			return
-		}
-		rt = fresh
-	}
+func (w *Worker) lastGrowErr() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
-		return
+	if w.growErr == nil {
+		return errors.New("none could be created in time")
 	}
-	w.pool <- rt
+	return w.growErr
 }
 
 // replaceRetry is the first wait before another attempt to create a
-// runtime that could not be created; it doubles up to a minute.
+// runtime for a pool that has none; it doubles up to a minute.
 var replaceRetry = time.Second
 
-// replaceLater creates a runtime for the pool in place of one that could
-// not be replaced, retrying until it succeeds or the worker closes, so
-// that a failure to create one (a script whose top level throws now and
-// then) costs the pool a runtime only for a while, never for good. The
-// goroutine belongs to the worker and ends with it.
-func (w *Worker) replaceLater() {
+// grow creates a runtime for the pool. When the pool has none (its last
+// one was dropped) and the script's top level fails now and then, it
+// retries until it succeeds or the worker closes: a failure costs the
+// pool its runtime only for a while, never for good.
+func (w *Worker) grow() {
 	wait := replaceRetry
 	for {
+		rt, err := newRuntime(w)
+		w.mu.Lock()
+		if err == nil {
+			if w.closed {
+				w.mu.Unlock()
+				<-rt.stop()
+				w.mu.Lock()
+			} else {
+				w.rts = append(w.rts, rt)
+				w.all[rt] = struct{}{}
+			}
+		}
+		w.growErr = err
+		empty := len(w.rts) == 0 && !w.closed
+		if err == nil || !empty {
+			w.growing = false
+			close(w.grown)
+			w.mu.Unlock()
+			if err != nil {
+				w.logger.Error("cannot add a runtime", zap.Error(err))
+			}
+			return
+		}
+		w.mu.Unlock()
+		w.logger.Error("cannot replace a dropped runtime; retrying", zap.Error(err), zap.Duration("in", wait))
 		t := time.NewTimer(wait)
 		select {
 		case <-w.done:
 			t.Stop()
+			w.mu.Lock()
+			w.growing = false
+			close(w.grown)
+			w.mu.Unlock()
 			return
 		case <-t.C:
 		}
-		rt, err := newRuntime(w)
-		if err == nil {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			if !w.closed {
-				w.pool <- rt
-			}
-			return
-		}
-		w.logger.Error("cannot replace a broken runtime; retrying", zap.Error(err), zap.Duration("in", wait))
 		wait = min(2*wait, time.Minute)
 	}
 }
 
-// register tracks an exchange so that Close can cancel it; it fails once
-// the worker is closed.
-func (w *Worker) register(ex *exchange) bool {
+// retire takes rt out of the pool: it serves no new request and stops
+// once those it serves have ended. If the pool is left empty, a
+// replacement is started at once.
+func (w *Worker) retire(rt *jsRuntime) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
-		return false
+	if rt.retired {
+		return
 	}
+	rt.retired = true
+	w.rts = slices.DeleteFunc(w.rts, func(r *jsRuntime) bool { return r == rt })
+	if len(w.rts) == 0 && !w.growing && !w.closed {
+		w.growing = true
+		w.grown = make(chan struct{})
+		go w.grow()
+	}
+	if rt.active == 0 {
+		w.stopLocked(rt)
+	}
+}
+
+// stopLocked stops rt's loop, which ends after the turn that calls it.
+// w.mu must be held.
+func (w *Worker) stopLocked(rt *jsRuntime) {
+	if _, ok := w.all[rt]; !ok {
+		return
+	}
+	delete(w.all, rt)
+	rt.stop()
+}
+
+// exchangeDone counts an exchange of rt less: a retired runtime stops
+// with its last one, and a runtime beyond the first is dropped once it
+// has been idle for idleRuntime.
+func (w *Worker) exchangeDone(rt *jsRuntime) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rt.active--
+	if rt.active > 0 {
+		return
+	}
+	if rt.retired {
+		w.stopLocked(rt)
+		return
+	}
+	rt.idleSince = time.Now()
+	if len(w.rts) > 1 {
+		time.AfterFunc(idleRuntime, func() { w.dropIdle(rt) })
+	}
+}
+
+func (w *Worker) dropIdle(rt *jsRuntime) {
+	w.mu.Lock()
+	idle := !rt.retired && rt.active == 0 && len(w.rts) > 1 && time.Since(rt.idleSince) >= idleRuntime
+	w.mu.Unlock()
+	if idle {
+		w.retire(rt)
+	}
+}
+
+// register tracks an exchange so that Close can end it.
+func (w *Worker) register(ex *exchange) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.exchanges[ex] = struct{}{}
 	w.active++
-	return true
 }
 
 func (w *Worker) unregister(ex *exchange) {
@@ -433,12 +527,12 @@ func (w *Worker) unregister(ex *exchange) {
 // Close stops the worker. Requests in progress, their ctx.waitUntil work
 // and requests that still arrive (those that chose this worker before a
 // reload replaced it) are served for up to 5 seconds; then they are
-// canceled (their JavaScript interrupted, their fetches aborted) and new
-// requests get 503. Close returns once every goroutine the worker started
-// has ended, or at the latest 5 seconds after the cancellation: a request
-// stuck outside JavaScript, say writing to a client that does not read, is
-// left to end on its own (it is logged) rather than hold up a config
-// reload or a shutdown.
+// ended (their JavaScript interrupted, their fetches aborted; a request
+// not yet answered gets 503) and new requests get 503. Close returns once
+// every goroutine the worker started has ended, or at the latest 5
+// seconds after that: a request stuck outside JavaScript, say writing to
+// a client that does not read, is left to end on its own (it is logged)
+// rather than hold up a config reload or a shutdown.
 func (w *Worker) Close() error {
 	w.mu.Lock()
 	if w.closing {
@@ -457,10 +551,12 @@ func (w *Worker) Close() error {
 	w.mu.Lock()
 	w.closed = true
 	close(w.done)
+	for rt := range w.all {
+		rt.interruptWith(errShutdown)
+	}
 	for ex := range w.exchanges {
 		ex.cancel()
-		ex.rt.cancelExchange(ex)
-		ex.signal()
+		ex.post(func() error { return &fatalError{errShutdown} })
 	}
 	idle = w.idleLocked()
 	w.mu.Unlock()
@@ -476,13 +572,17 @@ func (w *Worker) Close() error {
 	case <-grace.C:
 		w.logger.Error("requests still running after the worker was closed; leaving them to end", zap.Duration("waited", 2*closeTimeout))
 	}
-	for {
-		select {
-		case <-w.pool:
-			continue
-		default:
-		}
-		break
+	w.mu.Lock()
+	var loops []<-chan struct{}
+	for rt := range w.all {
+		delete(w.all, rt)
+		loops = append(loops, rt.stop())
+	}
+	w.rts = nil
+	w.mu.Unlock()
+	// A loop ends after the turn it runs, which the CPU limit bounds.
+	for _, l := range loops {
+		<-l
 	}
 	w.ownTransp.CloseIdleConnections()
 	return nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -97,23 +98,26 @@ func TestCPULimitInCallbacks(t *testing.T) {
 	}
 }
 
-// TestInterruptedRuntimeReused checks that a runtime interrupted in
-// synchronous code goes back to the pool as it is.
-func TestInterruptedRuntimeReused(t *testing.T) {
+// TestInterruptedRuntimeReplaced checks that a runtime interrupted in
+// synchronous code, which may have lost other requests' promise jobs,
+// takes no new request: its loop stops, and a new runtime serves.
+func TestInterruptedRuntimeReplaced(t *testing.T) {
 	w := newInline(t, `export default { fetch(req) { if (req.method === "POST") for (;;) {} return new Response("ok") } }`,
 		func(c *Config) { c.CPULimit = 100 * time.Millisecond })
-	rt := <-w.pool
-	w.pool <- rt
+	rt := firstRuntime(w)
 	if resp, _, res, _ := do(t, w, "POST", "http://x/", "x"); resp.StatusCode != 503 || res.Outcome != OutcomeExceededCPU {
 		t.Fatalf("%d %+v", resp.StatusCode, res)
 	}
 	if _, body, _, _ := do(t, w, "GET", "http://x/", ""); body != "ok" {
 		t.Fatal(body)
 	}
-	if again := <-w.pool; again != rt {
-		t.Fatal("the interrupted runtime was replaced")
-	} else {
-		w.pool <- again
+	select {
+	case <-rt.loopDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the interrupted runtime's loop did not stop")
+	}
+	if again := firstRuntime(w); again == rt {
+		t.Fatal("the interrupted runtime still takes requests")
 	}
 }
 
@@ -144,30 +148,80 @@ func TestClientCancel(t *testing.T) {
 	}
 }
 
-func TestPoolExhausted(t *testing.T) {
+// TestManyRequestsPerRuntime is issue 9's item 8: one runtime serves many
+// requests at once while they await I/O (a slow upstream, a long
+// ctx.waitUntil, a timer), and they share its global state as requests of
+// one isolate do.
+func TestManyRequestsPerRuntime(t *testing.T) {
 	up := newUpstream(t)
-	w := newInline(t, `export default { async fetch(req, env) {
-		if (new URL(req.url).pathname === "/slow") await fetch(env.UPSTREAM + "/slow");
-		return new Response("done");
-	} }`, func(c *Config) {
+	w := newInline(t, `let served = 0;
+export default { async fetch(req, env, ctx) {
+	const n = ++served;
+	const path = new URL(req.url).pathname;
+	if (path === "/slow") await fetch(env.UPSTREAM + "/slow");
+	if (path === "/timer") await new Promise((r) => setTimeout(r, 500));
+	if (path === "/wait") ctx.waitUntil(new Promise((r) => setTimeout(r, 1500)));
+	return new Response(String(n));
+} }`, func(c *Config) {
 		c.Vars = map[string]string{"UPSTREAM": up.URL}
+		c.PoolSize = 1
 		c.QueueTimeout = 50 * time.Millisecond
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.Serve(httptest.NewRecorder(), httptest.NewRequest("GET", "http://x/slow", nil).WithContext(ctx))
-	}()
-	time.Sleep(20 * time.Millisecond)
-	resp, _, res, err := do(t, w, "GET", "http://x/", "")
-	if resp.StatusCode != 503 || res.Outcome != OutcomeOverloaded || err == nil {
-		t.Fatalf("status %d, result %+v, err %v", resp.StatusCode, res, err)
+	start := time.Now()
+	var wg sync.WaitGroup
+	bodies := make(chan string, 64)
+	for i := range 60 {
+		path := []string{"/slow", "/timer", "/wait"}[i%3]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, body, res, err := do(t, w, "GET", "http://x"+path, "")
+			if resp.StatusCode != 200 || err != nil {
+				t.Errorf("%s: %d %q %+v %v", path, resp.StatusCode, body, res, err)
+			}
+			bodies <- body
+		}()
 	}
-	cancel()
-	<-done
-	if _, body, _, _ := do(t, w, "GET", "http://x/", ""); body != "done" {
-		t.Fatalf("body %q", body)
+	wg.Wait()
+	close(bodies)
+	// /slow takes 2 s upstream: 20 of them, one after the other, would
+	// take 40 s.
+	if d := time.Since(start); d > 6*time.Second {
+		t.Fatalf("60 requests awaiting I/O on one runtime took %v", d)
+	}
+	seen := map[string]bool{}
+	for b := range bodies {
+		seen[b] = true
+	}
+	if len(seen) != 60 || w.Runtimes() != 1 {
+		t.Fatalf("%d distinct counts of 60 from one shared global, %d runtimes", len(seen), w.Runtimes())
+	}
+}
+
+// TestSelfFetchDeep is issue 9's item 8: a worker whose requests wait on
+// requests to itself, three levels deep, on a pool of one runtime.
+func TestSelfFetchDeep(t *testing.T) {
+	var w *Worker
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = w.Serve(rw, r)
+	}))
+	defer srv.Close()
+	w = newInline(t, `export default { async fetch(req) {
+	const u = new URL(req.url);
+	const depth = Number(u.searchParams.get("d") || 0);
+	if (depth === 3) return new Response("bottom");
+	u.searchParams.set("d", String(depth + 1));
+	const r = await fetch(u.toString());
+	return new Response(depth + ">" + await r.text());
+} }`, func(c *Config) { c.PoolSize = 1 })
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "0>1>2>bottom" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
 }
 
