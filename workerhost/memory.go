@@ -106,6 +106,15 @@ func (rt *jsRuntime) overMemory() bool {
 
 var (
 	programType = reflect.TypeFor[goja.Program]()
+	// hostTypes are the host's own objects, which the script's closures
+	// reach (a host function is a method of its runtime): the walk does
+	// not enter them. They are not the script's memory, and an exchange
+	// leads to net/http's state, which other goroutines change meanwhile.
+	hostTypes = map[reflect.Type]bool{
+		reflect.TypeFor[jsRuntime](): true,
+		reflect.TypeFor[exchange]():  true,
+		reflect.TypeFor[Worker]():    true,
+	}
 	// pointerFree caches whether values of a type hold no pointers, so the
 	// walk need not look into them.
 	pointerFree sync.Map
@@ -151,7 +160,7 @@ func (w *heapWalker) push(v reflect.Value) {
 func (w *heapWalker) visit(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer:
-		if v.IsNil() || v.Type().Elem() == programType || !w.first(v.Pointer()) {
+		if v.IsNil() || v.Type().Elem() == programType || hostTypes[v.Type().Elem()] || !w.first(v.Pointer()) {
 			return
 		}
 		e := v.Elem()
