@@ -128,3 +128,17 @@ func BenchmarkRuntimeMemory(b *testing.B) {
 		<-rt.stop()
 	}
 }
+
+// BenchmarkServeHelloSerial serves the hello-world worker one request at
+// a time: the latency of a request's trip through the loop.
+func BenchmarkServeHelloSerial(b *testing.B) {
+	w := newInline(b, helloJSON)
+	r := httptest.NewRequest("GET", "http://example.com/", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		if res, err := w.Serve(rec, r); err != nil || rec.Code != 200 {
+			b.Fatalf("%d %v %+v", rec.Code, err, res)
+		}
+	}
+}

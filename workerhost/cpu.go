@@ -1,6 +1,7 @@
 package workerhost
 
 import (
+	"runtime"
 	"sync"
 	"time"
 
@@ -11,12 +12,11 @@ import (
 // JavaScript (Linux's per-thread CPU clock), not from wall-clock time, so
 // that a loaded machine or a slow upstream never trips cpu_limit.
 //
-// A runtime's loop goroutine is locked to its OS thread for its whole
-// life (loop.go): that thread runs nothing else, and sleeps while the
-// loop waits for work, so its clock counts the runtime's JavaScript, the
-// host functions it calls (regular expressions, crypto, JSON) and the
-// little Go work of the loop itself. Each turn of the loop is a segment,
-// charged to the exchange the turn runs for.
+// Each turn of a runtime's loop (loop.go) is a segment, charged to the
+// exchange the turn runs for. The loop's goroutine is locked to its OS
+// thread for the segment: that thread runs nothing else meanwhile, so its
+// clock counts the turn's JavaScript, the host functions it calls (regular
+// expressions, crypto, JSON) and the little Go work of the loop itself.
 //
 // Reading a thread clock is a system call (about 1.5 µs on the machine the
 // README's figures come from), too dear for every turn. So a turn reads no
@@ -105,11 +105,16 @@ func (d *watchdog) run() {
 }
 
 // beginSegment charges the JavaScript rt runs from now on to ex (nil for
-// the script's top level) against limit, until endSegment. It runs on the
-// loop's goroutine, locked to its thread for good.
+// the script's top level) against limit, until endSegment. It locks the
+// loop's goroutine to its thread for the segment: between turns the loop
+// is an ordinary goroutine, which a job wakes at the cost of a goroutine
+// switch rather than of waking a thread of its own.
 func (rt *jsRuntime) beginSegment(ex *exchange, limit time.Duration) {
 	rt.inTurn.Store(true)
+	runtime.LockOSThread()
+	tid := gettid()
 	rt.mu.Lock()
+	rt.tid = tid
 	rt.owner = ex
 	rt.segStart = time.Now()
 	rt.limit = limit
@@ -146,6 +151,7 @@ func (rt *jsRuntime) endSegment() time.Duration {
 	used := rt.chargeLocked()
 	rt.owner = nil
 	rt.mu.Unlock()
+	runtime.UnlockOSThread()
 	rt.inTurn.Store(false)
 	return used
 }

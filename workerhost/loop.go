@@ -3,7 +3,6 @@ package workerhost
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 
 	"github.com/dop251/goja"
@@ -68,18 +67,14 @@ func (rt *jsRuntime) exec(fn func()) {
 	<-done
 }
 
-// start runs the runtime's loop goroutine: it locks itself to its OS
-// thread for good (cpu.go charges that thread's clock), creates the goja
-// runtime and runs the script's top level, reports how that went on
-// ready, and then serves jobs until stop.
+// start runs the runtime's loop goroutine: it creates the goja runtime
+// and runs the script's top level, reports how that went on ready, and
+// then serves jobs until stop.
 func (rt *jsRuntime) start(check bool) error {
 	ready := make(chan error, 1)
 	rt.loopDone = make(chan struct{})
 	go func() {
 		defer close(rt.loopDone)
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		rt.tid = gettid()
 		err := rt.init(check)
 		ready <- err
 		if err != nil {
