@@ -414,11 +414,16 @@ func (ex *exchange) finish(r reply, outcome string, status int) {
 	r.res.CPUTime = ex.cpu + ex.rt.segmentUsed()
 	r.res.Logs = append([]LogLine(nil), ex.logs...)
 	r.res.Exceptions = append([]Exception(nil), ex.exceptions...)
+	last := ex.failed || ex.rt.broken || len(ex.waitUntil) == 0
+	if last {
+		// Logged before Serve returns, as the request's own lines.
+		ex.reportRejections()
+	}
 	ex.replies <- r
 	ex.responded = true
 	ex.canceled = false
 	ex.stop()
-	if ex.failed || ex.rt.broken || len(ex.waitUntil) == 0 {
+	if last {
 		ex.close()
 		return
 	}
