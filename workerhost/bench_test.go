@@ -2,11 +2,15 @@ package workerhost
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -141,4 +145,65 @@ func BenchmarkServeHelloSerial(b *testing.B) {
 			b.Fatalf("%d %v %+v", rec.Code, err, res)
 		}
 	}
+}
+
+// BenchmarkIOBound is issue 9's I/O goal: a worker that awaits a 100 ms
+// upstream, at 64 concurrent clients, against the upstream itself at the
+// same concurrency, in the same run. Each iteration measures both for a
+// second and reports their requests/s and the ratio worker/upstream.
+func BenchmarkIOBound(b *testing.B) {
+	const clients = 64
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer upstream.Close()
+	w := newInline(b, `export default { async fetch(req, env) {
+		const r = await fetch(env.UPSTREAM);
+		return new Response(await r.text());
+	} }`, func(c *Config) { c.Vars = map[string]string{"UPSTREAM": upstream.URL} })
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	// rate runs clients loops of one for a second and returns requests/s.
+	rate := func(one func() bool) float64 {
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		end := time.Now().Add(time.Second)
+		for range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Now().Before(end) {
+					if !one() {
+						b.Error("a request failed")
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(n.Load())
+	}
+	direct := func() bool {
+		resp, err := client.Get(upstream.URL)
+		if err != nil {
+			return false
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	viaWorker := func() bool {
+		rec := httptest.NewRecorder()
+		_, err := w.Serve(rec, httptest.NewRequest("GET", "http://x/", nil))
+		return err == nil && rec.Code == 200 && rec.Body.String() == "ok"
+	}
+	var up, wk float64
+	for b.Loop() {
+		up += rate(direct)
+		wk += rate(viaWorker)
+	}
+	b.ReportMetric(up/float64(b.N), "upstream-req/s")
+	b.ReportMetric(wk/float64(b.N), "worker-req/s")
+	b.ReportMetric(wk/up, "ratio")
 }
