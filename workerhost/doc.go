@@ -110,27 +110,38 @@
 //
 // # Requests and failures
 //
-// Each request holds one runtime from start to end, including while it
-// awaits fetch and while its ctx.waitUntil work runs. The runtime's event
-// loop runs on the goroutine of the request, so promises only settle there.
+// A runtime is an isolate: its event loop (loop.go), one goroutine, runs
+// all its JavaScript, one turn at a time, and serves many requests at
+// once: while one awaits fetch, a body, a timer or its ctx.waitUntil work,
+// the others run. Requests of a runtime share its global state, as those
+// of an isolate do. Serve's goroutine writes the response, so a slow
+// client costs a goroutine, never a runtime. The pool starts with one
+// runtime and grows to PoolSize while every runtime is busy running
+// JavaScript; a runtime beyond the first that serves nothing for 30s is
+// dropped. A promise continuation runs as the request that awaited
+// (goja's AsyncContextTracker), even when another request settled it; the
+// CPU time of a turn is charged to the request the turn runs for.
 // Responses get a Content-Length for the body actually sent (header values
 // set by the script are replaced); streamed bodies are sent chunked and
 // flushed chunk by chunk.
 //
 //   - Uncaught exception: 500 "worker threw an exception", logged with its
 //     source-mapped stack and fields worker, version_id, version_tag.
-//   - JavaScript time over CPULimit: 503; the runtime is interrupted and
-//     reused. goja cannot recover an interrupt that lands while it runs
-//     promise jobs; a health probe detects that and replaces the runtime.
-//     The limit counts wall-clock time spent in JavaScript (including GC
-//     pauses), not thread CPU time, and cannot stop a long native call such
-//     as a huge regular expression match.
+//   - CPU time over CPULimit: 503 "exceededCpu"; the JavaScript is
+//     interrupted. An interrupt makes goja drop the promise jobs queued at
+//     the time, which may be other requests', so the runtime takes no new
+//     request and stops once those it serves have ended; a new one takes
+//     its place. A native call such as a regular expression match is
+//     bounded by RegexpMatchTimeout.
 //   - No Response (undefined, a non-Response value, or a promise that can
 //     never settle): 500 "worker did not return a Response".
 //   - Request body over MaxBodyBytes, read by the script: 413.
-//   - No free runtime within QueueTimeout, or a closed worker: 503.
-//   - Client gone: the running JavaScript is interrupted and the outcome is
-//     "canceled". (request.signal is a signal that never aborts.)
+//   - No runtime within QueueTimeout (the pool lost its last one and the
+//     replacement fails), or a closed worker: 503.
+//   - Client gone before the response: the request ends at its next turn
+//     (its JavaScript running now is interrupted if it is the runtime's only
+//     request) and the outcome is "canceled". (request.signal is a signal
+//     that never aborts.)
 //   - A streamed body that fails after the status was sent: Serve returns
 //     ErrResponseAborted so the caller can abort the connection.
 //   - Unhandled promise rejections are logged, not swallowed.
@@ -145,11 +156,12 @@
 //
 //	CPULimit          1s of CPU time per request (the thread's clock, not
 //	                  wall-clock time), including ctx.waitUntil work;
-//	                  enforced within 2×5ms (cpu.go)
+//	                  enforced within half the limit (cpu.go)
 //	regexp match      1s of wall-clock time per match (RegexpMatchTimeout)
 //	MemoryLimit       128 MiB of JavaScript heap per runtime
-//	PoolSize          max(4, 2×GOMAXPROCS) runtimes, created by New
-//	QueueTimeout      5s wait for a free runtime
+//	PoolSize          max(2, GOMAXPROCS) runtimes at most, one at first,
+//	                  each serving any number of requests
+//	QueueTimeout      5s wait for a runtime when the pool has none
 //	WaitUntilTimeout  30s for ctx.waitUntil work after the response
 //	MaxBodyBytes      32 MiB for buffered request and fetch response bodies
 //	BodyTimeout       30s without progress reading the request body (408)
