@@ -24,8 +24,12 @@ import (
 // a time as the pools take, so the two differ only in how front reaches
 // back: in process, or by HTTP through back's Caddy server.
 //
-// The loopback-fetch line has binding-ratio, the binding's throughput
-// over loopback's from the same run. integration/bench/service.sh runs it
+// Each line has cpu-ns/op, the CPU time the process spent per call (GC
+// and the loopback server included), which other load on the machine
+// does not inflate as it does ns/op; the loopback-fetch line has
+// binding-ratio, the binding's throughput over loopback's from the same
+// run, and binding-cpu-ratio, loopback's CPU time per call over the
+// binding's: the throughput ratio of a machine whose cores are busy. integration/bench/service.sh runs it
 // in rounds, beside wrk against the same sites over HTTP, and prints the
 // medians.
 func BenchmarkServiceCall(b *testing.B) {
@@ -44,11 +48,11 @@ func BenchmarkServiceCall(b *testing.B) {
 		},
 	})
 
-	var bindingRate, loopbackRate float64
+	var bindingRate, loopbackRate, bindingCPU, loopbackCPU float64
 	for _, bc := range []struct {
 		name, worker string
-		rate         *float64
-	}{{"binding", "front", &bindingRate}, {"loopback-fetch", "front2", &loopbackRate}} {
+		rate, cpu    *float64
+	}{{"binding", "front", &bindingRate, &bindingCPU}, {"loopback-fetch", "front2", &loopbackRate, &loopbackCPU}} {
 		b.Run(bc.name, func(b *testing.B) {
 			g := newestHandler(bc.worker)
 			if w, _ := serve(b, g, nil, "127.0.0.1"); w.Body.String() != "hello" {
@@ -59,6 +63,7 @@ func BenchmarkServiceCall(b *testing.B) {
 			// Several requests per core, as a loaded server has: a call
 			// waits on back while others run.
 			b.SetParallelism(4)
+			cpu0, cpuOK := processCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					r, _ := request(nil, "127.0.0.1")
@@ -69,10 +74,17 @@ func BenchmarkServiceCall(b *testing.B) {
 					}
 				}
 			})
+			if cpu1, ok := processCPU(); ok && cpuOK {
+				*bc.cpu = float64(cpu1-cpu0) / float64(b.N)
+				b.ReportMetric(*bc.cpu, "cpu-ns/op")
+			}
 			*bc.rate = float64(b.N) / b.Elapsed().Seconds()
 			b.ReportMetric(*bc.rate, "calls/s")
 			if bc.rate == &loopbackRate && bindingRate > 0 {
 				b.ReportMetric(bindingRate/loopbackRate, "binding-ratio")
+				if bindingCPU > 0 && loopbackCPU > 0 {
+					b.ReportMetric(loopbackCPU/bindingCPU, "binding-cpu-ratio")
+				}
 			}
 		})
 	}
