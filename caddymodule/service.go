@@ -18,6 +18,8 @@ import (
 
 	"github.com/caddy-gradual/gradual/affinity"
 	"github.com/caddy-gradual/gradual/internal/api"
+	"github.com/caddy-gradual/gradual/internal/cfapi"
+	"github.com/caddy-gradual/gradual/internal/live"
 	"github.com/caddy-gradual/gradual/workerhost"
 )
 
@@ -301,6 +303,31 @@ func cycleError(services []*Service, cycle []string) error {
 		name = services[i].Name
 	}
 	return fmt.Errorf("service %s: service bindings form a cycle: %s (a worker may not call itself through bindings)", name, strings.Join(cycle, " → "))
+}
+
+// cfServices accepts an upload's service bindings that the gradual block
+// declares alike. The block's services are bindings of every script
+// version, resolved when the config loads (where a cycle is refused), so
+// an upload can only ask for them: `[[services]] binding = "NAME"
+// service = "<worker>"` in wrangler.toml matches `service NAME <worker>`.
+func cfServices(s *workerState, services []cfapi.ServiceBinding) error {
+	if len(services) == 0 {
+		return nil
+	}
+	g := s.latest()
+	if g == nil {
+		return live.ErrNotLoaded
+	}
+	for _, want := range services {
+		i := slices.IndexFunc(g.Services, func(svc *Service) bool { return svc.Name == want.Name })
+		switch {
+		case i < 0:
+			return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "service binding %q: the gradual block declares no such service binding (service %s %s)", want.Name, want.Name, want.Service)
+		case g.Services[i].Worker != want.Service:
+			return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "service binding %q calls the worker %q; the gradual block's calls %q", want.Name, want.Service, g.Services[i].Worker)
+		}
+	}
+	return nil
 }
 
 // checkServices checks the service bindings against each other, the
