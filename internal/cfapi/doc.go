@@ -99,8 +99,9 @@
 // hold nodejs_compat, whose bundle imports node:events and node:stream and
 // asks process.getBuiltinModule("node:process") for workerd's process, all
 // of which the host has. Refused, by name: every other binding type,
-// service bindings with an entrypoint, props or an environment, several
-// modules, Durable Object migrations, static assets and containers.
+// service bindings with an entrypoint, props or a non-production
+// environment, several modules, Durable Object migrations, static assets
+// and containers.
 //
 // wrangler also sends GET …/workers/scripts/{name}/secrets only in
 // interactive sessions (its check that vars do not shadow secrets), and
