@@ -71,7 +71,7 @@ func newCFRoutes() *http.ServeMux {
 		if err != nil {
 			return nil, err
 		}
-		return cfVersionOf(uploadInfo(u), &u, 0, rateLimitsOf(s)), nil
+		return cfVersionOf(uploadInfo(u), &u, 0, blockBindings(s)), nil
 	})
 	handle("PUT "+cfBase+"/scripts/{name}", func(r *http.Request, s *workerState) (any, error) {
 		u, err := cfUpload(r, s)
@@ -201,8 +201,6 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 		return cfapi.Errorf(http.StatusBadRequest, cfapi.CodeUnsupported, "%s (%s): not supported by this server yet", what, strings.Join(names, ", "))
 	}
 	switch {
-	case len(u.Services) > 0:
-		return live.Upload{}, refuse("service bindings from an upload; declare them in the gradual block", []string{u.Services[0].Name})
 	case u.VersionMetadata != "" && u.VersionMetadata != "CF_VERSION_METADATA":
 		return live.Upload{}, refuse("a version_metadata binding not named CF_VERSION_METADATA", []string{u.VersionMetadata})
 	case len(u.Modules) > 1:
@@ -213,6 +211,9 @@ func cfUpload(r *http.Request, s *workerState) (live.Upload, error) {
 		return live.Upload{}, refuse("more than one module (wrangler bundles into one unless no_bundle or find_additional_modules is set)", names)
 	}
 	if err := cfRateLimits(s, u.RateLimits); err != nil {
+		return live.Upload{}, err
+	}
+	if err := cfServices(s, u.Services); err != nil {
 		return live.Upload{}, err
 	}
 	req := api.UploadRequest{Script: withSourceMap(string(u.Module(u.MainModule).Content), u.SourceMaps[u.MainModule+".map"]), Tag: u.Tag, Message: u.Message, Vars: u.Vars, JSON: u.JSON}
@@ -331,36 +332,39 @@ func cfVersions(ctx context.Context, s *workerState) []cfapi.Version {
 			uploads[st.Uploads[i].ID] = &st.Uploads[i]
 		}
 	}
-	limits := rateLimitsOf(s)
+	block := blockBindings(s)
 	var out []cfapi.Version
 	for _, v := range slices.Backward(s.describe(ctx).Versions) {
 		if v.Status != "" {
 			continue
 		}
-		out = append(out, cfVersionOf(v, uploads[v.ID], len(out)+1, limits))
+		out = append(out, cfVersionOf(v, uploads[v.ID], len(out)+1, block))
 	}
 	return out
 }
 
-// rateLimitsOf returns the gradual block's rate limits, bindings of every
-// script version.
-func rateLimitsOf(s *workerState) []cfapi.RateLimit {
+// blockBindings returns the bindings the gradual block gives every script
+// version, its rate limits and service bindings, in an Upload's fields.
+func blockBindings(s *workerState) cfapi.Upload {
 	g := s.latest()
 	if g == nil {
-		return nil
+		return cfapi.Upload{}
 	}
-	out := make([]cfapi.RateLimit, len(g.RateLimits))
-	for i, rl := range g.RateLimits {
+	var out cfapi.Upload
+	for _, rl := range g.RateLimits {
 		period := cmp.Or(time.Duration(rl.Period), time.Minute)
-		out[i] = cfapi.RateLimit{Name: rl.Name, NamespaceID: rl.NamespaceID, Limit: int(rl.Limit), Period: int(period / time.Second)}
+		out.RateLimits = append(out.RateLimits, cfapi.RateLimit{Name: rl.Name, NamespaceID: rl.NamespaceID, Limit: int(rl.Limit), Period: int(period / time.Second)})
+	}
+	for _, svc := range g.Services {
+		out.Services = append(out.Services, cfapi.ServiceBinding{Name: svc.Name, Service: svc.Worker})
 	}
 	return out
 }
 
 // cfVersionOf is one version in Cloudflare's shape; u is its upload, if
-// it was uploaded, and limits the block's rate limits, which a script
-// version has as bindings.
-func cfVersionOf(v api.Version, u *live.Upload, number int, limits []cfapi.RateLimit) cfapi.Version {
+// it was uploaded, and block the gradual block's bindings (see
+// blockBindings), which a script version has too.
+func cfVersionOf(v api.Version, u *live.Upload, number int, block cfapi.Upload) cfapi.Version {
 	at := cfapi.Time(v.CreatedOn)
 	out := cfapi.Version{
 		ID:          v.ID,
@@ -383,9 +387,9 @@ func cfVersionOf(v api.Version, u *live.Upload, number int, limits []cfapi.RateL
 	}
 	if u != nil {
 		out.Resources.Script.Etag = u.ScriptHash
-		out.Resources.Bindings = (&cfapi.Upload{Vars: u.Vars, Secrets: u.Secrets, JSON: u.JSON, RateLimits: limits}).Bindings()
+		out.Resources.Bindings = (&cfapi.Upload{Vars: u.Vars, Secrets: u.Secrets, JSON: u.JSON, RateLimits: block.RateLimits, Services: block.Services}).Bindings()
 	} else if v.Kind == "script" {
-		out.Resources.Bindings = (&cfapi.Upload{RateLimits: limits}).Bindings()
+		out.Resources.Bindings = block.Bindings()
 	}
 	return out
 }

@@ -2,11 +2,13 @@ package caddymodule
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-gradual/gradual/affinity"
+	"github.com/caddy-gradual/gradual/internal/cfapi"
 )
 
 func TestServiceConfig(t *testing.T) {
@@ -179,4 +182,41 @@ func mustPrefixes(t *testing.T, s ...string) affinity.Prefixes {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestCFServices checks which service bindings of a wrangler upload are
+// taken: those the gradual block declares alike, which every version
+// has, as its versions show them.
+func TestCFServices(t *testing.T) {
+	front, _ := serviceWorkers(t)
+	for _, tt := range []struct {
+		name string
+		want []cfapi.ServiceBinding
+		err  string
+	}{
+		{"none", nil, ""},
+		{"the block's", []cfapi.ServiceBinding{{Name: "BACK", Service: "back"}}, ""},
+		{"another name", []cfapi.ServiceBinding{{Name: "BACK", Service: "back"}, {Name: "AUTH", Service: "back"}},
+			`service binding "AUTH": the gradual block declares no such service binding (service AUTH back) [code: 10002]`},
+		{"another worker", []cfapi.ServiceBinding{{Name: "BACK", Service: "auth"}},
+			`service binding "BACK" calls the worker "auth"; the gradual block's calls "back" [code: 10002]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := cfServices(front.state, tt.want)
+			if tt.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var ce *cfapi.Error
+			if !errors.As(err, &ce) || ce.Status != http.StatusBadRequest || err.Error() != tt.err {
+				t.Errorf("got %v, want 400 %s", err, tt.err)
+			}
+		})
+	}
+	block := blockBindings(front.state)
+	if got, want := block.Bindings(), []cfapi.Binding{{Name: "BACK", Type: "service", Service: "back"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("the versions' bindings: %+v, want %+v", got, want)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -309,4 +311,59 @@ export default {
 			t.Errorf("a wrong token: err %v", err)
 		}
 	})
+}
+
+// TestWranglerServiceBinding uploads with wrangler a worker whose
+// wrangler.toml binds another worker of the same Caddy: the binding the
+// gradual block declares alike is taken, and the uploaded version calls
+// the other worker through it in process; any other is refused by name.
+func TestWranglerServiceBinding(t *testing.T) {
+	const token = "wrangler-test-token"
+	dir := t.TempDir()
+	fp, bp := filepath.Join(dir, "front.js"), filepath.Join(dir, "back.js")
+	os.WriteFile(fp, []byte(`export default { fetch() { return new Response("front from the Caddyfile"); } }`), 0o644)
+	os.WriteFile(bp, []byte(backScript), 0o644)
+	front, back, apiAddr := freeAddr(), freeAddr(), freeAddr()
+	loadCaddyfile(t, workerSite(front, "front", scriptVersion("f1", "one", fp, nil)+"\t\t\tservice BACK back\n")+
+		workerSite(back, "back", scriptVersion("b1", "one", bp, nil))+fmt.Sprintf(`
+http://%s {
+	gradual_api {
+		token %s
+	}
+}
+`, apiAddr, token))
+	project := map[string]string{
+		"wrangler.toml": `name = "front"
+main = "src/index.js"
+compatibility_date = "2025-01-02"
+workers_dev = false
+services = [{ binding = "BACK", service = "back" }]
+`,
+		"src/index.js": `export default {
+	async fetch(request, env) {
+		const r = await env.BACK.fetch("http://back/");
+		return new Response("uploaded → " + await r.text(), { status: r.status });
+	},
+};
+`,
+	}
+	base := "http://" + apiAddr + "/client/v4"
+	w := newWrangler(t, base, token, project)
+	m := versionIDRE.FindStringSubmatch(w.mustRun(t, "versions", "upload"))
+	if m == nil {
+		t.Fatal("no version ID printed")
+	}
+	override := http.Header{"Cloudflare-Workers-Version-Overrides": {`front="` + m[1] + `"`}}
+	if _, body := get(t, "http://"+front+"/", override); body != "uploaded → back b1" {
+		t.Errorf("the uploaded version served %q", body)
+	}
+	if out := w.mustRun(t, "versions", "view", m[1]); !strings.Contains(out, "env.BACK") {
+		t.Errorf("versions view lacks the service binding:\n%s", out)
+	}
+
+	project["wrangler.toml"] = strings.Replace(project["wrangler.toml"], `binding = "BACK"`, `binding = "OTHER"`, 1)
+	out, errOut, err := newWrangler(t, base, token, project).run(t, "versions", "upload")
+	if err == nil || !strings.Contains(out+errOut, `service binding "OTHER": the gradual block declares no such service binding (service OTHER back)`) {
+		t.Errorf("a binding the block does not declare: err %v\n%s", err, out+errOut)
+	}
 }

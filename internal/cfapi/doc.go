@@ -93,13 +93,15 @@
 // does with it: bindings plain_text and secret_text (env vars; secrets
 // shown by name only), json (wrangler sends a [vars] value that is a table
 // or an array as {"type":"json","name","json":<value>}; env.NAME is that
-// value), version_metadata named CF_VERSION_METADATA, and ratelimit like
-// the gradual block's; compatibility_flags may hold nodejs_compat, whose
-// bundle imports node:events and node:stream and asks
-// process.getBuiltinModule("node:process") for workerd's process, all of
-// which the host has. Refused, by name: service bindings, every other
-// binding type, several modules, Durable Object migrations, static
-// assets and containers.
+// value), version_metadata named CF_VERSION_METADATA, and ratelimit and
+// service like the gradual block's (its bindings are every version's, so
+// an upload can ask for them but not add one); compatibility_flags may
+// hold nodejs_compat, whose bundle imports node:events and node:stream and
+// asks process.getBuiltinModule("node:process") for workerd's process, all
+// of which the host has. Refused, by name: every other binding type,
+// service bindings with an entrypoint, props or a non-production
+// environment, several modules, Durable Object migrations, static assets
+// and containers.
 //
 // wrangler also sends GET …/workers/scripts/{name}/secrets only in
 // interactive sessions (its check that vars do not shadow secrets), and
