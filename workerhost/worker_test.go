@@ -431,3 +431,48 @@ func TestSynchronousResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolGrowsAndShrinks checks that the pool adds runtimes while every
+// runtime is busy running JavaScript, up to PoolSize, and drops those
+// beyond the first once they have been idle for idleRuntime.
+func TestPoolGrowsAndShrinks(t *testing.T) {
+	old := idleRuntime
+	idleRuntime = 200 * time.Millisecond
+	defer func() { idleRuntime = old }()
+	w := newInline(t, `export default { fetch() {
+		const end = Date.now() + 20;
+		while (Date.now() < end) {}
+		return new Response("ok");
+	} }`, func(c *Config) { c.PoolSize = 3 })
+	var wg sync.WaitGroup
+	most := 0
+	var mu sync.Mutex
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if resp, body, _, _ := do(t, w, "GET", "http://x/", ""); resp.StatusCode != 200 || body != "ok" {
+					t.Errorf("%d %q", resp.StatusCode, body)
+				}
+				mu.Lock()
+				most = max(most, w.Runtimes())
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if most != 3 {
+		t.Fatalf("the pool grew to %d runtimes under CPU-bound load, want 3", most)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for w.Runtimes() > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runtimes left after the pool was idle", w.Runtimes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if resp, body, _, _ := do(t, w, "GET", "http://x/", ""); resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("after shrinking: %d %q", resp.StatusCode, body)
+	}
+}
