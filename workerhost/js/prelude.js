@@ -312,12 +312,13 @@
   // "value" or "key+value") with its own next, inheriting from
   // %IteratorPrototype% and tagged "Iterator" (V8's Iterator.prototype
   // tag, which goja lacks). at(target, i) gives the i-th [key, value] pair,
-  // or undefined past the end.
+  // or undefined past the end; with own set, a pair nobody else holds,
+  // which "key+value" iterators return as it is rather than copied.
   const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
   if (!Object.prototype.hasOwnProperty.call(IteratorPrototype, Symbol.toStringTag)) {
     Object.defineProperty(IteratorPrototype, Symbol.toStringTag, { value: "Iterator", configurable: true, writable: true });
   }
-  function iterator(name, at) {
+  function iterator(name, at, own) {
     const kIter = Symbol(name + " Iterator");
     const protos = {};
     for (const kind of ["key", "value", "key+value"]) {
@@ -332,7 +333,7 @@
               return { done: true, value: undefined };
             }
             st.index++;
-            return { done: false, value: kind === "key" ? e[0] : kind === "value" ? e[1] : [e[0], e[1]] };
+            return { done: false, value: kind === "key" ? e[0] : kind === "value" ? e[1] : own ? e : [e[0], e[1]] };
           },
           writable: true, enumerable: true, configurable: true,
         },
@@ -591,7 +592,8 @@
     else l.push(v);
   }
   function joinValue(l) { return typeof l === "string" ? l : l.join(", "); }
-  function copyValue(l) { return typeof l === "string" ? l : l.slice(); }
+  // copyEntry is a Map.forEach callback copying into the Map this.
+  function copyEntry(l, k) { this.set(k, typeof l === "string" ? l : l.slice()); }
 
   // The headers of the incoming request and of fetch responses start as
   // the flat [name, value, ...] array Go passed, in kState: they are often
@@ -620,7 +622,10 @@
       if (init === undefined) return;
       if (init === null) throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.");
       if (init instanceof Headers) {
-        hmap(init).forEach((l, k) => { m.set(k, copyValue(l)); });
+        const from = init[kState];
+        // A flat array is never changed: the copy can read it as well.
+        if (Array.isArray(from)) this[kState] = from;
+        else from.forEach(copyEntry, m);
         return;
       }
       if (typeof init !== "object" && typeof init !== "function") throw new TypeError("Failed to construct 'Headers': invalid init");
@@ -636,15 +641,19 @@
         for (let i = 0; i < keys.length; i++) addValue(m, headerName(keys[i]), headerValue(init[keys[i]]));
       }
     }
+    // append and set are checkMutable and hmap written out: frameworks
+    // set a dozen headers per response.
     append(n, v) {
       if (arguments.length < 2) throw new TypeError(`Failed to execute 'append' on 'Headers': 2 arguments required, but only ${arguments.length} present.`);
-      checkMutable(this);
-      addValue(hmap(this), headerName(n), headerValue(v));
+      if (this[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
+      const m = this[kState];
+      addValue(Array.isArray(m) ? hmap(this) : m, headerName(n), headerValue(v));
     }
     set(n, v) {
       if (arguments.length < 2) throw new TypeError(`Failed to execute 'set' on 'Headers': 2 arguments required, but only ${arguments.length} present.`);
-      checkMutable(this);
-      hmap(this).set(headerName(n), headerValue(v));
+      if (this[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
+      const m = this[kState];
+      (Array.isArray(m) ? hmap(this) : m).set(headerName(n), headerValue(v));
     }
     delete(n) { checkMutable(this); hmap(this).delete(headerName(n)); }
     get(n) {
@@ -668,7 +677,10 @@
       if (n !== "set-cookie") throw new TypeError("getAll() can only be used with the header name \"Set-Cookie\".");
       return this.getSetCookie();
     }
-    forEach(cb, thisArg) { for (const [k, v] of this) cb.call(thisArg, v, k, this); }
+    forEach(cb, thisArg) {
+      const list = sortedHeaders(this);
+      for (let i = 0; i < list.length; i++) cb.call(thisArg, list[i][1], list[i][0], this);
+    }
     // The iterators go over the sorted and combined list as it was when
     // they were made, as workerd's do.
     entries() { return headersIterator(sortedHeaders(this), "key+value"); }
@@ -676,16 +688,20 @@
     values() { return headersIterator(sortedHeaders(this), "value"); }
     [Symbol.iterator]() { return headersIterator(sortedHeaders(this), "key+value"); }
   }
-  const headersIterator = iterator("Headers", (list, i) => list[i]);
+  // The pairs of a sorted list are the iterator's own to hand out.
+  const headersIterator = iterator("Headers", (list, i) => list[i], true);
+  // sortedHeaders lists [name, value] pairs by name, each Set-Cookie
+  // apart, the others combined. Sorting the pairs (stable, so the cookies
+  // keep their order) is cheaper in goja than sorting and looking up keys.
   function sortedHeaders(h) {
-    const m = hmap(h);
     const out = [];
-    for (const n of Array.from(m.keys()).sort()) {
-      const l = m.get(n);
-      if (n === "set-cookie" && typeof l !== "string") { for (const v of l) out.push([n, v]); } else out.push([n, joinValue(l)]);
-    }
-    return out;
+    hmap(h).forEach(pushPairs, out);
+    return out.sort(byName);
   }
+  function pushPairs(l, n) {
+    if (n === "set-cookie" && typeof l !== "string") { for (let i = 0; i < l.length; i++) this.push([n, l[i]]); } else this.push([n, joinValue(l)]);
+  }
+  function byName(a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0; }
   // A Headers object's kGuard is "immutable" or unset.
   function checkMutable(h) {
     if (h[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
@@ -807,7 +823,7 @@
   // ---- Streams (see streams.js) --------------------------------------------
 
   const streams = host.streams({ kState, viewBytes, concatBytes, DOMException });
-  const { ReadableStream, WritableStream, TransformStream, streamOfBytes, takeBytes, readAllBytes } = streams;
+  const { ReadableStream, WritableStream, TransformStream, streamOfBytes, takeBytes, readAllBytes, isReadableStream } = streams;
 
   // ---- Body ----------------------------------------------------------------
 
@@ -816,8 +832,8 @@
   function extractBody(body) {
     if (body === undefined || body === null) return { source: null, type: null };
     if (typeof body === "string") return { source: body, type: "text/plain;charset=UTF-8" };
+    if (isReadableStream(body)) return { source: body, type: null };
     if (isBufferSource(body)) return { source: copyBytes(body), type: null };
-    if (body instanceof ReadableStream) return { source: body, type: null };
     if (body instanceof URLSearchParams) return { source: body.toString(), type: "application/x-www-form-urlencoded;charset=UTF-8" };
     if (body instanceof FormData) { const m = encodeMultipart(body); return { source: m.bytes, type: m.type }; }
     if (body instanceof Blob) return { source: body[kState], type: body.type || null };
@@ -842,14 +858,14 @@
       const st = this[kState];
       const src = st.source;
       if (src === null) return null;
-      if (src instanceof ReadableStream) return src;
+      if (isReadableStream(src)) return src;
       if (st.used) return null;
       st.source = src === kNative ? nativeBodyStream() : streamOfBytes(toBytes(src));
       return st.source;
     }
     get bodyUsed() {
       const st = this[kState];
-      return st.used || (st.source instanceof ReadableStream && st.source[kState].disturbed);
+      return st.used || (isReadableStream(st.source) && st.source[kState].disturbed);
     }
     text() { return consumeBody(this).then(toText); }
     json() { return this.text().then((t) => JSON.parse(t)); }
@@ -895,7 +911,7 @@
     if (st.used) throw new TypeError("Body has already been used.");
     let src = st.source;
     if (src === kNative) src = nativeBodyStream();
-    if (src instanceof ReadableStream) {
+    if (isReadableStream(src)) {
       // A stream of bytes still unread stays one on both sides, so that
       // both keep a known length (Content-Length), as through workerd's tee.
       const bytes = takeBytes(src);
@@ -1037,7 +1053,7 @@
         source = null;
       }
       const statusText = init.statusText === undefined ? "" : String(init.statusText);
-      if (controlRe.test(statusText)) throw new TypeError("Invalid statusText");
+      if (statusText !== "" && controlRe.test(statusText)) throw new TypeError("Invalid statusText");
       if (headers === null) headers = type;
       else if (type !== null && !headers.has("content-type")) headers.set("content-type", type);
       this[kState] = {
@@ -1857,7 +1873,7 @@
     if (src === null) kind = 0;
     else if (typeof src !== "string") {
       if (src === kNative) src = nativeBodyStream();
-      if (src instanceof ReadableStream) {
+      if (isReadableStream(src)) {
         const b = takeBytes(src);
         if (b !== null) src = b;
         else kind = 2;

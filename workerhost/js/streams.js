@@ -44,6 +44,11 @@
 
   // ---- ReadableStream ------------------------------------------------------
 
+  // isReadableStream is v instanceof ReadableStream, which the body code
+  // asks on every request, without the allocations of instanceof in goja.
+  const kReadable = Symbol("ReadableStream");
+  function isReadableStream(v) { return typeof v === "object" && v !== null && v[kReadable] === true; }
+
   class ReadableStreamDefaultController {
     constructor(key, st) {
       if (key !== kState) throw new TypeError("Illegal constructor");
@@ -89,7 +94,7 @@
 
   function finishClose(st) {
     st.state = "closed";
-    for (const r of st.reads.splice(0)) r.resolve({ value: undefined, done: true });
+    if (st.reads.length > 0) for (const r of st.reads.splice(0)) r.resolve({ value: undefined, done: true });
     if (st.reader) st.reader[kState].closed.resolve();
   }
 
@@ -254,6 +259,8 @@
       }, { highWaterMark: 0 });
     }
   }
+
+  Object.defineProperty(ReadableStream.prototype, kReadable, { value: true });
 
   class ReadableStreamDefaultReader {
     constructor(stream) {
@@ -504,14 +511,21 @@
 
   // streamOfBytes makes a stream of one chunk. It remembers the bytes so
   // that a body passed on unread keeps a known length (Content-Length).
+  // Every Response body read as .body is one (frameworks pass it on to a
+  // new Response to change headers), so it is built as the constructor
+  // would leave a stream whose start enqueued the bytes and closed it,
+  // without calling one: a stream with no pull has nothing to do once
+  // started.
   function streamOfBytes(bytes) {
-    const s = new ReadableStream({
-      start(c) {
-        if (bytes.length > 0) c.enqueue(bytes);
-        c.close();
-      },
-    });
-    s[kState].bytes = bytes;
+    const s = Object.create(ReadableStream.prototype);
+    const empty = bytes.length === 0;
+    const st = {
+      queue: empty ? [] : [[bytes, 1]], queueSize: empty ? 0 : 1, state: empty ? "closed" : "readable", reason: undefined, reader: null, reads: [],
+      started: true, pulling: false, pullAgain: false, closeRequested: true, disturbed: false,
+      bytesType: false, hwm: 1, size: null, pull: null, cancel: null, bytes,
+    };
+    st.controller = new ReadableStreamDefaultController(kState, st);
+    s[kState] = st;
     return s;
   }
 
@@ -552,6 +566,6 @@
   return {
     ReadableStream, ReadableStreamBYOBReader, ReadableStreamDefaultReader, ReadableStreamDefaultController, WritableStream,
     WritableStreamDefaultWriter, TransformStream, TextEncoderStream, TextDecoderStream,
-    CountQueuingStrategy, ByteLengthQueuingStrategy, streamOfBytes, takeBytes, readAllBytes,
+    CountQueuingStrategy, ByteLengthQueuingStrategy, streamOfBytes, takeBytes, readAllBytes, isReadableStream,
   };
 });
