@@ -641,16 +641,15 @@
         for (let i = 0; i < keys.length; i++) addValue(m, headerName(keys[i]), headerValue(init[keys[i]]));
       }
     }
-    // append and set are checkMutable and hmap written out: frameworks
-    // set a dozen headers per response.
+    // append and set are checkMutable and hmap written out, and leave the
+    // count of their arguments to host.arity (below): frameworks set a
+    // dozen headers per response.
     append(n, v) {
-      if (arguments.length < 2) throw new TypeError(`Failed to execute 'append' on 'Headers': 2 arguments required, but only ${arguments.length} present.`);
       if (this[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
       const m = this[kState];
       addValue(Array.isArray(m) ? hmap(this) : m, headerName(n), headerValue(v));
     }
     set(n, v) {
-      if (arguments.length < 2) throw new TypeError(`Failed to execute 'set' on 'Headers': 2 arguments required, but only ${arguments.length} present.`);
       if (this[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
       const m = this[kState];
       (Array.isArray(m) ? hmap(this) : m).set(headerName(n), headerValue(v));
@@ -687,6 +686,11 @@
     keys() { return headersIterator(sortedHeaders(this), "key"); }
     values() { return headersIterator(sortedHeaders(this), "value"); }
     [Symbol.iterator]() { return headersIterator(sortedHeaders(this), "key+value"); }
+  }
+  for (const name of ["append", "set"]) {
+    Object.defineProperty(Headers.prototype, name, {
+      value: host.arity(Headers.prototype[name], 2, `Failed to execute '${name}' on 'Headers'`, name), writable: true, configurable: true,
+    });
   }
   // The pairs of a sorted list are the iterator's own to hand out.
   const headersIterator = iterator("Headers", (list, i) => list[i], true);
