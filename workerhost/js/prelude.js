@@ -826,7 +826,7 @@
 
   // ---- Streams (see streams.js) --------------------------------------------
 
-  const streams = host.streams({ kState, viewBytes, concatBytes, DOMException });
+  const streams = host.streams({ kState, viewBytes, concatBytes, DOMException, encode: utf8.encode });
   const { ReadableStream, WritableStream, TransformStream, streamOfBytes, takeBytes, readAllBytes, isReadableStream } = streams;
 
   // ---- Body ----------------------------------------------------------------
@@ -864,7 +864,7 @@
       if (src === null) return null;
       if (isReadableStream(src)) return src;
       if (st.used) return null;
-      st.source = src === kNative ? nativeBodyStream() : streamOfBytes(toBytes(src));
+      st.source = src === kNative ? nativeBodyStream() : streamOfBytes(src);
       return st.source;
     }
     get bodyUsed() {
@@ -1044,6 +1044,8 @@
       if (typeof body === "string") {
         source = body;
         type = "text/plain;charset=UTF-8";
+      } else if (isReadableStream(body)) {
+        source = body;
       } else if (body !== undefined && body !== null) {
         const e = extractBody(body);
         source = e.source;

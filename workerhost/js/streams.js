@@ -5,7 +5,7 @@
 (function (deps) {
   "use strict";
 
-  const { kState, viewBytes, concatBytes } = deps;
+  const { kState, viewBytes, concatBytes, encode } = deps;
   const kDecoder = Symbol("decoder");
   const kWriterClosed = Symbol("writer closed");
   if (!Symbol.asyncIterator) {
@@ -267,6 +267,10 @@
       if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamDefaultReader needs a ReadableStream");
       const st = stream[kState];
       if (st.reader) throw new TypeError("This ReadableStream is currently locked to a reader");
+      if (typeof st.bytes === "string") {
+        st.bytes = encode(st.bytes);
+        if (st.queue.length > 0) st.queue[0][0] = st.bytes;
+      }
       st.reader = this;
       const closed = deferred();
       closed.promise.catch(() => {});
@@ -509,28 +513,30 @@
     size(chunk) { return chunk.byteLength; }
   }
 
-  // streamOfBytes makes a stream of one chunk. It remembers the bytes so
-  // that a body passed on unread keeps a known length (Content-Length).
+  // streamOfBytes makes a stream of one chunk, bytes or a string whose
+  // UTF-8 it stands for. It remembers them so that a body passed on unread
+  // keeps a known length (Content-Length).
+  //
   // Every Response body read as .body is one (frameworks pass it on to a
   // new Response to change headers), so it is built as the constructor
   // would leave a stream whose start enqueued the bytes and closed it,
-  // without calling one: a stream with no pull has nothing to do once
-  // started.
+  // without calling one (a stream with no pull has nothing to do once
+  // started), and with only the state such a stream reads: the fields
+  // left out read as undefined, which every use takes for false or none.
+  // goja stores an object of more than eight properties several times
+  // slower. A string is encoded only if a reader is made.
   function streamOfBytes(bytes) {
     const s = Object.create(ReadableStream.prototype);
     const empty = bytes.length === 0;
-    const st = {
-      queue: empty ? [] : [[bytes, 1]], queueSize: empty ? 0 : 1, state: empty ? "closed" : "readable", reason: undefined, reader: null, reads: [],
-      started: true, pulling: false, pullAgain: false, closeRequested: true, disturbed: false,
-      bytesType: false, hwm: 1, size: null, pull: null, cancel: null, bytes,
+    s[kState] = {
+      queue: empty ? [] : [[bytes, 1]], queueSize: empty ? 0 : 1, state: empty ? "closed" : "readable", reader: null, reads: [],
+      closeRequested: true, disturbed: false, bytes,
     };
-    st.controller = new ReadableStreamDefaultController(kState, st);
-    s[kState] = st;
     return s;
   }
 
-  // takeBytes returns the bytes of an unread streamOfBytes stream, marking
-  // it read, or null for any other stream.
+  // takeBytes returns the bytes (or string) of an unread streamOfBytes
+  // stream, marking it read, or null for any other stream.
   function takeBytes(stream) {
     const st = stream[kState];
     if (st.bytes === undefined || st.disturbed || st.reader !== null) return null;
