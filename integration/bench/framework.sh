@@ -15,7 +15,10 @@
 #   /api/items/42?q=x&tag=a&tag=b   route params, query, JSON, and etag
 #                                   (clones the response, SHA-1s its body)
 #
-# Usage: integration/bench/framework.sh [seconds-per-round] [rounds]
+# With BASE set to a git revision, a Caddy built from that revision serves
+# the app too, in the same rounds, for a before/after comparison.
+#
+# Usage: [BASE=rev] integration/bench/framework.sh [seconds-per-round] [rounds]
 # Needs wrk (Debian: apt-get install wrk), curl, python3, go, npm (for Hono
 # and workerd, unless installed: see lib.sh's need_workerd). Everything
 # binds to 127.0.0.1.
@@ -48,10 +51,16 @@ if ! grep -qs "\"version\": \"$hono\"" "$apps/node_modules/hono/package.json"; t
 fi
 cp "$root/integration/testdata/apps/hono.js" "$apps/bench-hono.js"
 
-grad=$(port) wd=$(port) admin=$(port)
+grad=$(port) wd=$(port) admin=$(port) base=$(port) baseadmin=$(port)
 
 echo "building caddy with the plugin, bundling the app for workerd..."
 (cd "$root" && go build -o "$work/caddy" ./cmd/caddy)
+if [ -n "${BASE:-}" ]; then
+	echo "building caddy at $BASE..."
+	git -C "$root" worktree add -q --detach "$work/base" "$BASE"
+	trap 'git -C "$root" worktree remove --force "$work/base"; cleanup' EXIT
+	(cd "$work/base" && go build -o "$work/caddy-base" ./cmd/caddy)
+fi
 # The options of integration/workerd_test.go's workerdBundle, as Wrangler
 # would bundle.
 (cd "$root" && go run github.com/evanw/esbuild/cmd/esbuild "$apps/bench-hono.js" \
@@ -92,10 +101,17 @@ CAPNP
 
 "$work/caddy" run --config "$work/Caddyfile" >"$work/caddy.log" 2>&1 &
 pids+=($!)
+servers=("$grad" "$wd")
+if [ -n "${BASE:-}" ]; then
+	sed -e "s/127.0.0.1:$admin/127.0.0.1:$baseadmin/" -e "s/^:$grad /:$base /" "$work/Caddyfile" >"$work/base.Caddyfile"
+	"$work/caddy-base" run --config "$work/base.Caddyfile" >"$work/caddy-base.log" 2>&1 &
+	pids+=($!)
+	servers+=("$base")
+fi
 "$workerd" serve "$work/workerd.capnp" >"$work/workerd.log" 2>&1 &
 pids+=($!)
 
-for p in $grad $wd; do
+for p in "${servers[@]}"; do
 	body=$(wait_up "$p") || exit 1
 	[ "$body" = "hello hono" ] || { echo "port $p answered $body" >&2; exit 1; }
 done
@@ -106,42 +122,56 @@ done
 
 echo "warming up..."
 for path in "${paths[@]}"; do
-	for p in $grad $wd; do
+	for p in "${servers[@]}"; do
 		wrk -t"$threads" -c"$conns" -d2s "http://127.0.0.1:$p$path" >/dev/null
 	done
 done
 
 echo "wrk -t$threads -c$conns, ${secs}s rounds"
-ratios=()
+ratios=() baseratios=()
 for i in "${!paths[@]}"; do
 	path=${paths[$i]}
 	echo
 	echo "GET $path"
-	printf '%-6s %-24s %-24s\n' round "gradual req/s (p99 ms)" "workerd req/s (p99 ms)"
-	: >"$work/grad$i" ; : >"$work/wd$i"
+	if [ -n "${BASE:-}" ]; then
+		printf '%-6s %-24s %-24s %-24s\n' round "gradual req/s (p99 ms)" "workerd req/s (p99 ms)" "at $BASE req/s (p99 ms)"
+	else
+		printf '%-6s %-24s %-24s\n' round "gradual req/s (p99 ms)" "workerd req/s (p99 ms)"
+	fi
+	: >"$work/grad$i" ; : >"$work/wd$i" ; : >"$work/base$i"
 	for r in $(seq "$rounds"); do
-		# Alternate which goes first, so neither always runs on a warmer machine.
+		# Alternate which goes first, so none always runs on a warmer machine.
 		if ((r % 2)); then
 			read -r grps gp99 < <(wrk_round "$grad" "$path")
 			read -r wrps wp99 < <(wrk_round "$wd" "$path")
+			[ -z "${BASE:-}" ] || read -r brps bp99 < <(wrk_round "$base" "$path")
 		else
+			[ -z "${BASE:-}" ] || read -r brps bp99 < <(wrk_round "$base" "$path")
 			read -r wrps wp99 < <(wrk_round "$wd" "$path")
 			read -r grps gp99 < <(wrk_round "$grad" "$path")
 		fi
 		echo "$grps $gp99" >>"$work/grad$i"
 		echo "$wrps $wp99" >>"$work/wd$i"
-		printf '%-6s %-24s %-24s\n' "$r" "$grps ($gp99)" "$wrps ($wp99)"
+		if [ -n "${BASE:-}" ]; then
+			echo "$brps $bp99" >>"$work/base$i"
+			printf '%-6s %-24s %-24s %-24s\n' "$r" "$grps ($gp99)" "$wrps ($wp99)" "$brps ($bp99)"
+		else
+			printf '%-6s %-24s %-24s\n' "$r" "$grps ($gp99)" "$wrps ($wp99)"
+		fi
 	done
-	grps=$(cut -d' ' -f1 "$work/grad$i" | median)
-	wrps=$(cut -d' ' -f1 "$work/wd$i" | median)
-	gp99=$(cut -d' ' -f2 "$work/grad$i" | median)
-	wp99=$(cut -d' ' -f2 "$work/wd$i" | median)
-	ratio=$(paste -d' ' "$work/grad$i" "$work/wd$i" | awk '{printf "%.4f\n", $1/$3}' | median)
-	ratio=$(awk -v r="$ratio" 'BEGIN {printf "%.3f", r}')
-	ratios+=("$ratio")
-	echo "median gradual (goja): $grps req/s, p99 ${gp99} ms"
-	echo "median workerd:        $wrps req/s, p99 ${wp99} ms"
-	echo "throughput ratio gradual/workerd (median of per-round ratios): $ratio"
+	# ratio prints the median of the per-round ratios of two result files:
+	# each round's runs are back to back, so that is the least disturbed
+	# by drift.
+	ratio() { paste -d' ' "$1" "$2" | awk '{printf "%.4f\n", $1/$3}' | median | awk '{printf "%.3f", $1}'; }
+	ratios+=("$(ratio "$work/grad$i" "$work/wd$i")")
+	echo "median gradual (goja): $(cut -d' ' -f1 "$work/grad$i" | median) req/s, p99 $(cut -d' ' -f2 "$work/grad$i" | median) ms"
+	echo "median workerd:        $(cut -d' ' -f1 "$work/wd$i" | median) req/s, p99 $(cut -d' ' -f2 "$work/wd$i" | median) ms"
+	echo "throughput ratio gradual/workerd (median of per-round ratios): ${ratios[$i]}"
+	if [ -n "${BASE:-}" ]; then
+		baseratios+=("$(ratio "$work/base$i" "$work/wd$i")")
+		echo "median gradual at $BASE: $(cut -d' ' -f1 "$work/base$i" | median) req/s, p99 $(cut -d' ' -f2 "$work/base$i" | median) ms"
+		echo "throughput ratio at $BASE/workerd: ${baseratios[$i]}; gradual/at $BASE: $(ratio "$work/grad$i" "$work/base$i")"
+	fi
 done
 
 echo
