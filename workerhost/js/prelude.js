@@ -8,7 +8,10 @@
   const kState = Symbol("state");
   const kGuard = Symbol("guard");
   const kNative = Symbol("native body");
-  const utf8 = { encode: (s) => new Uint8Array(host.encodeUTF8(s)) };
+  // Bytes is goja's own Uint8Array: the global one becomes a wrapper
+  // (below), which the host's own byte views need not go through.
+  const Bytes = Uint8Array;
+  const utf8 = { encode: (s) => new Bytes(host.encodeUTF8(s)) };
 
   function define(name, value) {
     Object.defineProperty(global, name, { value, writable: true, configurable: true, enumerable: false });
@@ -353,8 +356,8 @@
   function isBufferSource(v) { return v instanceof ArrayBuffer || ArrayBuffer.isView(v); }
   // viewBytes returns a Uint8Array over the same memory as v.
   function viewBytes(v) {
-    if (v instanceof ArrayBuffer) return new Uint8Array(v);
-    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    if (ArrayBuffer.isView(v)) return new Bytes(v.buffer, v.byteOffset, v.byteLength);
+    if (v instanceof ArrayBuffer) return new Bytes(v);
     throw new TypeError("Expected an ArrayBuffer or ArrayBufferView");
   }
   function copyBytes(v) { return viewBytes(v).slice(); }
@@ -1497,17 +1500,19 @@
   // converts each element the same way (they are otherwise goja's own).
   for (const C of [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array]) {
     const name = C.name;
+    // Every typed array made, slice and subarray included (through the
+    // species), comes through here: so no rest parameter, and goja's
+    // constructor takes undefined arguments for absent ones, as the
+    // standard does.
     const W = {
-      [name]: function (...args) {
+      [name]: function (a, b, c) {
         if (new.target === undefined) throw new TypeError(`Constructor ${name} requires 'new'`);
-        const target = new.target === W ? C : new.target;
-        const a = args[0];
-        if (args.length === 1 && Array.isArray(a)) {
-          const t = Reflect.construct(C, [a.length], target);
+        if (Array.isArray(a) && b === undefined && c === undefined) {
+          const t = Reflect.construct(C, [a.length], new.target === W ? C : new.target);
           t.set(a);
           return t;
         }
-        return Reflect.construct(C, args, target);
+        return new.target === W ? new C(a, b, c) : Reflect.construct(C, [a, b, c], new.target);
       },
     }[name];
     Object.defineProperty(W, "length", { value: 3 });
