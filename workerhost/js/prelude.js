@@ -618,19 +618,28 @@
     return v;
   }
 
+  // isHeaders is v instanceof Headers without instanceof's cost in goja:
+  // frameworks copy Headers several times per request.
+  const kHeaders = Symbol("Headers");
+  function isHeaders(v) { return typeof v === "object" && v !== null && v[kHeaders] === true; }
+
   class Headers {
     constructor(init) {
+      if (isHeaders(init)) {
+        const from = init[kState];
+        // A flat array is never changed: the copy can read it as well.
+        if (Array.isArray(from)) this[kState] = from;
+        else {
+          const m = new Map();
+          from.forEach(copyEntry, m);
+          this[kState] = m;
+        }
+        return;
+      }
       const m = new Map();
       this[kState] = m;
       if (init === undefined) return;
       if (init === null) throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.");
-      if (init instanceof Headers) {
-        const from = init[kState];
-        // A flat array is never changed: the copy can read it as well.
-        if (Array.isArray(from)) this[kState] = from;
-        else from.forEach(copyEntry, m);
-        return;
-      }
       if (typeof init !== "object" && typeof init !== "function") throw new TypeError("Failed to construct 'Headers': invalid init");
       if (typeof init[Symbol.iterator] === "function") {
         for (const pair of init) {
@@ -695,6 +704,7 @@
       value: host.arity(Headers.prototype[name], 2, `Failed to execute '${name}' on 'Headers'`, name), writable: true, configurable: true,
     });
   }
+  Object.defineProperty(Headers.prototype, kHeaders, { value: true });
   // The pairs of a sorted list are the iterator's own to hand out.
   const headersIterator = iterator("Headers", (list, i) => list[i], true);
   // sortedHeaders lists [name, value] pairs by name, each Set-Cookie
@@ -1073,7 +1083,10 @@
     get status() { return this[kState].status; }
     get statusText() { return this[kState].statusText; }
     get ok() { const s = this[kState].status; return s >= 200 && s < 300; }
-    get headers() { return responseHeaders(this[kState]); }
+    get headers() {
+      const h = this[kState].headers;
+      return h !== null && typeof h === "object" ? h : responseHeaders(this[kState]);
+    }
     get url() { return this[kState].url; }
     get redirected() { return this[kState].redirected; }
     get type() { return this[kState].type; }
@@ -1081,7 +1094,10 @@
     clone() {
       const st = this[kState];
       const r = Object.create(Response.prototype);
-      r[kState] = Object.assign({}, st, { headers: new Headers(responseHeaders(st)), source: cloneBody(st) });
+      r[kState] = {
+        status: st.status, statusText: st.statusText, headers: new Headers(responseHeaders(st)), source: cloneBody(st), used: st.used,
+        url: st.url, redirected: st.redirected, type: st.type,
+      };
       if (st.headers[kGuard] !== undefined) r[kState].headers[kGuard] = st.headers[kGuard];
       return r;
     }
