@@ -111,6 +111,7 @@ fi
 "$workerd" serve "$work/workerd.capnp" >"$work/workerd.log" 2>&1 &
 pids+=($!)
 
+echo "gradual on port $grad, workerd on port $wd${BASE:+, gradual at $BASE on port $base}"
 for p in "${servers[@]}"; do
 	body=$(wait_up "$p") || exit 1
 	[ "$body" = "hello hono" ] || { echo "port $p answered $body" >&2; exit 1; }
