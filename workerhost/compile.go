@@ -27,7 +27,7 @@ const CacheSize = 32
 // bundleOptionsVersion is part of every cache key. Change it whenever the
 // esbuild options below change, so that no program built with the old
 // options is served from the cache.
-const bundleOptionsVersion = "gradual-bundle-v3 es2017 iife neutral workerd,worker,browser strict-modules node:buffer,crypto,util,events,stream"
+const bundleOptionsVersion = "gradual-bundle-v4 es2017+goja-syntax iife neutral workerd,worker,browser strict-modules node:buffer,crypto,util,events,stream"
 
 // entryGlobal is the global variable that receives the entry module's
 // exports, where the host looks for `export default { fetch }`.
@@ -355,10 +355,38 @@ func build(name, source string, rec *recorder) (*Program, error) {
 	return compileBundle(name, b)
 }
 
-// bundle runs esbuild. With file set, name is the entry file and every
-// file esbuild loads is recorded in the result's Inputs; otherwise source
-// is the inline script and name its virtual file name.
-func bundle(name, source string, file bool) (*bundled, error) {
+// bundleForGoja bundles a script and compiles the bundle once, as a
+// trial. It keeps the syntax goja runs natively (gojaSyntax) unless goja's
+// parser refuses the result, which it does for valid code it otherwise
+// runs (a field named get, set or async: `class A { set = 1 }`); then it
+// bundles again with everything lowered to ES2017, as the host always did
+// before, and returns that bundle if it compiles. The error is that of the
+// first bundle's.
+func bundleForGoja(name, source string, file bool) (*bundled, error) {
+	b, err := bundle(name, source, file, gojaSyntax)
+	if err != nil {
+		return nil, err
+	}
+	_, err = compileBundle(name, b)
+	var ce *CompileError
+	if errors.As(err, &ce) {
+		if lowered, lerr := bundle(name, source, file, nil); lerr == nil {
+			if _, lerr := compileBundle(name, lowered); lerr == nil {
+				return lowered, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// bundle runs esbuild, leaving the syntax past ES2017 that supported names
+// as it is. With file set, name is the entry file and every file esbuild
+// loads is recorded in the result's Inputs; otherwise source is the inline
+// script and name its virtual file name.
+func bundle(name, source string, file bool, supported map[string]bool) (*bundled, error) {
 	var rec *recorder
 	if file {
 		rec = &recorder{}
@@ -372,6 +400,7 @@ func bundle(name, source string, file bool) (*bundled, error) {
 		MainFields:     []string{"browser", "module", "main"},
 		Conditions:     []string{"workerd", "worker", "browser"},
 		Target:         api.ES2017,
+		Supported:      supported,
 		Sourcemap:      api.SourceMapExternal,
 		SourcesContent: api.SourcesContentExclude,
 		LogLevel:       api.LogLevelSilent,
@@ -513,4 +542,27 @@ func parseError(name, code string, srcMap []byte, orig error) error {
 		e.Messages = append(e.Messages, fmt.Sprintf("%s:%d:%d: %s", file, line, col, pe.Message))
 	}
 	return e
+}
+
+// gojaSyntax is the syntax past ES2017 that goja runs natively, which
+// esbuild leaves as it is: lowered, private members become WeakMap lookups
+// per instance and ?? and ?. temporaries, several times slower in goja in
+// the framework code that uses them on every request. Public class fields
+// stay lowered (to defineProperty calls), as goja's parser takes a field
+// named get, set or async for an accessor and refuses it; so do async
+// generators and for await, which goja lacks.
+var gojaSyntax = map[string]bool{
+	"class-private-field":           true,
+	"class-private-method":          true,
+	"class-private-accessor":        true,
+	"class-private-static-field":    true,
+	"class-private-static-method":   true,
+	"class-private-static-accessor": true,
+	"class-private-brand-check":     true,
+	"class-static-blocks":           true,
+	"nullish-coalescing":            true,
+	"optional-chain":                true,
+	"logical-assignment":            true,
+	"object-rest-spread":            true,
+	"optional-catch-binding":        true,
 }

@@ -150,3 +150,30 @@ func TestCompileDeepNesting(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCompileModernSyntax runs classes with private members and the newer
+// operators that esbuild leaves to goja, and ones goja's parser refuses
+// unlowered (a private or public field named get or set), which are bundled
+// again lowered.
+func TestCompileModernSyntax(t *testing.T) {
+	for _, c := range []struct{ name, src, want string }{
+		{"private members", `class A { #n = 1; static #made = 0; #inc() { return ++this.#n } get #twice() { return this.#n * 2 }
+			constructor() { A.#made++ } static made() { return A.#made } static is(o) { return #n in o }
+			run() { this.#inc(); return this.#twice } }
+			export default { fetch() { const a = new A(); return new Response([a.run(), A.made(), A.is(a), A.is({})].join()) } }`, "4,1,true,false"},
+		{"operators", `export default { fetch() { const o = { a: { b: null } }; let x = null; x ??= 2; const { a, ...rest } = { a: 1, c: 3 };
+			return new Response([o.a?.b ?? "none", o.z?.y, x, a, JSON.stringify({ ...rest, d: 4 })].join()) } }`, "none,,2,1,{\"c\":3,\"d\":4}"},
+		{"private field named get", `class A { #get = 5; get() { return this.#get } }
+			export default { fetch() { return new Response(String(new A().get())) } }`, "5"},
+		{"field named set", `class A { set = (v) => v * 2; async = 1 }
+			export default { fetch() { const a = new A(); return new Response(String(a.set(3) + a.async)) } }`, "7"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := newInline(t, c.src)
+			_, body, _, err := do(t, w, "GET", "http://x/", "")
+			if err != nil || body != c.want {
+				t.Errorf("got %q, %v; want %q", body, err, c.want)
+			}
+		})
+	}
+}

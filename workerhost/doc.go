@@ -16,7 +16,9 @@
 // `addEventListener("fetch", e => e.respondWith(...))` work; an entry with
 // no import or export statement is taken for the latter, and, as in
 // workerd, sees its vars and CF_VERSION_METADATA as globals. Code is lowered
-// to ES2017 (async generators and for-await included). The nodejs_compat
+// to ES2017 (async generators and for-await included), except for the newer
+// syntax goja runs natively: private class members, ?., ??, logical
+// assignment, object spread and rest, static blocks. The nodejs_compat
 // modules are node:buffer, node:crypto, node:util, node:events, node:stream
 // and node:stream/promises; importing any other node: module fails the
 // build. process.env.NODE_ENV is "production". An inline Source (an upload)

@@ -138,6 +138,7 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 	set("readRequestBody", rt.hostReadRequestBody)
 	set("fetch", rt.hostFetch)
 	set("abortFetch", rt.hostAbortFetch)
+	set("arity", rt.hostArity)
 	return h
 }
 

@@ -79,12 +79,9 @@ func bundleChild(in io.Reader, out io.Writer) int {
 		return 2
 	}
 	reply := childReply{Finished: true}
-	b, err := bundle(req.Name, req.Source, req.File)
-	if err == nil {
-		// A trial compile, so that goja's recursion too meets the child's
-		// smaller stack first.
-		_, err = compileBundle(req.Name, b)
-	}
+	// bundleForGoja compiles its bundle once, so that goja's recursion too
+	// meets the child's smaller stack first.
+	b, err := bundleForGoja(req.Name, req.Source, req.File)
 	var ce *CompileError
 	switch {
 	case errors.As(err, &ce):
@@ -105,7 +102,7 @@ func bundleChild(in io.Reader, out io.Writer) int {
 func bundleIsolated(name, source string, file bool) (*bundled, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return bundle(name, source, file)
+		return bundleForGoja(name, source, file)
 	}
 	req, err := json.Marshal(childRequest{Name: name, Source: source, File: file})
 	if err != nil {
@@ -120,7 +117,7 @@ func bundleIsolated(name, source string, file bool) (*bundled, error) {
 	stderr := &headBuffer{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
 	if err := cmd.Start(); err != nil {
-		return bundle(name, source, file)
+		return bundleForGoja(name, source, file)
 	}
 	runErr := cmd.Wait()
 	var reply childReply

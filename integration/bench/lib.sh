@@ -1,5 +1,6 @@
 # Shared by the bench scripts (sourced, not run): a scratch folder and
-# process cleanup, free ports, waiting for a server, one wrk round, medians.
+# process cleanup, free ports, workerd, waiting for a server, one wrk round,
+# medians.
 # The sourcing script sets secs, conns and threads before calling wrk_round.
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -15,6 +16,21 @@ trap cleanup EXIT
 # port prints a loopback port that is free now.
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
+# need_workerd sets $workerd to the binary of the workerd the differential
+# test pins: $GRADUAL_WORKERD, or the npm package in <repo>/.cache/workerd,
+# installed there when missing.
+need_workerd() {
+	local version
+	version=$(sed -n 's/^const workerdVersion = "\(.*\)"$/\1/p' "$root/integration/workerd_test.go")
+	workerd=${GRADUAL_WORKERD:-$root/.cache/workerd/node_modules/.bin/workerd}
+	if [ -z "${GRADUAL_WORKERD:-}" ] && ! grep -qs "\"version\": \"$version\"" "$root/.cache/workerd/node_modules/workerd/package.json"; then
+		command -v npm >/dev/null || { echo "workerd is not installed and npm is not on PATH (or set GRADUAL_WORKERD)" >&2; exit 1; }
+		echo "installing workerd@$version..."
+		npm install --prefix "$root/.cache/workerd" --no-save --no-audit --no-fund "workerd@$version" >/dev/null
+	fi
+	[ -x "$workerd" ] || { echo "no workerd binary at $workerd" >&2; exit 1; }
+}
+
 # wait_up waits (10 s at most) for the server on port $1 to answer 2xx and
 # prints its body; on failure it shows the logs in $work and exits.
 wait_up() {
@@ -26,10 +42,10 @@ wait_up() {
 }
 
 # wrk_round prints "<requests/s> <p99 in ms>" for one wrk round against
-# port $1, and exits if any request failed.
+# port $1 (path $2, / by default), and exits if any request failed.
 wrk_round() {
 	local out rps p99
-	out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$1/")
+	out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "http://127.0.0.1:$1${2:-/}")
 	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
 		echo "errors during the run against port $1:" >&2
 		echo "$out" >&2

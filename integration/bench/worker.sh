@@ -34,15 +34,7 @@ done
 
 source "$(dirname "$0")/lib.sh"
 
-# workerd: the version the differential test pins, installed the same way.
-version=$(sed -n 's/^const workerdVersion = "\(.*\)"$/\1/p' "$root/integration/workerd_test.go")
-workerd=${GRADUAL_WORKERD:-$root/.cache/workerd/node_modules/.bin/workerd}
-if [ -z "${GRADUAL_WORKERD:-}" ] && ! grep -qs "\"version\": \"$version\"" "$root/.cache/workerd/node_modules/workerd/package.json"; then
-	command -v npm >/dev/null || { echo "workerd is not installed and npm is not on PATH (or set GRADUAL_WORKERD)" >&2; exit 1; }
-	echo "installing workerd@$version..."
-	npm install --prefix "$root/.cache/workerd" --no-save --no-audit --no-fund "workerd@$version" >/dev/null
-fi
-[ -x "$workerd" ] || { echo "no workerd binary at $workerd" >&2; exit 1; }
+need_workerd
 
 admin=$(port) grad=$(port) resp=$(port) wd=$(port) cold=$(port) wdcold=$(port)
 

@@ -8,7 +8,10 @@
   const kState = Symbol("state");
   const kGuard = Symbol("guard");
   const kNative = Symbol("native body");
-  const utf8 = { encode: (s) => new Uint8Array(host.encodeUTF8(s)) };
+  // Bytes is goja's own Uint8Array: the global one becomes a wrapper
+  // (below), which the host's own byte views need not go through.
+  const Bytes = Uint8Array;
+  const utf8 = { encode: (s) => new Bytes(host.encodeUTF8(s)) };
 
   function define(name, value) {
     Object.defineProperty(global, name, { value, writable: true, configurable: true, enumerable: false });
@@ -312,12 +315,13 @@
   // "value" or "key+value") with its own next, inheriting from
   // %IteratorPrototype% and tagged "Iterator" (V8's Iterator.prototype
   // tag, which goja lacks). at(target, i) gives the i-th [key, value] pair,
-  // or undefined past the end.
+  // or undefined past the end; with own set, a pair nobody else holds,
+  // which "key+value" iterators return as it is rather than copied.
   const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
   if (!Object.prototype.hasOwnProperty.call(IteratorPrototype, Symbol.toStringTag)) {
     Object.defineProperty(IteratorPrototype, Symbol.toStringTag, { value: "Iterator", configurable: true, writable: true });
   }
-  function iterator(name, at) {
+  function iterator(name, at, own) {
     const kIter = Symbol(name + " Iterator");
     const protos = {};
     for (const kind of ["key", "value", "key+value"]) {
@@ -332,7 +336,7 @@
               return { done: true, value: undefined };
             }
             st.index++;
-            return { done: false, value: kind === "key" ? e[0] : kind === "value" ? e[1] : [e[0], e[1]] };
+            return { done: false, value: kind === "key" ? e[0] : kind === "value" ? e[1] : own ? e : [e[0], e[1]] };
           },
           writable: true, enumerable: true, configurable: true,
         },
@@ -352,8 +356,8 @@
   function isBufferSource(v) { return v instanceof ArrayBuffer || ArrayBuffer.isView(v); }
   // viewBytes returns a Uint8Array over the same memory as v.
   function viewBytes(v) {
-    if (v instanceof ArrayBuffer) return new Uint8Array(v);
-    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    if (ArrayBuffer.isView(v)) return new Bytes(v.buffer, v.byteOffset, v.byteLength);
+    if (v instanceof ArrayBuffer) return new Bytes(v);
     throw new TypeError("Expected an ArrayBuffer or ArrayBufferView");
   }
   function copyBytes(v) { return viewBytes(v).slice(); }
@@ -591,7 +595,8 @@
     else l.push(v);
   }
   function joinValue(l) { return typeof l === "string" ? l : l.join(", "); }
-  function copyValue(l) { return typeof l === "string" ? l : l.slice(); }
+  // copyEntry is a Map.forEach callback copying into the Map this.
+  function copyEntry(l, k) { this.set(k, typeof l === "string" ? l : l.slice()); }
 
   // The headers of the incoming request and of fetch responses start as
   // the flat [name, value, ...] array Go passed, in kState: they are often
@@ -613,16 +618,28 @@
     return v;
   }
 
+  // isHeaders is v instanceof Headers without instanceof's cost in goja:
+  // frameworks copy Headers several times per request.
+  const kHeaders = Symbol("Headers");
+  function isHeaders(v) { return typeof v === "object" && v !== null && v[kHeaders] === true; }
+
   class Headers {
     constructor(init) {
+      if (isHeaders(init)) {
+        const from = init[kState];
+        // A flat array is never changed: the copy can read it as well.
+        if (Array.isArray(from)) this[kState] = from;
+        else {
+          const m = new Map();
+          from.forEach(copyEntry, m);
+          this[kState] = m;
+        }
+        return;
+      }
       const m = new Map();
       this[kState] = m;
       if (init === undefined) return;
       if (init === null) throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.");
-      if (init instanceof Headers) {
-        hmap(init).forEach((l, k) => { m.set(k, copyValue(l)); });
-        return;
-      }
       if (typeof init !== "object" && typeof init !== "function") throw new TypeError("Failed to construct 'Headers': invalid init");
       if (typeof init[Symbol.iterator] === "function") {
         for (const pair of init) {
@@ -636,15 +653,18 @@
         for (let i = 0; i < keys.length; i++) addValue(m, headerName(keys[i]), headerValue(init[keys[i]]));
       }
     }
+    // append and set are checkMutable and hmap written out, and leave the
+    // count of their arguments to host.arity (below): frameworks set a
+    // dozen headers per response.
     append(n, v) {
-      if (arguments.length < 2) throw new TypeError(`Failed to execute 'append' on 'Headers': 2 arguments required, but only ${arguments.length} present.`);
-      checkMutable(this);
-      addValue(hmap(this), headerName(n), headerValue(v));
+      if (this[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
+      const m = this[kState];
+      addValue(Array.isArray(m) ? hmap(this) : m, headerName(n), headerValue(v));
     }
     set(n, v) {
-      if (arguments.length < 2) throw new TypeError(`Failed to execute 'set' on 'Headers': 2 arguments required, but only ${arguments.length} present.`);
-      checkMutable(this);
-      hmap(this).set(headerName(n), headerValue(v));
+      if (this[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
+      const m = this[kState];
+      (Array.isArray(m) ? hmap(this) : m).set(headerName(n), headerValue(v));
     }
     delete(n) { checkMutable(this); hmap(this).delete(headerName(n)); }
     get(n) {
@@ -668,7 +688,10 @@
       if (n !== "set-cookie") throw new TypeError("getAll() can only be used with the header name \"Set-Cookie\".");
       return this.getSetCookie();
     }
-    forEach(cb, thisArg) { for (const [k, v] of this) cb.call(thisArg, v, k, this); }
+    forEach(cb, thisArg) {
+      const list = sortedHeaders(this);
+      for (let i = 0; i < list.length; i++) cb.call(thisArg, list[i][1], list[i][0], this);
+    }
     // The iterators go over the sorted and combined list as it was when
     // they were made, as workerd's do.
     entries() { return headersIterator(sortedHeaders(this), "key+value"); }
@@ -676,16 +699,26 @@
     values() { return headersIterator(sortedHeaders(this), "value"); }
     [Symbol.iterator]() { return headersIterator(sortedHeaders(this), "key+value"); }
   }
-  const headersIterator = iterator("Headers", (list, i) => list[i]);
-  function sortedHeaders(h) {
-    const m = hmap(h);
-    const out = [];
-    for (const n of Array.from(m.keys()).sort()) {
-      const l = m.get(n);
-      if (n === "set-cookie" && typeof l !== "string") { for (const v of l) out.push([n, v]); } else out.push([n, joinValue(l)]);
-    }
-    return out;
+  for (const name of ["append", "set"]) {
+    Object.defineProperty(Headers.prototype, name, {
+      value: host.arity(Headers.prototype[name], 2, `Failed to execute '${name}' on 'Headers'`, name), writable: true, configurable: true,
+    });
   }
+  Object.defineProperty(Headers.prototype, kHeaders, { value: true });
+  // The pairs of a sorted list are the iterator's own to hand out.
+  const headersIterator = iterator("Headers", (list, i) => list[i], true);
+  // sortedHeaders lists [name, value] pairs by name, each Set-Cookie
+  // apart, the others combined. Sorting the pairs (stable, so the cookies
+  // keep their order) is cheaper in goja than sorting and looking up keys.
+  function sortedHeaders(h) {
+    const out = [];
+    hmap(h).forEach(pushPairs, out);
+    return out.sort(byName);
+  }
+  function pushPairs(l, n) {
+    if (n === "set-cookie" && typeof l !== "string") { for (let i = 0; i < l.length; i++) this.push([n, l[i]]); } else this.push([n, joinValue(l)]);
+  }
+  function byName(a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0; }
   // A Headers object's kGuard is "immutable" or unset.
   function checkMutable(h) {
     if (h[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
@@ -806,8 +839,8 @@
 
   // ---- Streams (see streams.js) --------------------------------------------
 
-  const streams = host.streams({ kState, viewBytes, concatBytes, DOMException });
-  const { ReadableStream, WritableStream, TransformStream, streamOfBytes, takeBytes, readAllBytes } = streams;
+  const streams = host.streams({ kState, viewBytes, concatBytes, DOMException, encode: utf8.encode });
+  const { ReadableStream, WritableStream, TransformStream, streamOfBytes, takeBytes, readAllBytes, isReadableStream } = streams;
 
   // ---- Body ----------------------------------------------------------------
 
@@ -816,8 +849,8 @@
   function extractBody(body) {
     if (body === undefined || body === null) return { source: null, type: null };
     if (typeof body === "string") return { source: body, type: "text/plain;charset=UTF-8" };
+    if (isReadableStream(body)) return { source: body, type: null };
     if (isBufferSource(body)) return { source: copyBytes(body), type: null };
-    if (body instanceof ReadableStream) return { source: body, type: null };
     if (body instanceof URLSearchParams) return { source: body.toString(), type: "application/x-www-form-urlencoded;charset=UTF-8" };
     if (body instanceof FormData) { const m = encodeMultipart(body); return { source: m.bytes, type: m.type }; }
     if (body instanceof Blob) return { source: body[kState], type: body.type || null };
@@ -842,14 +875,14 @@
       const st = this[kState];
       const src = st.source;
       if (src === null) return null;
-      if (src instanceof ReadableStream) return src;
+      if (isReadableStream(src)) return src;
       if (st.used) return null;
-      st.source = src === kNative ? nativeBodyStream() : streamOfBytes(toBytes(src));
+      st.source = src === kNative ? nativeBodyStream() : streamOfBytes(src);
       return st.source;
     }
     get bodyUsed() {
       const st = this[kState];
-      return st.used || (st.source instanceof ReadableStream && st.source[kState].disturbed);
+      return st.used || (isReadableStream(st.source) && st.source[kState].disturbed);
     }
     text() { return consumeBody(this).then(toText); }
     json() { return this.text().then((t) => JSON.parse(t)); }
@@ -895,7 +928,7 @@
     if (st.used) throw new TypeError("Body has already been used.");
     let src = st.source;
     if (src === kNative) src = nativeBodyStream();
-    if (src instanceof ReadableStream) {
+    if (isReadableStream(src)) {
       // A stream of bytes still unread stays one on both sides, so that
       // both keep a known length (Content-Length), as through workerd's tee.
       const bytes = takeBytes(src);
@@ -1024,6 +1057,8 @@
       if (typeof body === "string") {
         source = body;
         type = "text/plain;charset=UTF-8";
+      } else if (isReadableStream(body)) {
+        source = body;
       } else if (body !== undefined && body !== null) {
         const e = extractBody(body);
         source = e.source;
@@ -1037,7 +1072,7 @@
         source = null;
       }
       const statusText = init.statusText === undefined ? "" : String(init.statusText);
-      if (controlRe.test(statusText)) throw new TypeError("Invalid statusText");
+      if (statusText !== "" && controlRe.test(statusText)) throw new TypeError("Invalid statusText");
       if (headers === null) headers = type;
       else if (type !== null && !headers.has("content-type")) headers.set("content-type", type);
       this[kState] = {
@@ -1048,7 +1083,10 @@
     get status() { return this[kState].status; }
     get statusText() { return this[kState].statusText; }
     get ok() { const s = this[kState].status; return s >= 200 && s < 300; }
-    get headers() { return responseHeaders(this[kState]); }
+    get headers() {
+      const h = this[kState].headers;
+      return h !== null && typeof h === "object" ? h : responseHeaders(this[kState]);
+    }
     get url() { return this[kState].url; }
     get redirected() { return this[kState].redirected; }
     get type() { return this[kState].type; }
@@ -1056,7 +1094,10 @@
     clone() {
       const st = this[kState];
       const r = Object.create(Response.prototype);
-      r[kState] = Object.assign({}, st, { headers: new Headers(responseHeaders(st)), source: cloneBody(st) });
+      r[kState] = {
+        status: st.status, statusText: st.statusText, headers: new Headers(responseHeaders(st)), source: cloneBody(st), used: st.used,
+        url: st.url, redirected: st.redirected, type: st.type,
+      };
       if (st.headers[kGuard] !== undefined) r[kState].headers[kGuard] = st.headers[kGuard];
       return r;
     }
@@ -1475,17 +1516,19 @@
   // converts each element the same way (they are otherwise goja's own).
   for (const C of [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array]) {
     const name = C.name;
+    // Every typed array made, slice and subarray included (through the
+    // species), comes through here: so no rest parameter, and goja's
+    // constructor takes undefined arguments for absent ones, as the
+    // standard does.
     const W = {
-      [name]: function (...args) {
+      [name]: function (a, b, c) {
         if (new.target === undefined) throw new TypeError(`Constructor ${name} requires 'new'`);
-        const target = new.target === W ? C : new.target;
-        const a = args[0];
-        if (args.length === 1 && Array.isArray(a)) {
-          const t = Reflect.construct(C, [a.length], target);
+        if (Array.isArray(a) && b === undefined && c === undefined) {
+          const t = Reflect.construct(C, [a.length], new.target === W ? C : new.target);
           t.set(a);
           return t;
         }
-        return Reflect.construct(C, args, target);
+        return new.target === W ? new C(a, b, c) : Reflect.construct(C, [a, b, c], new.target);
       },
     }[name];
     Object.defineProperty(W, "length", { value: 3 });
@@ -1857,7 +1900,7 @@
     if (src === null) kind = 0;
     else if (typeof src !== "string") {
       if (src === kNative) src = nativeBodyStream();
-      if (src instanceof ReadableStream) {
+      if (isReadableStream(src)) {
         const b = takeBytes(src);
         if (b !== null) src = b;
         else kind = 2;

@@ -5,7 +5,7 @@
 (function (deps) {
   "use strict";
 
-  const { kState, viewBytes, concatBytes } = deps;
+  const { kState, viewBytes, concatBytes, encode } = deps;
   const kDecoder = Symbol("decoder");
   const kWriterClosed = Symbol("writer closed");
   if (!Symbol.asyncIterator) {
@@ -43,6 +43,11 @@
   }
 
   // ---- ReadableStream ------------------------------------------------------
+
+  // isReadableStream is v instanceof ReadableStream, which the body code
+  // asks on every request, without the allocations of instanceof in goja.
+  const kReadable = Symbol("ReadableStream");
+  function isReadableStream(v) { return typeof v === "object" && v !== null && v[kReadable] === true; }
 
   class ReadableStreamDefaultController {
     constructor(key, st) {
@@ -89,7 +94,7 @@
 
   function finishClose(st) {
     st.state = "closed";
-    for (const r of st.reads.splice(0)) r.resolve({ value: undefined, done: true });
+    if (st.reads.length > 0) for (const r of st.reads.splice(0)) r.resolve({ value: undefined, done: true });
     if (st.reader) st.reader[kState].closed.resolve();
   }
 
@@ -255,11 +260,17 @@
     }
   }
 
+  Object.defineProperty(ReadableStream.prototype, kReadable, { value: true });
+
   class ReadableStreamDefaultReader {
     constructor(stream) {
       if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamDefaultReader needs a ReadableStream");
       const st = stream[kState];
       if (st.reader) throw new TypeError("This ReadableStream is currently locked to a reader");
+      if (typeof st.bytes === "string") {
+        st.bytes = encode(st.bytes);
+        if (st.queue.length > 0) st.queue[0][0] = st.bytes;
+      }
       st.reader = this;
       const closed = deferred();
       closed.promise.catch(() => {});
@@ -502,21 +513,30 @@
     size(chunk) { return chunk.byteLength; }
   }
 
-  // streamOfBytes makes a stream of one chunk. It remembers the bytes so
-  // that a body passed on unread keeps a known length (Content-Length).
+  // streamOfBytes makes a stream of one chunk, bytes or a string whose
+  // UTF-8 it stands for. It remembers them so that a body passed on unread
+  // keeps a known length (Content-Length).
+  //
+  // Every Response body read as .body is one (frameworks pass it on to a
+  // new Response to change headers), so it is built as the constructor
+  // would leave a stream whose start enqueued the bytes and closed it,
+  // without calling one (a stream with no pull has nothing to do once
+  // started), and with only the state such a stream reads: the fields
+  // left out read as undefined, which every use takes for false or none.
+  // goja stores an object of more than eight properties several times
+  // slower. A string is encoded only if a reader is made.
   function streamOfBytes(bytes) {
-    const s = new ReadableStream({
-      start(c) {
-        if (bytes.length > 0) c.enqueue(bytes);
-        c.close();
-      },
-    });
-    s[kState].bytes = bytes;
+    const s = Object.create(ReadableStream.prototype);
+    const empty = bytes.length === 0;
+    s[kState] = {
+      queue: empty ? [] : [[bytes, 1]], queueSize: empty ? 0 : 1, state: empty ? "closed" : "readable", reader: null, reads: [],
+      closeRequested: true, disturbed: false, bytes,
+    };
     return s;
   }
 
-  // takeBytes returns the bytes of an unread streamOfBytes stream, marking
-  // it read, or null for any other stream.
+  // takeBytes returns the bytes (or string) of an unread streamOfBytes
+  // stream, marking it read, or null for any other stream.
   function takeBytes(stream) {
     const st = stream[kState];
     if (st.bytes === undefined || st.disturbed || st.reader !== null) return null;
@@ -552,6 +572,6 @@
   return {
     ReadableStream, ReadableStreamBYOBReader, ReadableStreamDefaultReader, ReadableStreamDefaultController, WritableStream,
     WritableStreamDefaultWriter, TransformStream, TextEncoderStream, TextDecoderStream,
-    CountQueuingStrategy, ByteLengthQueuingStrategy, streamOfBytes, takeBytes, readAllBytes,
+    CountQueuingStrategy, ByteLengthQueuingStrategy, streamOfBytes, takeBytes, readAllBytes, isReadableStream,
   };
 });
