@@ -1,0 +1,230 @@
+package workerhost
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+// gateCtx is a request context whose first Done call blocks until
+// release: Serve first calls it when it sets up the client-cancel
+// callback, after it has chosen a runtime and before it registers the
+// request, which lets a test hold a request in that window.
+type gateCtx struct {
+	context.Context
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newGateCtx() *gateCtx {
+	return &gateCtx{Context: context.Background(), entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gateCtx) Done() <-chan struct{} {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+	return nil
+}
+
+// TestReviewCloseRacesLateRequest: a request that chose its runtime just
+// before Close ended the grace, and registers just after, must still get
+// an answer: Close must not stop the loop under it.
+func TestReviewCloseRacesLateRequest(t *testing.T) {
+	old := closeTimeout
+	closeTimeout = 200 * time.Millisecond
+	defer func() { closeTimeout = old }()
+	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", PoolSize: 1,
+		Source: `export default { async fetch() {
+			await new Promise((r) => setTimeout(r, 10000));
+			return new Response("late");
+		} };`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateCtx()
+	served := make(chan Result, 1)
+	go func() {
+		r := httptest.NewRequest("GET", "http://x/", nil).WithContext(g)
+		res, _ := w.Serve(httptest.NewRecorder(), r)
+		served <- res
+	}()
+	select {
+	case <-g.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve never set up its client-cancel callback")
+	}
+	closed := make(chan struct{})
+	go func() { w.Close(); close(closed) }()
+	// Let Close end its grace (nothing is registered) and stop the loops,
+	// or block trying.
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		if w.mu.TryLock() {
+			c := w.closed
+			w.mu.Unlock()
+			if c {
+				break
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(g.release)
+	select {
+	case res := <-served:
+		t.Logf("late request: %+v", res)
+	case <-time.After(5 * time.Second):
+		t.Error("Serve of a request that raced Close never returned")
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Error("Close never returned")
+	}
+}
+
+// TestReviewCPUTimeNotDoubled: the CPU time of a request whose last turn
+// ends in an exception is charged once, not twice: it cannot exceed the
+// wall-clock time of the request, as one thread runs its JavaScript.
+func TestReviewCPUTimeNotDoubled(t *testing.T) {
+	w := newInline(t, `export default { fetch(req) {
+		const end = Date.now() + 150;
+		while (Date.now() < end) {}
+		throw new Error("boom");
+	} };`)
+	resp, _, res, _ := do(t, w, "GET", "http://x/", "")
+	if resp.StatusCode != 500 || res.Outcome != OutcomeException {
+		t.Fatalf("%d %+v", resp.StatusCode, res)
+	}
+	t.Logf("CPU %v, wall %v", res.CPUTime, res.WallTime)
+	if res.CPUTime > res.WallTime {
+		t.Fatalf("charged %v of CPU time in %v of wall-clock time", res.CPUTime, res.WallTime)
+	}
+}
+
+// TestReviewInterruptSparesOthers: one request of a runtime hits the CPU
+// limit while others await a timer and an upstream on the same runtime:
+// they must still be answered.
+func TestReviewInterruptSparesOthers(t *testing.T) {
+	up := newUpstream(t)
+	w := newInline(t, `export default { async fetch(req, env) {
+		const path = new URL(req.url).pathname;
+		if (path === "/spin") for (;;) {}
+		if (path === "/timer") await new Promise((r) => setTimeout(r, 300));
+		if (path === "/fetch") await (await fetch(env.UPSTREAM + "/slow")).text();
+		return new Response(path);
+	} };`, func(c *Config) {
+		c.Vars = map[string]string{"UPSTREAM": up.URL}
+		c.CPULimit = 100 * time.Millisecond
+	})
+	type out struct {
+		path string
+		code int
+		res  Result
+	}
+	outs := make(chan out, 3)
+	for _, p := range []string{"/timer", "/fetch"} {
+		go func() {
+			resp, _, res, _ := do(t, w, "GET", "http://x"+p, "")
+			outs <- out{p, resp.StatusCode, res}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	go func() {
+		resp, _, res, _ := do(t, w, "GET", "http://x/spin", "")
+		outs <- out{"/spin", resp.StatusCode, res}
+	}()
+	for range 3 {
+		select {
+		case o := <-outs:
+			t.Logf("%s: %d %s", o.path, o.code, o.res.Outcome)
+			if o.path != "/spin" && o.code != 200 {
+				t.Errorf("%s: %d %+v", o.path, o.code, o.res)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request never returned")
+		}
+	}
+}
+
+var _ = http.StatusOK
+
+// TestReviewStalledUnderTraffic: a request whose promise can never settle
+// is answered 500 (doc.go: "a promise that can never settle"), also while
+// other requests of its runtime await timers: they cannot settle it.
+func TestReviewStalledUnderTraffic(t *testing.T) {
+	w := newInline(t, `export default { async fetch(req) {
+		if (new URL(req.url).pathname === "/never") await new Promise(() => {});
+		await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));
+		return new Response("ok");
+	} };`)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				do(t, w, "GET", "http://x/busy", "")
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan *http.Response, 1)
+	start := time.Now()
+	go func() {
+		resp, _, _, _ := do(t, w, "GET", "http://x/never", "")
+		done <- resp
+	}()
+	select {
+	case resp := <-done:
+		if resp.StatusCode != 500 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		t.Logf("answered after %v", time.Since(start))
+	case <-time.After(2 * time.Second):
+		t.Fatal("a request whose promise can never settle is not answered while other requests of its runtime await timers")
+	}
+}
+
+// TestReviewMemoryLimitReplacesAtOnce: the request after one that got
+// exceededMemory is served by a fresh runtime (doc.go: "past it 503
+// exceededMemory, and the runtime is replaced"), not by the runtime whose
+// heap is over the limit.
+func TestReviewMemoryLimitReplacesAtOnce(t *testing.T) {
+	if !underAddressLimit(t, 3<<30) {
+		return
+	}
+	w := newInline(t, `const cache = [];
+	export default { fetch() {
+		cache.push("x".repeat(4 << 20) + cache.length);
+		return new Response(String(cache.length));
+	} };`, func(c *Config) { c.MemoryLimit = 32 << 20 })
+	for i := range 60 {
+		resp, body, res, _ := do(t, w, "GET", "http://x/", "")
+		if res.Outcome != OutcomeExceededMemory {
+			if resp.StatusCode != 200 {
+				t.Fatalf("request %d: %d %q %+v", i, resp.StatusCode, body, res)
+			}
+			continue
+		}
+		_, body, res, _ = do(t, w, "GET", "http://x/", "")
+		if body != "1" {
+			t.Fatalf("after exceededMemory at request %d, the next request saw the old heap: cache length %q (%s)", i, body, res.Outcome)
+		}
+		return
+	}
+	t.Fatal("the memory limit was never hit")
+}
