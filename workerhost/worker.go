@@ -1,7 +1,6 @@
 package workerhost
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -312,7 +311,7 @@ func (w *Worker) Runtimes() int {
 // request body over MaxBodyBytes.
 func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) {
 	start := time.Now()
-	rt, err := w.pick(r.Context())
+	ex, err := w.pick(rw, r)
 	if err != nil {
 		res := Result{Outcome: OutcomeOverloaded, WallTime: time.Since(start)}
 		if r.Context().Err() != nil {
@@ -327,19 +326,22 @@ func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) 
 		http.Error(rw, msg, res.Status)
 		return res, err
 	}
-	ex := newExchange(rt, r, rw)
-	w.register(ex)
-	rt.post(job{ex, ex.begin})
+	ex.rt.post(job{ex, ex.begin})
 	res, err := ex.respond(rw)
 	res.WallTime = time.Since(start)
 	return res, err
 }
 
-// pick chooses the runtime for a new request, and counts the request on
-// it: the one serving the fewest. It starts another runtime when every
-// runtime is running JavaScript and the pool is not full, and waits (at
-// most QueueTimeout) for one only when the pool has none.
-func (w *Worker) pick(ctx context.Context) (*jsRuntime, error) {
+// pick chooses the runtime for a new request, the one serving the
+// fewest, and makes the request's exchange on it, counted on the runtime
+// and registered in the same critical section that checks closed: Close,
+// which sets closed and then ends every registered exchange before it
+// stops the loops, cannot miss a request that chose a runtime before it.
+// It starts another runtime when every runtime is running JavaScript and
+// the pool is not full, and waits (at most QueueTimeout) for one only when
+// the pool has none.
+func (w *Worker) pick(rw http.ResponseWriter, r *http.Request) (*exchange, error) {
+	ctx := r.Context()
 	w.mu.Lock()
 	for {
 		if w.closed {
@@ -363,8 +365,13 @@ func (w *Worker) pick(ctx context.Context) (*jsRuntime, error) {
 		}
 		if best != nil {
 			best.active++
+			// The client-cancel callback is set up before the exchange is
+			// registered, so that no job of it can run before either: it
+			// takes w.mu, held until then.
+			ex := newExchange(best, r, rw)
+			w.registerLocked(ex)
 			w.mu.Unlock()
-			return best, nil
+			return ex, nil
 		}
 		grown := w.grown
 		w.mu.Unlock()
@@ -505,10 +512,9 @@ func (w *Worker) dropIdle(rt *jsRuntime) {
 	}
 }
 
-// register tracks an exchange so that Close can end it.
-func (w *Worker) register(ex *exchange) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// registerLocked tracks an exchange so that Close can end it. w.mu must
+// be held.
+func (w *Worker) registerLocked(ex *exchange) {
 	w.exchanges[ex] = struct{}{}
 	w.active++
 }
