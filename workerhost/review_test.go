@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -227,4 +228,46 @@ func TestReviewMemoryLimitReplacesAtOnce(t *testing.T) {
 		return
 	}
 	t.Fatal("the memory limit was never hit")
+}
+
+// TestReviewBusyLoopAnswers: a runtime whose queue is never empty, as
+// requests arrive faster than it runs them, still answers some of them
+// meanwhile: a handler's settled promise must not wait for the loop to go
+// idle, which an overloaded loop never does.
+func TestReviewBusyLoopAnswers(t *testing.T) {
+	w := newInline(t, `function spin(ms) { const end = Date.now() + ms; while (Date.now() < end) {} }
+	export default { async fetch(req) {
+		spin(3);
+		await new Promise((r) => setTimeout(r, 1));
+		return new Response("ok");
+	} };`)
+	var answered atomic.Int64
+	var wg sync.WaitGroup
+	arrivals := time.NewTicker(time.Millisecond)
+	end := time.Now().Add(1500 * time.Millisecond)
+	for now := range arrivals.C {
+		if now.After(end) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, body, _, _ := do(t, w, "GET", "http://x/", ""); body == "ok" {
+				answered.Add(1)
+			}
+		}()
+	}
+	arrivals.Stop()
+	during := answered.Load()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the requests were never all answered")
+	}
+	t.Logf("%d answered while requests kept arriving, %d in all", during, answered.Load())
+	if during == 0 {
+		t.Fatal("no request was answered while requests kept arriving")
+	}
 }
