@@ -2,8 +2,10 @@ package workerhost
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -269,5 +271,154 @@ func TestReviewBusyLoopAnswers(t *testing.T) {
 	t.Logf("%d answered while requests kept arriving, %d in all", during, answered.Load())
 	if during == 0 {
 		t.Fatal("no request was answered while requests kept arriving")
+	}
+}
+
+// TestReviewMixedThenClose: requests of every kind on two runtimes, some
+// canceled by their clients, some throwing, one over its CPU limit, with
+// cross-request promises and ctx.waitUntil work, then Close: every Serve
+// returns, and Close too, in bounded time.
+func TestReviewMixedThenClose(t *testing.T) {
+	old := closeTimeout
+	closeTimeout = 300 * time.Millisecond
+	defer func() { closeTimeout = old }()
+	up := newUpstream(t)
+	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", PoolSize: 2, Fetch: loopbackOK,
+		CPULimit: 200 * time.Millisecond, Vars: map[string]string{"UPSTREAM": up.URL},
+		Source: `let shared = null;
+		export default { async fetch(req, env, ctx) {
+			const path = new URL(req.url).pathname;
+			switch (path) {
+			case "/share":
+				shared = fetch(env.UPSTREAM + "/slow");
+				return new Response("shared");
+			case "/await":
+				if (shared) await shared;
+				return new Response("awaited");
+			case "/spin":
+				for (;;) {}
+			case "/throw":
+				await new Promise((r) => setTimeout(r, 5));
+				throw new Error("boom");
+			case "/stream": {
+				let n = 0;
+				return new Response(new ReadableStream({ async pull(c) {
+					await new Promise((r) => setTimeout(r, 5));
+					if (++n > 20) c.close(); else c.enqueue(new TextEncoder().encode("chunk " + n + "\n"));
+				} }));
+			}
+			case "/wait":
+				ctx.waitUntil(new Promise((r) => setTimeout(r, 300)));
+				return new Response("wait");
+			case "/body":
+				return new Response(await req.text());
+			}
+			await new Promise((r) => setTimeout(r, 20 + Math.random() * 50));
+			return new Response("ok");
+		} };`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/share", "/await", "/throw", "/stream", "/wait", "/body", "/ok", "/await", "/ok"}
+	var wg sync.WaitGroup
+	results := make(chan string, 1000)
+	for i := range 120 {
+		path := paths[i%len(paths)]
+		if i == 60 {
+			path = "/spin"
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if i%7 == 3 {
+				time.AfterFunc(time.Duration(i%5)*10*time.Millisecond, cancel)
+			}
+			var body *strings.Reader
+			method := "GET"
+			if path == "/body" {
+				method, body = "POST", strings.NewReader(strings.Repeat("b", 100<<10))
+			}
+			var r *http.Request
+			if body != nil {
+				r = httptest.NewRequest(method, "http://x"+path, body)
+			} else {
+				r = httptest.NewRequest(method, "http://x"+path, nil)
+			}
+			r = r.WithContext(ctx)
+			res, err := w.Serve(httptest.NewRecorder(), r)
+			results <- path + " " + res.Outcome + " " + fmt.Sprint(err)
+		}()
+		time.Sleep(2 * time.Millisecond)
+	}
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-time.After(20 * time.Second):
+		t.Fatal("some requests never returned")
+	}
+	close(results)
+	count := map[string]int{}
+	for r := range results {
+		count[r]++
+	}
+	t.Log(count)
+	start := time.Now()
+	w.Close()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
+
+// TestReviewGrownRuntimeDropped: a runtime the pool grew but that never
+// served a request is dropped once idle for idleRuntime, like one that
+// served (doc.go: "a runtime beyond the first that serves nothing for 30s
+// is dropped").
+func TestReviewGrownRuntimeDropped(t *testing.T) {
+	old := idleRuntime
+	idleRuntime = 200 * time.Millisecond
+	defer func() {
+		time.Sleep(2 * idleRuntime) // dropIdle timers read it
+		idleRuntime = old
+	}()
+	// The top level is slow, so the runtime the pool grows is ready only
+	// after the requests that made it grow have ended.
+	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", PoolSize: 2,
+		Source: `{ const end = Date.now() + 300; while (Date.now() < end) {} }
+		export default { fetch(req) {
+			if (new URL(req.url).pathname === "/spin") { const end = Date.now() + 30; while (Date.now() < end) {} }
+			return new Response("ok");
+		} };`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	grew := false
+	for attempt := 0; attempt < 20 && !grew; attempt++ {
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); do(t, w, "GET", "http://x/spin", "") }()
+		time.Sleep(10 * time.Millisecond)
+		go func() { defer wg.Done(); do(t, w, "GET", "http://x/ok", "") }()
+		wg.Wait()
+		w.mu.Lock()
+		grew = w.growing || len(w.rts) > 1
+		w.mu.Unlock()
+	}
+	if !grew {
+		t.Skip("could not make the pool grow")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for w.Runtimes() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pool never grew")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(5 * idleRuntime)
+	if n := w.Runtimes(); n != 1 {
+		t.Fatalf("%d runtimes after %v of idleness, want 1", n, 5*idleRuntime)
 	}
 }
