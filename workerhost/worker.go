@@ -422,6 +422,9 @@ func (w *Worker) grow() {
 			} else {
 				w.rts = append(w.rts, rt)
 				w.all[rt] = struct{}{}
+				// It is idle until it serves: a runtime that never does
+				// is dropped like one that served.
+				w.markIdleLocked(rt)
 			}
 		}
 		w.growErr = err
@@ -497,6 +500,13 @@ func (w *Worker) exchangeDone(rt *jsRuntime) {
 		w.stopLocked(rt)
 		return
 	}
+	w.markIdleLocked(rt)
+}
+
+// markIdleLocked notes that rt, which serves nothing, is idle from now on,
+// and drops it after idleRuntime if it is then still idle and not the
+// pool's only runtime. w.mu must be held.
+func (w *Worker) markIdleLocked(rt *jsRuntime) {
 	rt.idleSince = time.Now()
 	if len(w.rts) > 1 {
 		time.AfterFunc(idleRuntime, func() { w.dropIdle(rt) })
