@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // gateCtx is a request context whose first Done call blocks until
@@ -421,4 +423,24 @@ func TestReviewGrownRuntimeDropped(t *testing.T) {
 	if n := w.Runtimes(); n != 1 {
 		t.Fatalf("%d runtimes after %v of idleness, want 1", n, 5*idleRuntime)
 	}
+}
+
+// TestReviewCloseWaitsForGrow: Close returns once every goroutine the
+// worker started has ended (its doc), including a replacement runtime
+// being created when it was called.
+func TestReviewCloseWaitsForGrow(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+		goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"))
+	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", PoolSize: 1,
+		CPULimit: 50 * time.Millisecond,
+		Source: `{ const end = Date.now() + 1500; while (Date.now() < end) {} }
+		export default { fetch(req) { for (;;) {} } };`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The interrupted runtime is retired; its replacement takes 1.5 s.
+	if resp, _, res, _ := do(t, w, "GET", "http://x/", ""); resp.StatusCode != 503 {
+		t.Fatalf("%d %+v", resp.StatusCode, res)
+	}
+	w.Close()
 }
