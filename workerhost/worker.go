@@ -248,6 +248,9 @@ type Worker struct {
 	active    int
 	idle      chan struct{}
 	tasks     sync.WaitGroup
+	// growers counts the grow goroutines; they are started with w.mu
+	// held and never once closed is set.
+	growers sync.WaitGroup
 }
 
 // idleRuntime is how long a runtime beyond the first may serve nothing
@@ -361,6 +364,7 @@ func (w *Worker) pick(rw http.ResponseWriter, r *http.Request) (*exchange, error
 		if busy && !w.growing && len(w.rts) < w.cfg.PoolSize {
 			w.growing = true
 			w.grown = make(chan struct{})
+			w.growers.Add(1)
 			go w.grow()
 		}
 		if best != nil {
@@ -410,6 +414,7 @@ var replaceRetry = time.Second
 // retries until it succeeds or the worker closes: a failure costs the
 // pool its runtime only for a while, never for good.
 func (w *Worker) grow() {
+	defer w.growers.Done()
 	wait := replaceRetry
 	for {
 		rt, err := newRuntime(w)
@@ -469,6 +474,7 @@ func (w *Worker) retire(rt *jsRuntime) {
 	if len(w.rts) == 0 && !w.growing && !w.closed {
 		w.growing = true
 		w.grown = make(chan struct{})
+		w.growers.Add(1)
 		go w.grow()
 	}
 	if rt.active == 0 {
@@ -580,6 +586,8 @@ func (w *Worker) Close() error {
 	go func() {
 		<-idle
 		w.tasks.Wait()
+		// A runtime being created stops itself, seeing closed.
+		w.growers.Wait()
 		close(done)
 	}()
 	grace.Reset(closeTimeout)
