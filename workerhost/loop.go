@@ -155,13 +155,11 @@ func (rt *jsRuntime) turn(ex *exchange, fn func() error) {
 		rt.vm.ClearInterrupt()
 		rt.broken = true
 	}
-	if err != nil {
-		ex.abort(err)
-	}
-	// After abort, which may find the runtime broken (a heap over its
-	// limit): it must take no new request.
 	if rt.broken {
 		rt.w.retire(rt)
+	}
+	if err != nil {
+		ex.abort(err)
 	}
 }
 
