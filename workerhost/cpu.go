@@ -156,10 +156,15 @@ func (rt *jsRuntime) endSegment() time.Duration {
 	return used
 }
 
-// segmentUsed is the CPU time the current segment has been charged so far.
+// segmentUsed is the CPU time the current segment has been charged so far:
+// none outside a segment, where endSegment has charged it already (an
+// exchange aborted after its turn is not charged that turn twice).
 func (rt *jsRuntime) segmentUsed() time.Duration {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	if rt.owner == nil {
+		return 0
+	}
 	return rt.chargeLocked()
 }
 

@@ -524,8 +524,10 @@ func (ex *exchange) fatalFailure(err error) failure {
 		ex.w.logger.Warn("worker exceeded its CPU time limit", zap.Duration("cpu_limit", ex.w.cfg.CPULimit))
 		return failure{status: http.StatusServiceUnavailable, msg: "worker exceeded its CPU time limit", err: errCPULimit}
 	case OutcomeExceededMemory:
-		// The heap cannot be trusted to shrink: the runtime is dropped.
+		// The heap cannot be trusted to shrink: the runtime is dropped,
+		// taken out of the pool before Serve has its answer.
 		ex.rt.broken = true
+		ex.w.retire(ex.rt)
 		ex.w.logger.Warn("worker exceeded its memory limit; its runtime is replaced",
 			zap.Int64("memory_limit", ex.w.cfg.MemoryLimit), zap.Int64("heap", ex.rt.heap))
 		return failure{status: http.StatusServiceUnavailable, msg: "worker exceeded its memory limit", err: errMemoryLimit}

@@ -112,10 +112,11 @@ func (rt *jsRuntime) loop() {
 		}
 		clear(jobs)
 		rt.spare = jobs
-		if len(jobs) > 0 {
-			continue
-		}
-		if rt.checkWaiters() {
+		// The waiters are checked after every batch, not only once the
+		// queue is empty: a loop whose queue refills during every batch
+		// (more requests than it can run) would otherwise never answer.
+		ranWaiters := rt.checkWaiters()
+		if len(jobs) > 0 || ranWaiters {
 			continue
 		}
 		rt.checkStalled()

@@ -1,7 +1,6 @@
 package workerhost
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -249,6 +248,9 @@ type Worker struct {
 	active    int
 	idle      chan struct{}
 	tasks     sync.WaitGroup
+	// growers counts the grow goroutines; they are started with w.mu
+	// held and never once closed is set.
+	growers sync.WaitGroup
 }
 
 // idleRuntime is how long a runtime beyond the first may serve nothing
@@ -312,7 +314,7 @@ func (w *Worker) Runtimes() int {
 // request body over MaxBodyBytes.
 func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) {
 	start := time.Now()
-	rt, err := w.pick(r.Context())
+	ex, err := w.pick(rw, r)
 	if err != nil {
 		res := Result{Outcome: OutcomeOverloaded, WallTime: time.Since(start)}
 		if r.Context().Err() != nil {
@@ -327,19 +329,22 @@ func (w *Worker) Serve(rw http.ResponseWriter, r *http.Request) (Result, error) 
 		http.Error(rw, msg, res.Status)
 		return res, err
 	}
-	ex := newExchange(rt, r, rw)
-	w.register(ex)
-	rt.post(job{ex, ex.begin})
+	ex.rt.post(job{ex, ex.begin})
 	res, err := ex.respond(rw)
 	res.WallTime = time.Since(start)
 	return res, err
 }
 
-// pick chooses the runtime for a new request, and counts the request on
-// it: the one serving the fewest. It starts another runtime when every
-// runtime is running JavaScript and the pool is not full, and waits (at
-// most QueueTimeout) for one only when the pool has none.
-func (w *Worker) pick(ctx context.Context) (*jsRuntime, error) {
+// pick chooses the runtime for a new request, the one serving the
+// fewest, and makes the request's exchange on it, counted on the runtime
+// and registered in the same critical section that checks closed: Close,
+// which sets closed and then ends every registered exchange before it
+// stops the loops, cannot miss a request that chose a runtime before it.
+// It starts another runtime when every runtime is running JavaScript and
+// the pool is not full, and waits (at most QueueTimeout) for one only when
+// the pool has none.
+func (w *Worker) pick(rw http.ResponseWriter, r *http.Request) (*exchange, error) {
+	ctx := r.Context()
 	w.mu.Lock()
 	for {
 		if w.closed {
@@ -359,12 +364,18 @@ func (w *Worker) pick(ctx context.Context) (*jsRuntime, error) {
 		if busy && !w.growing && len(w.rts) < w.cfg.PoolSize {
 			w.growing = true
 			w.grown = make(chan struct{})
+			w.growers.Add(1)
 			go w.grow()
 		}
 		if best != nil {
 			best.active++
+			// The client-cancel callback is set up before the exchange is
+			// registered, so that no job of it can run before either: it
+			// takes w.mu, held until then.
+			ex := newExchange(best, r, rw)
+			w.registerLocked(ex)
 			w.mu.Unlock()
-			return best, nil
+			return ex, nil
 		}
 		grown := w.grown
 		w.mu.Unlock()
@@ -403,6 +414,7 @@ var replaceRetry = time.Second
 // retries until it succeeds or the worker closes: a failure costs the
 // pool its runtime only for a while, never for good.
 func (w *Worker) grow() {
+	defer w.growers.Done()
 	wait := replaceRetry
 	for {
 		rt, err := newRuntime(w)
@@ -415,6 +427,9 @@ func (w *Worker) grow() {
 			} else {
 				w.rts = append(w.rts, rt)
 				w.all[rt] = struct{}{}
+				// It is idle until it serves: a runtime that never does
+				// is dropped like one that served.
+				w.markIdleLocked(rt)
 			}
 		}
 		w.growErr = err
@@ -459,6 +474,7 @@ func (w *Worker) retire(rt *jsRuntime) {
 	if len(w.rts) == 0 && !w.growing && !w.closed {
 		w.growing = true
 		w.grown = make(chan struct{})
+		w.growers.Add(1)
 		go w.grow()
 	}
 	if rt.active == 0 {
@@ -490,6 +506,13 @@ func (w *Worker) exchangeDone(rt *jsRuntime) {
 		w.stopLocked(rt)
 		return
 	}
+	w.markIdleLocked(rt)
+}
+
+// markIdleLocked notes that rt, which serves nothing, is idle from now on,
+// and drops it after idleRuntime if it is then still idle and not the
+// pool's only runtime. w.mu must be held.
+func (w *Worker) markIdleLocked(rt *jsRuntime) {
 	rt.idleSince = time.Now()
 	if len(w.rts) > 1 {
 		time.AfterFunc(idleRuntime, func() { w.dropIdle(rt) })
@@ -505,10 +528,9 @@ func (w *Worker) dropIdle(rt *jsRuntime) {
 	}
 }
 
-// register tracks an exchange so that Close can end it.
-func (w *Worker) register(ex *exchange) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+// registerLocked tracks an exchange so that Close can end it. w.mu must
+// be held.
+func (w *Worker) registerLocked(ex *exchange) {
 	w.exchanges[ex] = struct{}{}
 	w.active++
 }
@@ -564,6 +586,8 @@ func (w *Worker) Close() error {
 	go func() {
 		<-idle
 		w.tasks.Wait()
+		// A runtime being created stops itself, seeing closed.
+		w.growers.Wait()
 		close(done)
 	}()
 	grace.Reset(closeTimeout)
