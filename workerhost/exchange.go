@@ -66,6 +66,9 @@ type exchange struct {
 	// calls) that will post a job for the exchange.
 	pending int
 	closed  bool
+	// idleSince is when the loop first saw the exchange waiting with
+	// nothing in flight (checkHung).
+	idleSince time.Time
 
 	// timers and fetches are made on first use.
 	timers    map[int64]*jsTimer
@@ -79,6 +82,7 @@ type exchange struct {
 	out         responseDesc
 	reader      goja.Value // the streamed body's reader
 	waitUntil   []*goja.Promise
+	waitTimer   *time.Timer // bounds the ctx.waitUntil work
 	passThrough bool
 	// failed means the exchange ended on a fatal error; responded that
 	// its response is complete (a client that leaves then no longer
@@ -436,11 +440,10 @@ func (ex *exchange) finish(r reply, outcome string, status int) {
 		}
 		return true
 	}
-	t := time.AfterFunc(ex.w.cfg.WaitUntilTimeout, func() {
+	ex.waitTimer = time.AfterFunc(ex.w.cfg.WaitUntilTimeout, func() {
 		ex.post(func() error { return errTimeout })
 	})
 	ex.rt.wait(&waiter{ex: ex, ready: allSettled, then: func() error {
-		t.Stop()
 		ex.reportWaitUntil()
 		ex.close()
 		return nil
@@ -589,6 +592,9 @@ func (ex *exchange) close() {
 	ex.cancel()
 	for _, t := range ex.timers {
 		t.t.Stop()
+	}
+	if ex.waitTimer != nil {
+		ex.waitTimer.Stop()
 	}
 	ex.reportRejections()
 	ex.rt.dropWaiters(ex)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/dop251/goja"
 	"go.uber.org/zap"
@@ -95,6 +96,10 @@ func (rt *jsRuntime) stop() (done <-chan struct{}) {
 var errStopLoop = errors.New("stop the loop")
 
 func (rt *jsRuntime) loop() {
+	// recheck wakes an idle loop whose waiters may be hung (checkHung).
+	recheck := time.NewTimer(time.Hour)
+	recheck.Stop()
+	defer recheck.Stop()
 	for {
 		rt.qmu.Lock()
 		jobs := rt.queue
@@ -116,12 +121,63 @@ func (rt *jsRuntime) loop() {
 		// queue is empty: a loop whose queue refills during every batch
 		// (more requests than it can run) would otherwise never answer.
 		ranWaiters := rt.checkWaiters()
+		hung := rt.checkHung()
 		if len(jobs) > 0 || ranWaiters {
 			continue
 		}
 		rt.checkStalled()
+		if hung {
+			recheck.Reset(stallGrace / 4)
+			select {
+			case <-rt.wake:
+				recheck.Stop()
+			case <-recheck.C:
+			}
+			continue
+		}
 		<-rt.wake
 	}
+}
+
+// stallGrace is how long a request may wait for a promise while it has
+// nothing of its own in flight (no fetch, body read, timer or service
+// call) before it is taken for hung, although other requests of its
+// runtime have: it may be awaiting their I/O (a promise another request
+// settles), which is allowed for that long. Tests shorten it.
+var stallGrace = 5 * time.Second
+
+// checkHung fails the waits of the exchanges that have had nothing in
+// flight for stallGrace, as checkStalled does at once when the whole
+// runtime has nothing in flight. It runs after every batch of jobs, and a
+// wait is only counted from a batch that saw nothing of its exchange's in
+// flight: an operation is started and ended in different turns, so one
+// lasting across the batch after it was started is seen. It reports
+// whether a wait is still being counted.
+func (rt *jsRuntime) checkHung() bool {
+	counting := false
+	var now time.Time
+	for _, wt := range rt.waiters {
+		ex := wt.ex
+		if ex.closed || ex.pending > 0 {
+			ex.idleSince = time.Time{}
+			continue
+		}
+		if now.IsZero() {
+			now = time.Now()
+		}
+		if ex.idleSince.IsZero() {
+			ex.idleSince = now
+		}
+		if now.Sub(ex.idleSince) < stallGrace {
+			counting = true
+			continue
+		}
+		rt.dropWaiters(ex)
+		rt.turn(ex, func() error { return errStalled })
+		// dropWaiters changed the list: count again at the next batch.
+		return true
+	}
+	return counting
 }
 
 // drop runs what the jobs after a stop need to release: nothing runs on

@@ -164,6 +164,9 @@ var _ = http.StatusOK
 // is answered 500 (doc.go: "a promise that can never settle"), also while
 // other requests of its runtime await timers: they cannot settle it.
 func TestReviewStalledUnderTraffic(t *testing.T) {
+	old := stallGrace
+	stallGrace = 500 * time.Millisecond
+	defer func() { stallGrace = old }()
 	w := newInline(t, `export default { async fetch(req) {
 		if (new URL(req.url).pathname === "/never") await new Promise(() => {});
 		await new Promise((r) => setTimeout(r, 50 + Math.random() * 200));

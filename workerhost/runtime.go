@@ -128,11 +128,13 @@ type jsRuntime struct {
 	interrupted bool
 
 	// active counts the exchanges the runtime serves; retired means it
-	// takes no new one; idleSince is when active last fell to zero. All
-	// three are guarded by w.mu. inTurn is set while the loop runs a turn.
+	// takes no new one; idleSince is when active last fell to zero, and
+	// idleTimer drops the runtime after idleRuntime of that. All four are
+	// guarded by w.mu. inTurn is set while the loop runs a turn.
 	active    int
 	retired   bool
 	idleSince time.Time
+	idleTimer *time.Timer
 	inTurn    atomic.Bool
 
 	// Per-request scratch and caches, reused so that a request allocates

@@ -514,8 +514,14 @@ func (w *Worker) exchangeDone(rt *jsRuntime) {
 // pool's only runtime. w.mu must be held.
 func (w *Worker) markIdleLocked(rt *jsRuntime) {
 	rt.idleSince = time.Now()
-	if len(w.rts) > 1 {
-		time.AfterFunc(idleRuntime, func() { w.dropIdle(rt) })
+	if len(w.rts) <= 1 {
+		return
+	}
+	// One timer a runtime, moved each time it becomes idle.
+	if rt.idleTimer == nil {
+		rt.idleTimer = time.AfterFunc(idleRuntime, func() { w.dropIdle(rt) })
+	} else {
+		rt.idleTimer.Reset(idleRuntime)
 	}
 }
 
