@@ -145,7 +145,11 @@ func TestClientCancel(t *testing.T) {
 }
 
 func TestPoolExhausted(t *testing.T) {
-	up := newUpstream(t)
+	// The first request holds the pool's only runtime, awaiting an
+	// upstream that answers when the test says so: on a loaded machine a
+	// fixed sleep could end before it took the runtime, and the second
+	// request was then served instead of refused.
+	up := newHeldUpstream(t)
 	w := newInline(t, `export default { async fetch(req, env) {
 		if (new URL(req.url).pathname === "/slow") await fetch(env.UPSTREAM + "/slow");
 		return new Response("done");
@@ -159,7 +163,7 @@ func TestPoolExhausted(t *testing.T) {
 		defer close(done)
 		w.Serve(httptest.NewRecorder(), httptest.NewRequest("GET", "http://x/slow", nil).WithContext(ctx))
 	}()
-	time.Sleep(20 * time.Millisecond)
+	up.waitArrived(t)
 	resp, _, res, err := do(t, w, "GET", "http://x/", "")
 	if resp.StatusCode != 503 || res.Outcome != OutcomeOverloaded || err == nil {
 		t.Fatalf("status %d, result %+v, err %v", resp.StatusCode, res, err)
