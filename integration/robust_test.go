@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -285,11 +286,30 @@ func runCaddy(t *testing.T, cfg string, wrap ...string) *lockedBuffer {
 // TestRobustReloadDoesNotWait is issue 9's reload item: a reload that
 // drops a version returns at once although a request on it is in
 // progress, and that request still finishes on the old version.
+//
+// The request in progress awaits an upstream that answers only once the
+// reload has returned, so a reload that waited for it (up to the worker's
+// grace, after which it is canceled) fails the request; the test needs no
+// wall-clock bound, and waits for the request to reach the upstream
+// rather than sleeping, as a slow machine could otherwise reload before
+// the request began.
 func TestRobustReloadDoesNotWait(t *testing.T) {
-	base := scriptSite(t, `export default { async fetch(req) {
-		if (new URL(req.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 2000));
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(up.Close)
+	var once sync.Once
+	releaseUp := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(releaseUp)
+	base := scriptSite(t, fmt.Sprintf(`export default { async fetch(req) {
+		if (new URL(req.url).pathname === "/slow") await fetch(%q);
 		return new Response("old");
-	} };`, "")
+	} };`, up.URL), "\t\tfetch_allow 127.0.0.1\n")
 	slow := make(chan string, 1)
 	go func() {
 		resp, body, err := tryGet(base+"/slow", nil)
@@ -299,12 +319,22 @@ func TestRobustReloadDoesNotWait(t *testing.T) {
 		}
 		slow <- fmt.Sprint(resp.StatusCode, " ", body)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	select {
+	case <-arrived:
+	case got := <-slow:
+		t.Fatalf("the slow request ended before reaching the upstream: %q", got)
+	case <-time.After(time.Minute):
+		t.Fatal("the slow request never reached the upstream")
+	}
 	start := time.Now()
 	loadCaddyfile(t, fmt.Sprintf("http://%s {\n\trespond new\n}\n", freeAddr()))
-	if d := time.Since(start); d > 1500*time.Millisecond {
-		t.Errorf("the reload took %v, waiting for the request in progress", d)
+	t.Logf("the reload took %v", time.Since(start))
+	select {
+	case got := <-slow:
+		t.Fatalf("the request in progress ended during the reload: %q", got)
+	default:
 	}
+	releaseUp()
 	if got := <-slow; got != "200 old" {
 		t.Errorf("the request in progress got %q", got)
 	}

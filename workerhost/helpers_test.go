@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -67,4 +68,48 @@ func do(t testing.TB, w *Worker, method, url, body string, hdr ...string) (*http
 	resp := rec.Result()
 	b, _ := io.ReadAll(resp.Body)
 	return resp, string(b), res, err
+}
+
+// heldUpstream is a loopback server whose requests are held until the
+// test releases them: arrived receives once per request as it arrives, so
+// that a test knows a worker's request is in progress (awaiting this
+// fetch) without sleeping and hoping it is.
+type heldUpstream struct {
+	*httptest.Server
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func newHeldUpstream(t *testing.T) *heldUpstream {
+	t.Helper()
+	h := &heldUpstream{arrived: make(chan struct{}, 16), release: make(chan struct{})}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.arrived <- struct{}{}
+		select {
+		case <-h.release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(h.Server.Close)
+	t.Cleanup(h.Release)
+	return h
+}
+
+// Release lets every held request, and every later one, be answered.
+func (h *heldUpstream) Release() {
+	select {
+	case <-h.release:
+	default:
+		close(h.release)
+	}
+}
+
+// waitArrived waits for a request to reach h, failing after a minute.
+func (h *heldUpstream) waitArrived(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.arrived:
+	case <-time.After(time.Minute):
+		t.Fatal("no request reached the upstream")
+	}
 }

@@ -142,8 +142,21 @@ func TestJSONParseDepth(t *testing.T) {
 // a request in progress, a request that still arrives (it chose this
 // version before a reload replaced it) is served, not refused with 503.
 func TestCloseServesStragglers(t *testing.T) {
-	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", PoolSize: 2, Source: `export default { async fetch(req) {
-		if (new URL(req.url).pathname === "/slow") await new Promise((r) => setTimeout(r, 300));
+	// The request in progress awaits an upstream that answers only once
+	// the straggler has been served, and each step waits for the one
+	// before it: with fixed sleeps (50 ms for the slow request to start,
+	// 50 ms for Close to begin, a 300 ms timer for the request in
+	// progress) a loaded machine could close an idle worker, or let the
+	// request in progress end and Close finish, before the straggler
+	// came, which then got 503. Close's grace is not what is tested here,
+	// so it is long enough for any machine.
+	old := closeTimeout
+	closeTimeout = time.Minute
+	defer func() { closeTimeout = old }()
+	up := newHeldUpstream(t)
+	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", PoolSize: 2, Fetch: loopbackOK,
+		Vars: map[string]string{"UPSTREAM": up.URL}, Source: `export default { async fetch(req, env) {
+		if (new URL(req.url).pathname === "/slow") await fetch(env.UPSTREAM);
 		return new Response("ok");
 	} };`})
 	if err != nil {
@@ -154,13 +167,29 @@ func TestCloseServesStragglers(t *testing.T) {
 		resp, _, _, _ := do(t, w, "GET", "http://x/slow", "")
 		slow <- resp.StatusCode
 	}()
-	time.Sleep(50 * time.Millisecond)
+	up.waitArrived(t)
 	closed := make(chan struct{})
 	go func() { w.Close(); close(closed) }()
-	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(time.Millisecond) {
+		w.mu.Lock()
+		closing := w.closing
+		w.mu.Unlock()
+		if closing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Close did not begin")
+		}
+	}
 	if resp, body, _, _ := do(t, w, "GET", "http://x/", ""); resp.StatusCode != 200 || body != "ok" {
 		t.Fatalf("a request during Close: %d %q", resp.StatusCode, body)
 	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a request was in progress")
+	default:
+	}
+	up.Release()
 	if code := <-slow; code != 200 {
 		t.Fatalf("the request in progress: %d", code)
 	}
