@@ -1136,18 +1136,13 @@
     const r = Object.create(Response.prototype);
     r[kState] = {
       status, statusText, headers: headersFromFlat(flat),
-      source: body === null || body.length === 0 ? null : body, used: false, url, redirected, type: "basic",
+      // Go hands over null for an empty body.
+      source: body, used: false, url, redirected, type: "basic",
     };
     return r;
   }
 
   // ---- fetch ---------------------------------------------------------------
-
-  // sendableBody resolves to what Go can send: null, a string or bytes.
-  function sendableBody(st) {
-    if (st.source === null) return Promise.resolve(null);
-    return consumeBody({ [kState]: st });
-  }
 
   function fetch(input, init) {
     host.assertRequest("fetch()");
@@ -1164,7 +1159,9 @@
       const signal = st.signal;
       if (signal && signal.aborted) throw signal.reason;
       const flat = flatHeaders(st.headers);
-      sendableBody(st).then((body) => {
+      // sendBody sends with body, what Go can send: null, a string or
+      // bytes. A request without a body (most are) is sent at once.
+      const sendBody = (body) => {
         let onAbort = null;
         const id = send(st.method, st.url, flat, body, st.redirect, (err, res) => {
           if (onAbort) signal.removeEventListener("abort", onAbort);
@@ -1178,7 +1175,9 @@
           onAbort = () => host.abortFetch(id);
           signal.addEventListener("abort", onAbort);
         }
-      }).catch(reject);
+      };
+      if (st.source === null) sendBody(null);
+      else consumeBody({ [kState]: st }).then(sendBody).catch(reject);
     });
   }
 
