@@ -47,7 +47,7 @@ func tail(s string, n int) string {
 
 // TestMemoryLimitGlobalCache is issue 9's item 6: a cache in a global that
 // grows with every request is stopped at the memory limit, its runtime
-// replaced, and the process lives on.
+// replaced at once, and the process lives on.
 func TestMemoryLimitGlobalCache(t *testing.T) {
 	if !underAddressLimit(t, 3<<30) {
 		return
@@ -58,6 +58,7 @@ func TestMemoryLimitGlobalCache(t *testing.T) {
 		return new Response(String(cache.length));
 	} };`, func(c *Config) { c.MemoryLimit = 32 << 20 })
 	exceeded := 0
+	fresh := false // the request after an exceededMemory
 	for i := range 60 {
 		resp, body, res, _ := do(t, w, "GET", "http://x/", "")
 		if res.Outcome == OutcomeExceededMemory {
@@ -65,12 +66,19 @@ func TestMemoryLimitGlobalCache(t *testing.T) {
 				t.Fatalf("request %d: status %d", i, resp.StatusCode)
 			}
 			exceeded++
+			fresh = true
 			t.Logf("request %d: exceededMemory", i)
 			continue
 		}
 		if resp.StatusCode != 200 {
 			t.Fatalf("request %d: status %d %q %+v", i, resp.StatusCode, body, res)
 		}
+		// The runtime over its limit takes no request after it: the next
+		// one is served by a new runtime, with a new cache.
+		if fresh && body != "1" {
+			t.Fatalf("after exceededMemory, request %d saw the old heap: cache length %q", i, body)
+		}
+		fresh = false
 	}
 	if exceeded == 0 {
 		t.Fatal("the cache was never stopped")

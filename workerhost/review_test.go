@@ -207,36 +207,6 @@ func TestReviewStalledUnderTraffic(t *testing.T) {
 	}
 }
 
-// TestReviewMemoryLimitReplacesAtOnce: the request after one that got
-// exceededMemory is served by a fresh runtime (doc.go: "past it 503
-// exceededMemory, and the runtime is replaced"), not by the runtime whose
-// heap is over the limit.
-func TestReviewMemoryLimitReplacesAtOnce(t *testing.T) {
-	if !underAddressLimit(t, 3<<30) {
-		return
-	}
-	w := newInline(t, `const cache = [];
-	export default { fetch() {
-		cache.push("x".repeat(4 << 20) + cache.length);
-		return new Response(String(cache.length));
-	} };`, func(c *Config) { c.MemoryLimit = 32 << 20 })
-	for i := range 60 {
-		resp, body, res, _ := do(t, w, "GET", "http://x/", "")
-		if res.Outcome != OutcomeExceededMemory {
-			if resp.StatusCode != 200 {
-				t.Fatalf("request %d: %d %q %+v", i, resp.StatusCode, body, res)
-			}
-			continue
-		}
-		_, body, res, _ = do(t, w, "GET", "http://x/", "")
-		if body != "1" {
-			t.Fatalf("after exceededMemory at request %d, the next request saw the old heap: cache length %q (%s)", i, body, res.Outcome)
-		}
-		return
-	}
-	t.Fatal("the memory limit was never hit")
-}
-
 // TestReviewBusyLoopAnswers: a runtime whose queue is never empty, as
 // requests arrive faster than it runs them, still answers some of them
 // meanwhile: a handler's settled promise must not wait for the loop to go

@@ -30,12 +30,8 @@ conns=${CONNS:-32}
 threads=${THREADS:-1}
 paths=(/ "/api/items/42?q=x&tag=a&tag=b")
 
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-for tool in curl python3 go; do
-	command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
-done
-
 source "$(dirname "$0")/lib.sh"
+need wrk curl python3 go
 
 need_workerd
 
@@ -68,14 +64,9 @@ fi
 	--conditions=workerd,worker,browser '--external:node:*' --target=esnext \
 	'--define:process.env.NODE_ENV="production"' --log-level=warning --outfile="$work/hono.js")
 
-cat >"$work/Caddyfile" <<CF
 {
-	admin 127.0.0.1:$admin
-	default_bind 127.0.0.1
-	log {
-		level ERROR
-	}
-}
+	caddy_globals
+	cat <<CF
 :$grad {
 	gradual bench {
 		version v1 {
@@ -84,6 +75,7 @@ cat >"$work/Caddyfile" <<CF
 	}
 }
 CF
+} >"$work/Caddyfile"
 
 compat=$(sed -n 's/^const workerdCompatDate = "\(.*\)"$/\1/p' "$root/integration/workerd_test.go")
 cat >"$work/workerd.capnp" <<CAPNP

@@ -18,12 +18,8 @@ rounds=${2:-3}
 conns=${CONNS:-64}
 threads=${THREADS:-1}
 
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-for tool in curl python3 go; do
-	command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
-done
-
 source "$(dirname "$0")/lib.sh"
+need wrk curl python3 go
 
 admin=$(port) grad=$(port) up=$(port)
 
@@ -50,14 +46,9 @@ GO
 cat >"$work/io.js" <<'JS'
 export default { async fetch(req, env) { return new Response(await (await fetch(env.UPSTREAM)).text()) } }
 JS
-cat >"$work/Caddyfile" <<CF
 {
-	admin 127.0.0.1:$admin
-	default_bind 127.0.0.1
-	log {
-		level ERROR
-	}
-}
+	caddy_globals
+	cat <<CF
 :$grad {
 	gradual io {
 		fetch_allow 127.0.0.1:$up
@@ -68,6 +59,7 @@ cat >"$work/Caddyfile" <<CF
 	}
 }
 CF
+} >"$work/Caddyfile"
 
 "$work/upstream-bin" >"$work/upstream.log" 2>&1 &
 pids+=($!)

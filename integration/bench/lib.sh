@@ -16,6 +16,34 @@ trap cleanup EXIT
 # port prints a loopback port that is free now.
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
+# need exits unless every tool named is on PATH.
+need() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null && continue
+		if [ "$tool" = wrk ]; then
+			echo "wrk is not installed (apt-get install wrk)" >&2
+		else
+			echo "$tool is not installed" >&2
+		fi
+		exit 1
+	done
+}
+
+# caddy_globals prints the global options of a benchmark's Caddyfile:
+# the admin endpoint on port $admin, loopback only, errors only in the log.
+caddy_globals() {
+	cat <<CF
+{
+	admin 127.0.0.1:$admin
+	default_bind 127.0.0.1
+	log {
+		level ERROR
+	}
+}
+CF
+}
+
 # need_workerd sets $workerd to the binary of the workerd the differential
 # test pins: $GRADUAL_WORKERD, or the npm package in <repo>/.cache/workerd,
 # installed there when missing.

@@ -17,9 +17,8 @@ rounds=${2:-5}
 conns=${CONNS:-32}
 threads=${THREADS:-1}
 
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-
 source "$(dirname "$0")/lib.sh"
+need wrk
 
 up1=$(port) up2=$(port) plain=$(port) grad=$(port) admin1=$(port) admin2=$(port)
 

@@ -23,12 +23,8 @@ rounds=${2:-5}
 conns=${CONNS:-32}
 threads=${THREADS:-1}
 
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-for tool in curl python3 go; do
-	command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
-done
-
 source "$(dirname "$0")/lib.sh"
+need wrk curl python3 go
 
 admin=$(port) back=$(port) front=$(port) front2=$(port)
 
@@ -44,14 +40,9 @@ export default { fetch(req, env) {
 } }
 JS
 
-cat >"$work/Caddyfile" <<CF
 {
-	admin 127.0.0.1:$admin
-	default_bind 127.0.0.1
-	log {
-		level ERROR
-	}
-}
+	caddy_globals
+	cat <<CF
 :$back {
 	gradual back {
 		version b1 {
@@ -77,6 +68,7 @@ cat >"$work/Caddyfile" <<CF
 	}
 }
 CF
+} >"$work/Caddyfile"
 
 "$work/caddy" run --config "$work/Caddyfile" >"$work/caddy.log" 2>&1 &
 pids+=($!)

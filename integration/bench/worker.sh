@@ -27,12 +27,8 @@ conns=${CONNS:-32}
 threads=${THREADS:-1}
 colds=${COLDS:-5}
 
-command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)" >&2; exit 1; }
-for tool in curl python3 go; do
-	command -v "$tool" >/dev/null || { echo "$tool is not installed" >&2; exit 1; }
-done
-
 source "$(dirname "$0")/lib.sh"
+need wrk curl python3 go
 
 need_workerd
 
@@ -48,14 +44,8 @@ JS
 # caddyfile prints the benchmark's Caddyfile, with an extra version on
 # port $cold when given a script: the cold-start measurement loads it.
 caddyfile() {
+	caddy_globals
 	cat <<CF
-{
-	admin 127.0.0.1:$admin
-	default_bind 127.0.0.1
-	log {
-		level ERROR
-	}
-}
 :$grad {
 	gradual bench {
 		version v1 {
