@@ -134,6 +134,12 @@ func newExchange(rt *jsRuntime, r *http.Request, rw http.ResponseWriter) *exchan
 				return nil
 			}
 			ex.canceled = true
+			if ex.body.state == 1 {
+				// net/http cancels the request when a read of its body
+				// fails, before the read returns: the read's own outcome
+				// (a 408 for a client too slow) ends the exchange.
+				return nil
+			}
 			return &fatalError{errCanceled}
 		}})
 	})

@@ -416,6 +416,10 @@ func (rt *jsRuntime) hostReadRequestBody(goja.FunctionCall) goja.Value {
 				}
 				waiters := ex.body.waiters
 				ex.body.waiters = nil
+				if ex.canceled {
+					// The client left, or was too slow (slowBody: 408).
+					return &fatalError{errCanceled}
+				}
 				return ex.rt.enter(func() (goja.Value, error) {
 					for _, w := range waiters {
 						w()
