@@ -111,6 +111,11 @@ func (d *watchdog) run() {
 // switch rather than of waking a thread of its own.
 func (rt *jsRuntime) beginSegment(ex *exchange, limit time.Duration) {
 	rt.inTurn.Store(true)
+	// The watchdog first: when it wakes it reads the live heap afresh,
+	// which liveAtBegin must be; a figure from before it slept would
+	// charge this segment with whatever became live meanwhile. Until the
+	// fields are set below, it finds no JavaScript running to sample.
+	cpuWatch.add(rt)
 	runtime.LockOSThread()
 	tid := gettid()
 	rt.mu.Lock()
@@ -132,7 +137,6 @@ func (rt *jsRuntime) beginSegment(ex *exchange, limit time.Duration) {
 		}
 	}
 	rt.mu.Unlock()
-	cpuWatch.add(rt)
 }
 
 // endSegment ends the segment begun by beginSegment and returns the CPU

@@ -3,6 +3,7 @@ package workerhost
 import (
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -130,5 +131,26 @@ func TestHeapSize(t *testing.T) {
 	t.Logf("fresh runtime %d KB; after keeping a 10 MB string: +%d KB", base>>10, (after-base)>>10)
 	if d := after - base; d < 10<<20 || d > 11<<20 {
 		t.Fatalf("grew by %d bytes, want about 10 MiB", d)
+	}
+}
+
+// TestMemoryNotChargedForOthers checks that memory which became live
+// while the watchdog slept (here the test's own) is not charged to the
+// next request: its segment starts from the live heap as the waking
+// watchdog reads it, not from the figure of before it slept.
+func TestMemoryNotChargedForOthers(t *testing.T) {
+	w := newInline(t, `export default { fetch() { const t = Date.now(); while (Date.now() - t < 30) {} return new Response("ok") } }`,
+		func(c *Config) { c.MemoryLimit = 64 << 20 })
+	do(t, w, "GET", "http://x/", "") // the watchdog runs, then sleeps
+	time.Sleep(50 * time.Millisecond)
+	hold := make([][]byte, 200)
+	for i := range hold {
+		hold[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	resp, body, res, _ := do(t, w, "GET", "http://x/", "")
+	runtime.KeepAlive(hold)
+	if resp.StatusCode != 200 || body != "ok" {
+		t.Fatalf("%d %q %+v", resp.StatusCode, body, res)
 	}
 }
