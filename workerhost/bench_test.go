@@ -17,10 +17,19 @@ import (
 
 const helloJSON = `export default { fetch(request) { return Response.json({ hello: "world" }) } }`
 
+// BenchmarkServeHelloJSON serves the hello-world worker from 8 clients a
+// core, and reports the CPU time a request costs the process (cpu-ns/op).
 func BenchmarkServeHelloJSON(b *testing.B) {
 	w := newInline(b, helloJSON, func(c *Config) { c.PoolSize = runtime.GOMAXPROCS(0) })
 	r := httptest.NewRequest("GET", "http://example.com/", nil)
 	b.ReportAllocs()
+	b.SetParallelism(8)
+	start, ok := processCPU()
+	defer func() {
+		if end, ok2 := processCPU(); ok && ok2 {
+			b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
+		}
+	}()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			rec := httptest.NewRecorder()
@@ -29,6 +38,7 @@ func BenchmarkServeHelloJSON(b *testing.B) {
 			}
 		}
 	})
+	b.ReportMetric(float64(w.Runtimes()), "runtimes")
 }
 
 // BenchmarkServeAsyncHeaders serves a typical async handler that reads
