@@ -339,3 +339,73 @@ func TestRobustReloadDoesNotWait(t *testing.T) {
 		t.Errorf("the request in progress got %q", got)
 	}
 }
+
+// TestRobustManyRequestsPerRuntime is item 8 on a real Caddy: a worker
+// awaiting a 100 ms upstream keeps up with the upstream at 64 concurrent
+// clients (the host used to run one request per runtime: 38 req/s where
+// the upstream did 380), a long ctx.waitUntil holds no request back, and
+// a worker fetching itself three levels deep answers.
+func TestRobustManyRequestsPerRuntime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a load test")
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+		w.Write([]byte("up"))
+	}))
+	defer up.Close()
+	base := scriptSite(t, fmt.Sprintf(`export default { async fetch(req, env, ctx) {
+		const u = new URL(req.url);
+		if (u.pathname === "/io") return new Response(await (await fetch(%q)).text());
+		if (u.pathname === "/wait") {
+			ctx.waitUntil(new Promise((r) => setTimeout(r, 3000)));
+			return new Response("waiting");
+		}
+		const depth = Number(u.searchParams.get("d") || 0);
+		if (depth === 3) return new Response("bottom");
+		u.searchParams.set("d", String(depth + 1));
+		return new Response(depth + ">" + await (await fetch(u.toString())).text());
+	} };`, up.URL), "\t\tfetch_allow 127.0.0.1\n")
+
+	// rate is the requests/s 64 clients get from url in two seconds.
+	rate := func(url, want string) float64 {
+		var n atomic.Int64
+		var clients sync.WaitGroup
+		end := time.Now().Add(2 * time.Second)
+		for range 64 {
+			clients.Add(1)
+			go func() {
+				defer clients.Done()
+				for time.Now().Before(end) {
+					resp, body, err := tryGet(url, nil)
+					if err != nil || resp.StatusCode != 200 || body != want {
+						t.Errorf("%s: %v %v %q", url, err, resp, body)
+						return
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		clients.Wait()
+		return float64(n.Load()) / 2
+	}
+	direct := rate(up.URL, "up")
+	worker := rate(base+"/io", "up")
+	t.Logf("64 clients: upstream alone %.0f req/s, the worker awaiting it %.0f req/s", direct, worker)
+	if worker < direct/2 {
+		t.Fatalf("the worker did %.0f req/s, the upstream alone %.0f", worker, direct)
+	}
+
+	start := time.Now()
+	for range 32 {
+		if _, body := get(t, base+"/wait", nil); body != "waiting" {
+			t.Fatalf("/wait: %q", body)
+		}
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("32 requests leaving 3 s of ctx.waitUntil work took %v", d)
+	}
+	if _, body := get(t, base+"/", nil); body != "0>1>2>bottom" {
+		t.Fatalf("self-fetch: %q", body)
+	}
+}
