@@ -239,14 +239,19 @@ func (ex *exchange) begin() error {
 	// dispatch returns a Response the handler returned synchronously as it
 	// is, and a promise otherwise.
 	if o, ok := rv.(*goja.Object); ok && o.ExportType() == promiseType {
-		p := o.Export().(*goja.Promise)
-		if settled(p) {
-			return ex.handled(p)
-		}
-		rt.wait(&waiter{ex: ex, ready: func() bool { return settled(p) }, then: func() error { return ex.handled(p) }})
-		return nil
+		return ex.whenSettled(o.Export().(*goja.Promise), ex.handled)
 	}
 	return ex.describe(rv)
+}
+
+// whenSettled runs then with p once p is settled: now, or as a turn after
+// the one that settles it.
+func (ex *exchange) whenSettled(p *goja.Promise, then func(*goja.Promise) error) error {
+	if settled(p) {
+		return then(p)
+	}
+	ex.rt.wait(&waiter{ex: ex, ready: func() bool { return settled(p) }, then: func() error { return then(p) }})
+	return nil
 }
 
 // handled takes the settled promise of the handler.
@@ -308,11 +313,7 @@ func (ex *exchange) readChunk() error {
 	if !ok {
 		return &fatalError{errors.New("workerhost: a stream reader's read() returned no promise")}
 	}
-	if settled(p) {
-		return ex.chunkRead(p)
-	}
-	rt.wait(&waiter{ex: ex, ready: func() bool { return settled(p) }, then: func() error { return ex.chunkRead(p) }})
-	return nil
+	return ex.whenSettled(p, ex.chunkRead)
 }
 
 // chunkRead hands the result of a chunk's read to Serve.
@@ -415,8 +416,7 @@ func (ex *exchange) close() {
 	ex.reportRejections()
 	ex.rt.dropWaiters(ex)
 	delete(ex.rt.exchanges, ex)
-	ex.w.unregister(ex)
-	ex.w.exchangeDone(ex.rt)
+	ex.w.exchangeDone(ex)
 }
 
 // reportRejections logs the promise rejections nothing handled.

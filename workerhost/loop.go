@@ -172,9 +172,9 @@ func (rt *jsRuntime) checkHung() bool {
 			counting = true
 			continue
 		}
-		rt.dropWaiters(ex)
+		// abort drops ex's waiter, which changes the list: count again at
+		// the next batch.
 		rt.turn(ex, func() error { return errStalled })
-		// dropWaiters changed the list: count again at the next batch.
 		return true
 	}
 	return counting

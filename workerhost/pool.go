@@ -36,11 +36,8 @@ func (w *Worker) pick(rw http.ResponseWriter, r *http.Request) (*exchange, error
 				busy = false
 			}
 		}
-		if busy && !w.growing && len(w.rts) < w.cfg.PoolSize {
-			w.growing = true
-			w.grown = make(chan struct{})
-			w.growers.Add(1)
-			go w.grow()
+		if busy && len(w.rts) < w.cfg.PoolSize {
+			w.growLocked()
 		}
 		if best != nil {
 			best.active++
@@ -84,6 +81,24 @@ func (w *Worker) lastGrowErr() error {
 // runtime for a pool that has none; it doubles up to a minute.
 var replaceRetry = time.Second
 
+// growLocked starts creating a runtime for the pool, unless one is being
+// created or the worker is closed. w.mu must be held.
+func (w *Worker) growLocked() {
+	if w.growing || w.closed {
+		return
+	}
+	w.growing = true
+	w.grown = make(chan struct{})
+	w.growers.Add(1)
+	go w.grow()
+}
+
+// grownLocked ends what growLocked began. w.mu must be held.
+func (w *Worker) grownLocked() {
+	w.growing = false
+	close(w.grown)
+}
+
 // grow creates a runtime for the pool. When the pool has none (its last
 // one was dropped) and the script's top level fails now and then, it
 // retries until it succeeds or the worker closes: a failure costs the
@@ -110,8 +125,7 @@ func (w *Worker) grow() {
 		w.growErr = err
 		empty := len(w.rts) == 0 && !w.closed
 		if err == nil || !empty {
-			w.growing = false
-			close(w.grown)
+			w.grownLocked()
 			w.mu.Unlock()
 			if err != nil {
 				w.logger.Error("cannot add a runtime", zap.Error(err))
@@ -125,8 +139,7 @@ func (w *Worker) grow() {
 		case <-w.done:
 			t.Stop()
 			w.mu.Lock()
-			w.growing = false
-			close(w.grown)
+			w.grownLocked()
 			w.mu.Unlock()
 			return
 		case <-t.C:
@@ -146,11 +159,8 @@ func (w *Worker) retire(rt *jsRuntime) {
 	}
 	rt.retired = true
 	w.rts = slices.DeleteFunc(w.rts, func(r *jsRuntime) bool { return r == rt })
-	if len(w.rts) == 0 && !w.growing && !w.closed {
-		w.growing = true
-		w.grown = make(chan struct{})
-		w.growers.Add(1)
-		go w.grow()
+	if len(w.rts) == 0 {
+		w.growLocked()
 	}
 	if rt.active == 0 {
 		w.stopLocked(rt)
@@ -167,12 +177,19 @@ func (w *Worker) stopLocked(rt *jsRuntime) {
 	rt.stop()
 }
 
-// exchangeDone counts an exchange of rt less: a retired runtime stops
-// with its last one, and a runtime beyond the first is dropped once it
-// has been idle for idleRuntime.
-func (w *Worker) exchangeDone(rt *jsRuntime) {
+// exchangeDone forgets an exchange that has ended and counts it off its
+// runtime: a retired runtime stops with its last one, and a runtime
+// beyond the first is dropped once it has been idle for idleRuntime.
+func (w *Worker) exchangeDone(ex *exchange) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	delete(w.exchanges, ex)
+	w.active--
+	if w.active == 0 && w.idle != nil {
+		close(w.idle)
+		w.idle = nil
+	}
+	rt := ex.rt
 	rt.active--
 	if rt.active > 0 {
 		return
@@ -214,15 +231,4 @@ func (w *Worker) dropIdle(rt *jsRuntime) {
 func (w *Worker) registerLocked(ex *exchange) {
 	w.exchanges[ex] = struct{}{}
 	w.active++
-}
-
-func (w *Worker) unregister(ex *exchange) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	delete(w.exchanges, ex)
-	w.active--
-	if w.active == 0 && w.idle != nil {
-		close(w.idle)
-		w.idle = nil
-	}
 }

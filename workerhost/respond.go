@@ -32,6 +32,7 @@ func (ex *exchange) next() reply {
 
 // respond writes the response of the exchange, which the loop is running.
 func (ex *exchange) respond(rw http.ResponseWriter) (Result, error) {
+	defer ex.clearDeadlines()
 	r := ex.next()
 	res := r.res
 	if f := r.fail; f != nil {
@@ -66,16 +67,12 @@ func (ex *exchange) respond(rw http.ResponseWriter) (Result, error) {
 		if err := ex.writeBody(out.bytes, out.text, out.isText); err != nil {
 			res.Outcome = OutcomeCanceled
 			if errors.Is(err, errSlowClient) {
-				ex.clearDeadlines()
 				return res, ErrResponseAborted
 			}
 		}
 	case 2:
-		res, err := ex.stream(rw, out.status)
-		ex.clearDeadlines()
-		return res, err
+		return ex.stream(rw, out.status)
 	}
-	ex.clearDeadlines()
 	return res, nil
 }
 
