@@ -90,6 +90,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w.rts = append(w.rts, rt)
 	w.all[rt] = struct{}{}
+	gcWorkerLoaded()
 	return w, nil
 }
 
@@ -153,6 +154,7 @@ func (w *Worker) Close() error {
 	w.closing = true
 	idle := w.idleLocked()
 	w.mu.Unlock()
+	gcWorkerClosed()
 	grace := time.NewTimer(closeTimeout)
 	defer grace.Stop()
 	select {
