@@ -231,7 +231,7 @@ func (ex *exchange) begin() error {
 	r := ex.req
 	vm := rt.vm
 	rv, err := rt.call(rt.dispatch,
-		rt.method(r.Method), vm.ToValue(requestURL(r)), rt.requestHeaders(r),
+		rt.method(r.Method), vm.ToValue(requestURL(r)), rt.headerState(r.Host, r.Header),
 		vm.ToValue(r.Body != nil && r.Body != http.NoBody))
 	if err != nil {
 		return err

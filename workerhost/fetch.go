@@ -63,24 +63,19 @@ func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
 	// Only the headers the script set are sent: a present but empty
 	// User-Agent keeps net/http from adding its own.
 	req.Header["User-Agent"] = nil
-	if flat, ok := c.Argument(2).(*goja.Object); ok {
-		n := int(flat.Get("length").ToInteger())
-		for i := 0; i+1 < n; i += 2 {
-			name := flat.Get(strconv.Itoa(i)).String()
-			value := flat.Get(strconv.Itoa(i + 1)).String()
-			switch name {
-			case "host", "content-length", "transfer-encoding", "connection":
-				// The transport frames the request and addresses it by URL.
-				continue
-			}
-			key := http.CanonicalHeaderKey(name)
-			if key == "User-Agent" {
-				req.Header[key] = []string{value}
-				continue
-			}
-			req.Header[key] = append(req.Header[key], value)
+	eachHeader(c.Argument(2), func(name, value string) {
+		switch name {
+		case "host", "content-length", "transfer-encoding", "connection":
+			// The transport frames the request and addresses it by URL.
+			return
 		}
-	}
+		key := rt.canonicalKey(name)
+		if key == "User-Agent" {
+			req.Header[key] = []string{value}
+			return
+		}
+		req.Header[key] = append(req.Header[key], value)
+	})
 	redirect := c.Argument(4).String()
 	_, scriptReferer := req.Header["Referer"]
 	client := &http.Client{
@@ -173,7 +168,7 @@ func (ex *exchange) fetchDone(cb goja.Callable, op *fetchOp, res fetchResult) er
 	if len(res.body) > 0 {
 		body = rt.bytes(res.body)
 	}
-	desc := vm.NewArray(res.status, res.statusText, headersToJS(vm, res.header), body, res.url, res.redirected)
+	desc := vm.NewArray(res.status, res.statusText, ex.rt.headerState("", res.header), body, res.url, res.redirected)
 	return ex.callback(cb, goja.Null(), desc)
 }
 

@@ -38,6 +38,7 @@ export default {
     attempt(() => new URLSearchParams([[s, s]]).toString());
     attempt(() => { const u = new URL("http://h/?" + s); u.searchParams.sort(); u.searchParams.append(s, s); return u.href; });
     attempt(() => { const h = new Headers([[s, s]]); h.append(s, s); return [...h, h.get(s), h.has(s)]; });
+    attempt(() => { const h = new Headers([["a", "1"], ["set-cookie", s]]); h.set(s, s); h.delete(s); h.forEach(() => {}); return [h.getSetCookie(), [...new Headers(h).values()]]; });
     attempt(() => new Headers({ a: s }).get("a"));
     attempt(() => new Response("x", { headers: { [s]: s } }));
     attempt(() => new Response(s, { statusText: s, status: units.length ? units[0] : 200 }).text());

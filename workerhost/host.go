@@ -20,7 +20,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
-	"golang.org/x/net/http/httpguts"
 )
 
 // maxFormParts bounds the parts formData() accepts from a multipart body.
@@ -119,22 +118,16 @@ func (rt *jsRuntime) hostObject() *goja.Object {
 		return goja.Undefined()
 	})
 	set("header", func(c goja.FunctionCall) goja.Value {
-		name := c.Argument(0).String()
-		if !httpguts.ValidHeaderFieldName(name) {
-			// Headers takes the empty name and non-ASCII ones, as workerd
-			// does; neither can be sent.
-			return goja.Undefined()
-		}
 		if rt.out != nil {
-			rt.out.headers = append(rt.out.headers, name, c.Argument(1).String())
+			rt.out.headers = append(rt.out.headers, c.Argument(0).String(), c.Argument(1).String())
 		}
 		return goja.Undefined()
 	})
+	set("headers", rt.hostHeaders)
 	set("respond", rt.hostRespond)
 	set("readRequestBody", rt.hostReadRequestBody)
 	set("fetch", rt.hostFetch)
 	set("abortFetch", rt.hostAbortFetch)
-	set("arity", rt.hostArity)
 	return h
 }
 

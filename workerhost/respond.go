@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/dop251/goja"
 )
 
 // The Serve goroutine's side of an exchange: it waits for the loop's
@@ -126,38 +124,4 @@ func requestURL(r *http.Request) string {
 	b.WriteString(r.Host)
 	b.WriteString(r.URL.RequestURI())
 	return b.String()
-}
-
-// requestHeaders flattens the headers of an incoming request like
-// headersToJS, with the Host header, which net/http keeps apart but
-// Workers scripts read from request.headers.
-func (rt *jsRuntime) requestHeaders(r *http.Request) goja.Value {
-	// The values are goja.Values, which NewArray takes as they are, rather
-	// than strings it would box once more.
-	flat := rt.flat[:0]
-	if r.Host != "" {
-		flat = append(flat, rt.hostKey, rt.vm.ToValue(r.Host))
-	}
-	for k, vs := range r.Header {
-		lk := rt.lowerKey(k)
-		for _, v := range vs {
-			flat = append(flat, lk, rt.vm.ToValue(v))
-		}
-	}
-	a := rt.vm.NewArray(flat...)
-	clear(flat)
-	rt.flat = flat
-	return a
-}
-
-// headersToJS flattens h into [name, value, ...] with lower-case names.
-func headersToJS(vm *goja.Runtime, h http.Header) goja.Value {
-	flat := make([]any, 0, 2*len(h))
-	for k, vs := range h {
-		lk := strings.ToLower(k)
-		for _, v := range vs {
-			flat = append(flat, lk, v)
-		}
-	}
-	return vm.NewArray(flat...)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +44,8 @@ var (
 var promiseType = reflect.TypeFor[*goja.Promise]()
 
 // responseDesc is the Response the script returned, as the prelude's
-// describe hands it over through host.header and host.respond.
+// describe hands it over through headerOps.emit (or host.header for a
+// lone content type) and host.respond.
 type responseDesc struct {
 	ok     bool
 	status int
@@ -60,19 +60,6 @@ type responseDesc struct {
 
 // maxCanonicalKeys bounds jsRuntime.canonical.
 const maxCanonicalKeys = 256
-
-// lowerKey returns strings.ToLower(name) as a JavaScript string, from a
-// cache like canonicalKey's.
-func (rt *jsRuntime) lowerKey(name string) goja.Value {
-	if k, ok := rt.lower[name]; ok {
-		return k
-	}
-	k := rt.vm.ToValue(strings.ToLower(name))
-	if len(rt.lower) < maxCanonicalKeys && len(name) <= 64 {
-		rt.lower[name] = k
-	}
-	return k
-}
 
 // method returns r.Method as a JavaScript string, from a cache for the
 // standard methods.
@@ -137,16 +124,18 @@ type jsRuntime struct {
 	idleTimer *time.Timer
 	inTurn    atomic.Bool
 
-	// Per-request scratch and caches, reused so that a request allocates
-	// less: flat holds the request headers for dispatch; canonical caches
-	// http.CanonicalHeaderKey of response header names, lower the
-	// lower-case names of request headers as JavaScript strings, and
-	// methods the standard request methods.
-	flat      []any
-	hostKey   goja.Value // "host"
-	canonical map[string]string
-	lower     map[string]goja.Value
-	methods   map[string]goja.Value
+	// Caches, so that a request allocates less: canonical caches
+	// http.CanonicalHeaderKey of response header names, headerNames the
+	// header names scripts and requests use, checked and lower-cased
+	// (headers.go), and methods the standard request methods.
+	hostKey     goja.Value // "host"
+	canonical   map[string]string
+	headerNames map[string]headerName
+	methods     map[string]goja.Value
+	// kState is the symbol the prelude keeps a Headers object's state
+	// under, and commaSpace ", " (headers.go).
+	kState     *goja.Symbol
+	commaSpace goja.String
 
 	// mu guards the interrupt and CPU state shared with the watchdog and
 	// the client-cancel callback, which run on other goroutines. owner is
@@ -190,7 +179,7 @@ func newRuntimeChecked(w *Worker, check bool) (*jsRuntime, error) {
 	}
 	rt := &jsRuntime{
 		w:         w,
-		canonical: map[string]string{}, lower: map[string]goja.Value{}, methods: map[string]goja.Value{},
+		canonical: map[string]string{}, headerNames: map[string]headerName{}, methods: map[string]goja.Value{},
 	}
 	rt.wake = make(chan struct{}, 1)
 	rt.exchanges = map[*exchange]struct{}{}

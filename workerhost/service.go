@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -93,13 +92,10 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 		if err != nil {
 			rt.throwType("service binding: %v", err)
 		}
-		if flat, ok := c.Argument(2).(*goja.Object); ok {
-			n := int(flat.Get("length").ToInteger())
-			for i := 0; i+1 < n; i += 2 {
-				key := http.CanonicalHeaderKey(flat.Get(strconv.Itoa(i)).String())
-				req.Header[key] = append(req.Header[key], flat.Get(strconv.Itoa(i+1)).String())
-			}
-		}
+		eachHeader(c.Argument(2), func(name, value string) {
+			key := rt.canonicalKey(name)
+			req.Header[key] = append(req.Header[key], value)
+		})
 		req.RemoteAddr = ex.req.RemoteAddr
 		req.RequestURI = req.URL.RequestURI()
 		incoming := ex.req
@@ -135,7 +131,7 @@ func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, url stri
 		body = ex.rt.bytes(rec.body.Bytes())
 	}
 	text := strings.TrimSpace(http.StatusText(status))
-	return ex.callback(cb, goja.Null(), vm.NewArray(status, text, headersToJS(vm, rec.header), body, url, false))
+	return ex.callback(cb, goja.Null(), vm.NewArray(status, text, ex.rt.headerState("", rec.header), body, url, false))
 }
 
 // serviceRecorder is the http.ResponseWriter a callee answers a binding's

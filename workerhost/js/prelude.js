@@ -545,78 +545,12 @@
 
   // ---- Headers -------------------------------------------------------------
 
-  const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-  const headerSpaceRe = /^[\t\n\r ]+|[\t\n\r ]+$/g;
-  // headerNames and headerValues cache valid names and values in their
-  // normal form: scripts use the same few on every request, and a map
-  // lookup is much cheaper in goja than validating them again. Each starts
-  // over when full.
-  const headerNames = new Map();
-  const headerValues = new Map();
-  const maxCached = 512;
-  function cache(m, k, v) {
-    if (k.length > 128) return;
-    if (m.size >= maxCached) m.clear();
-    m.set(k, v);
-  }
-  // headerName checks and lower-cases a name as workerd does: an ASCII
-  // character must be a token character, a non-ASCII one becomes U+FFFD,
-  // and the empty name is allowed.
-  const nonTokenRe = /[^!#$%&'*+\-.^_`|~0-9A-Za-z\u0080-\uffff]/;
-  const nonASCIIRe = /[\u0080-\uffff]/g;
-  function headerName(n) {
-    n = String(n);
-    let l = headerNames.get(n);
-    if (l !== undefined) return l;
-    if (nonTokenRe.test(n)) throw new TypeError(`Invalid header name.`);
-    l = n.toLowerCase().replace(nonASCIIRe, "\ufffd");
-    cache(headerNames, n, l);
-    return l;
-  }
-  function isHeaderSpace(c) { return c === 9 || c === 10 || c === 13 || c === 32; }
-  function headerValue(v) {
-    v = String(v);
-    let n = headerValues.get(v);
-    if (n !== undefined) return n;
-    n = v;
-    if (n.length > 0 && (isHeaderSpace(n.charCodeAt(0)) || isHeaderSpace(n.charCodeAt(n.length - 1)))) n = n.replace(headerSpaceRe, "");
-    if (n.indexOf("\r") >= 0 || n.indexOf("\n") >= 0 || n.indexOf("\0") >= 0) throw new TypeError("Invalid header value");
-    cache(headerValues, v, n);
-    return n;
-  }
-
-  // A Headers object's kState maps each lower-case name to its value, or
-  // to an array of its values when it has more than one: most names have
-  // one, and an array per name is costly in goja.
-  function addValue(m, n, v) {
-    const l = m.get(n);
-    if (l === undefined) m.set(n, v);
-    else if (typeof l === "string") m.set(n, [l, v]);
-    else l.push(v);
-  }
-  function joinValue(l) { return typeof l === "string" ? l : l.join(", "); }
-  // copyEntry is a Map.forEach callback copying into the Map this.
-  function copyEntry(l, k) { this.set(k, typeof l === "string" ? l : l.slice()); }
-
-  // The headers of the incoming request and of fetch responses start as
-  // the flat [name, value, ...] array Go passed, in kState: they are often
-  // only read with get or has, which scan it, and building the Map costs
-  // more than a few scans. hmap builds it on first need.
-  function hmap(h) {
-    const m = h[kState];
-    if (!Array.isArray(m)) return m;
-    const map = new Map();
-    for (let i = 0; i < m.length; i += 2) addValue(map, m[i], m[i + 1]);
-    h[kState] = map;
-    return map;
-  }
-  function flatGet(flat, n) {
-    let v = null;
-    for (let i = 0; i < flat.length; i += 2) {
-      if (flat[i] === n) v = v === null ? flat[i + 1] : v + ", " + flat[i + 1];
-    }
-    return v;
-  }
+  // A Headers object keeps its entries in Go (headers.go), in a state
+  // object under kState: append, set, delete, get, has and getSetCookie
+  // are Go's; headerOps has the functions of state objects the rest of
+  // the prelude uses.
+  const headerOps = host.headers(kState);
+  const headerInitError = "Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.";
 
   // isHeaders is v instanceof Headers without instanceof's cost in goja:
   // frameworks copy Headers several times per request.
@@ -626,118 +560,56 @@
   class Headers {
     constructor(init) {
       if (isHeaders(init)) {
-        const from = init[kState];
-        // A flat array is never changed: the copy can read it as well.
-        if (Array.isArray(from)) this[kState] = from;
-        else {
-          const m = new Map();
-          from.forEach(copyEntry, m);
-          this[kState] = m;
-        }
+        this[kState] = headerOps.copy(init[kState], false);
         return;
       }
-      const m = new Map();
-      this[kState] = m;
+      const st = headerOps.create();
+      this[kState] = st;
       if (init === undefined) return;
-      if (init === null) throw new TypeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.");
+      if (init === null) throw new TypeError(headerInitError);
       if (typeof init !== "object" && typeof init !== "function") throw new TypeError("Failed to construct 'Headers': invalid init");
       if (typeof init[Symbol.iterator] === "function") {
         for (const pair of init) {
           const p = typeof pair === "string" ? [pair] : Array.from(pair);
           if (p.length !== 2) throw new TypeError("Header pairs must contain exactly two items");
-          this.append(p[0], p[1]);
+          headerOps.fill(st, p[0], p[1]);
         }
       } else {
-        // append without its checks, which a new Headers passes.
         const keys = Object.keys(init);
-        for (let i = 0; i < keys.length; i++) addValue(m, headerName(keys[i]), headerValue(init[keys[i]]));
+        for (let i = 0; i < keys.length; i++) headerOps.fill(st, keys[i], init[keys[i]]);
       }
     }
-    // append and set are checkMutable and hmap written out, and leave the
-    // count of their arguments to host.arity (below): frameworks set a
-    // dozen headers per response.
-    append(n, v) {
-      if (this[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
-      const m = this[kState];
-      addValue(Array.isArray(m) ? hmap(this) : m, headerName(n), headerValue(v));
-    }
-    set(n, v) {
-      if (this[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
-      const m = this[kState];
-      (Array.isArray(m) ? hmap(this) : m).set(headerName(n), headerValue(v));
-    }
-    delete(n) { checkMutable(this); hmap(this).delete(headerName(n)); }
-    get(n) {
-      n = headerName(n);
-      const m = this[kState];
-      if (Array.isArray(m)) return flatGet(m, n);
-      const l = m.get(n);
-      return l === undefined ? null : joinValue(l);
-    }
-    has(n) {
-      n = headerName(n);
-      const m = this[kState];
-      return Array.isArray(m) ? flatGet(m, n) !== null : m.has(n);
-    }
-    getSetCookie() {
-      const l = hmap(this).get("set-cookie");
-      return l === undefined ? [] : typeof l === "string" ? [l] : l.slice();
-    }
     getAll(n) {
-      n = headerName(n);
-      if (n !== "set-cookie") throw new TypeError("getAll() can only be used with the header name \"Set-Cookie\".");
+      if (headerOps.name(n) !== "set-cookie") {
+        throw new TypeError("getAll() can only be used with the header name \"Set-Cookie\".");
+      }
       return this.getSetCookie();
     }
     forEach(cb, thisArg) {
-      const list = sortedHeaders(this);
+      const list = headerOps.pairs(this[kState]);
       for (let i = 0; i < list.length; i++) cb.call(thisArg, list[i][1], list[i][0], this);
     }
     // The iterators go over the sorted and combined list as it was when
     // they were made, as workerd's do.
-    entries() { return headersIterator(sortedHeaders(this), "key+value"); }
-    keys() { return headersIterator(sortedHeaders(this), "key"); }
-    values() { return headersIterator(sortedHeaders(this), "value"); }
-    [Symbol.iterator]() { return headersIterator(sortedHeaders(this), "key+value"); }
+    entries() { return headersIterator(headerOps.pairs(this[kState]), "key+value"); }
+    keys() { return headersIterator(headerOps.pairs(this[kState]), "key"); }
+    values() { return headersIterator(headerOps.pairs(this[kState]), "value"); }
+    [Symbol.iterator]() { return headersIterator(headerOps.pairs(this[kState]), "key+value"); }
   }
-  for (const name of ["append", "set"]) {
-    Object.defineProperty(Headers.prototype, name, {
-      value: host.arity(Headers.prototype[name], 2, `Failed to execute '${name}' on 'Headers'`, name), writable: true, configurable: true,
-    });
+  for (const name of Object.keys(headerOps.methods)) {
+    Object.defineProperty(Headers.prototype, name, { value: headerOps.methods[name], writable: true, configurable: true });
   }
   Object.defineProperty(Headers.prototype, kHeaders, { value: true });
-  // The pairs of a sorted list are the iterator's own to hand out.
+  // The pairs of a list are the iterator's own to hand out.
   const headersIterator = iterator("Headers", (list, i) => list[i], true);
-  // sortedHeaders lists [name, value] pairs by name, each Set-Cookie
-  // apart, the others combined. Sorting the pairs (stable, so the cookies
-  // keep their order) is cheaper in goja than sorting and looking up keys.
-  function sortedHeaders(h) {
-    const out = [];
-    hmap(h).forEach(pushPairs, out);
-    return out.sort(byName);
-  }
-  function pushPairs(l, n) {
-    if (n === "set-cookie" && typeof l !== "string") { for (let i = 0; i < l.length; i++) this.push([n, l[i]]); } else this.push([n, joinValue(l)]);
-  }
-  function byName(a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0; }
-  // A Headers object's kGuard is "immutable" or unset.
-  function checkMutable(h) {
-    if (h[kGuard] === "immutable") throw new TypeError("Can't modify immutable headers.");
-  }
-  // headersFromFlat makes immutable headers from a flat array from Go.
-  function headersFromFlat(flat) {
+  // headersOf makes a Headers object of a state object from Go.
+  function headersOf(st) {
     const h = Object.create(Headers.prototype);
-    h[kState] = flat;
-    h[kGuard] = "immutable";
+    h[kState] = st;
     return h;
   }
-  function flatHeaders(h) {
-    const out = [];
-    hmap(h).forEach((l, k) => {
-      if (typeof l === "string") out.push(k, l);
-      else for (let i = 0; i < l.length; i++) out.push(k, l[i]);
-    });
-    return out;
-  }
+  // copyHeaders copies h, immutable if h is.
+  function copyHeaders(h) { return headersOf(headerOps.copy(h[kState], true)); }
 
   // ---- Blob, File, FormData -------------------------------------------------
 
@@ -1011,18 +883,17 @@
     clone() {
       const st = this[kState];
       const r = Object.create(Request.prototype);
-      r[kState] = Object.assign({}, st, { headers: new Headers(requestHeaders(st)), source: cloneBody(st) });
-      if (st.headers[kGuard] !== undefined) r[kState].headers[kGuard] = st.headers[kGuard];
+      r[kState] = Object.assign({}, st, { headers: copyHeaders(requestHeaders(st)), source: cloneBody(st) });
       return r;
     }
   }
 
   // requestHeaders returns the headers of a request's state. Those of the
-  // incoming request are built on first use from the flat [name, value, ...]
-  // array Go passed, which st.headers holds until then: most scripts never
-  // read most requests' headers.
+  // incoming request are made on first use from the state object Go
+  // passed, which st.headers holds until then: most scripts never read
+  // most requests' headers.
   function requestHeaders(st) {
-    if (Array.isArray(st.headers)) st.headers = headersFromFlat(st.headers);
+    if (!isHeaders(st.headers)) st.headers = headersOf(st.headers);
     return st.headers;
   }
 
@@ -1035,7 +906,7 @@
     const h = st.headers;
     if (h !== null && typeof h === "object") return h;
     const hs = new Headers();
-    if (h !== null) hs[kState].set("content-type", h);
+    if (h !== null) headerOps.fill(hs[kState], "content-type", h);
     st.headers = hs;
     return hs;
   }
@@ -1095,10 +966,9 @@
       const st = this[kState];
       const r = Object.create(Response.prototype);
       r[kState] = {
-        status: st.status, statusText: st.statusText, headers: new Headers(responseHeaders(st)), source: cloneBody(st), used: st.used,
+        status: st.status, statusText: st.statusText, headers: copyHeaders(responseHeaders(st)), source: cloneBody(st), used: st.used,
         url: st.url, redirected: st.redirected, type: st.type,
       };
-      if (st.headers[kGuard] !== undefined) r[kState].headers[kGuard] = st.headers[kGuard];
       return r;
     }
     static json(data, init) {
@@ -1121,7 +991,7 @@
       if (!redirectStatus[status]) throw new RangeError(`Invalid redirect status code: ${status}`);
       const r = new Response(null, { status });
       r.headers.set("location", new URL(String(url)).href);
-      r.headers[kGuard] = "immutable";
+      headerOps.freeze(r.headers[kState]);
       return r;
     }
     static error() {
@@ -1132,10 +1002,10 @@
     }
   }
 
-  function responseFromGo(status, statusText, flat, body, url, redirected) {
+  function responseFromGo(status, statusText, headers, body, url, redirected) {
     const r = Object.create(Response.prototype);
     r[kState] = {
-      status, statusText, headers: headersFromFlat(flat),
+      status, statusText, headers: headersOf(headers),
       // Go hands over null for an empty body.
       source: body, used: false, url, redirected, type: "basic",
     };
@@ -1158,12 +1028,12 @@
       const st = req[kState];
       const signal = st.signal;
       if (signal && signal.aborted) throw signal.reason;
-      const flat = flatHeaders(st.headers);
+      const headers = st.headers[kState];
       // sendBody sends with body, what Go can send: null, a string or
       // bytes. A request without a body (most are) is sent at once.
       const sendBody = (body) => {
         let onAbort = null;
-        const id = send(st.method, st.url, flat, body, st.redirect, (err, res) => {
+        const id = send(st.method, st.url, headers, body, st.redirect, (err, res) => {
           if (onAbort) signal.removeEventListener("abort", onAbort);
           if (err !== null) {
             reject(err === "abort" ? signal.reason : new TypeError(err));
@@ -1883,12 +1753,7 @@
   Object.defineProperty(Response.prototype, kResponse, { value: true });
   function isResponse(r) { return typeof r === "object" && r !== null && r[kResponse] === true; }
 
-  // emitHeader hands the values of one header of a Response to Go.
-  function emitHeader(l, k) {
-    if (typeof l === "string") host.header(k, l);
-    else for (let i = 0; i < l.length; i++) host.header(k, l[i]);
-  }
-  // describe hands a Response to Go: its headers through host.header, then
+  // describe hands a Response to Go: its headers through headerOps.emit, then
   // host.respond(status, kind, body), where kind is 0 (no body), 1 (string
   // or bytes) or 2 (stream, and body is a reader).
   function describe(r) {
@@ -1908,7 +1773,7 @@
     st.used = kind !== 0;
     const h = st.headers;
     if (typeof h === "string") host.header("content-type", h);
-    else if (h !== null) hmap(h).forEach(emitHeader);
+    else if (h !== null) headerOps.emit(h[kState]);
     host.respond(st.status || 500, kind, kind === 2 ? src.getReader() : src);
   }
 
@@ -1947,13 +1812,13 @@
     // event loop for the former. A synchronous exception propagates to Go.
     // Go describes the Response with response once the call has returned,
     // after the promise jobs the handler queued have run, as in workerd.
-    dispatch(method, url, flat, hasBody) {
+    dispatch(method, url, headers, hasBody) {
       const req = Object.create(Request.prototype);
       req[kState] = {
         // A GET or HEAD request has no body, whatever the client sent, as
         // on Workers: so fetch(url, request) and new Request(url, request)
         // work for them.
-        url, method, headers: flat, source: hasBody && method !== "GET" && method !== "HEAD" ? kNative : null,
+        url, method, headers, source: hasBody && method !== "GET" && method !== "HEAD" ? kNative : null,
         used: false, redirect: "manual", signal: null, cf: kNative, // the cf getter makes it {} on first use
       };
       const ctx = new ExecutionContext();
