@@ -217,3 +217,33 @@ func BenchmarkIOBound(b *testing.B) {
 	b.ReportMetric(wk/float64(b.N), "worker-req/s")
 	b.ReportMetric(wk/up, "ratio")
 }
+
+// BenchmarkRegexpWork serves a script that replaces, splits and matches
+// with regular expressions over 1 KB of text, without a named group and
+// with one elsewhere in its source: the prelude then patches
+// RegExp.prototype.exec to add match.groups, which sends every match of
+// the script through goja's generic (slow) path.
+func BenchmarkRegexpWork(b *testing.B) {
+	const work = `const s = "hello world, the quick brown fox. ".repeat(30);
+	export default { fetch() {
+		let n = 0;
+		for (let i = 0; i < 10; i++) n += s.replace(/o/g, "0").length + s.split(/[ ,.]+/).length + (s.match(/q(u)ick/) ? 1 : 0);
+		return new Response(String(n));
+	} }`
+	for _, bc := range []struct{ name, src string }{
+		{"no-named-group", work},
+		{"named-group", work + "\nexport const unused = /(?<name>x)/;"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			w := newInline(b, bc.src)
+			r := httptest.NewRequest("GET", "http://example.com/", nil)
+			b.ReportAllocs()
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				if _, err := w.Serve(rec, r); err != nil || rec.Code != 200 {
+					b.Fatalf("%d %v", rec.Code, err)
+				}
+			}
+		})
+	}
+}

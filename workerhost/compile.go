@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -43,7 +44,16 @@ type Program struct {
 	// serviceWorker is set when the entry has no ES module syntax: its
 	// bindings are globals, as in workerd.
 	serviceWorker bool
+	// namedGroups is set when the source has a regular expression's named
+	// capture group, or text a pattern with one may be built from: the
+	// prelude adds match.groups, which goja lacks, only then (its patch
+	// of RegExp.prototype.exec costs every match of the script).
+	namedGroups bool
 }
+
+// namedGroupRe finds the start of a named capture group: "(?<" not
+// followed by "=" or "!" (lookbehinds).
+var namedGroupRe = regexp.MustCompile(`\(\?<[^=!]`)
 
 // Hash returns the hex sha256 of the program's sources and bundle options.
 // Equal hashes mean equal programs.
@@ -280,7 +290,7 @@ func compileBundle(name string, b *bundled) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workerhost: %s: %w", name, err)
 	}
-	p := &Program{prog: prog, name: name, size: len(b.JS), serviceWorker: b.ServiceWorker}
+	p := &Program{prog: prog, name: name, size: len(b.JS), serviceWorker: b.ServiceWorker, namedGroups: namedGroupRe.Match(b.JS)}
 	if len(b.Inputs) > 0 {
 		for _, in := range b.Inputs {
 			p.inputs = append(p.inputs, in.Name)

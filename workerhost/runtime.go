@@ -251,6 +251,9 @@ func (rt *jsRuntime) init(check bool) error {
 		if err != nil {
 			return nil, err
 		}
+		if err := host.Set("namedGroups", w.prog.namedGroups); err != nil {
+			return nil, err
+		}
 		if err := host.Set("node", nodeModule); err != nil {
 			return nil, err
 		}

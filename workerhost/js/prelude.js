@@ -1288,76 +1288,82 @@
   // goja parses named capture groups but gives matches no groups object
   // (routers such as itty-router read params from it). exec, match,
   // matchAll and replace add it, from the names in the pattern; replace
-  // also takes $<name> and hands a replacer function the groups.
-  const groupNames = new Map();
-  function namesOf(re) {
-    const source = re.source;
-    let names = groupNames.get(source);
-    if (names !== undefined) return names;
-    names = null;
-    if (source.indexOf("(?<") >= 0) {
-      let index = 0, inClass = false;
-      for (let i = 0; i < source.length; i++) {
-        const c = source[i];
-        if (c === "\\") { i++; continue; }
-        if (inClass) { if (c === "]") inClass = false; continue; }
-        if (c === "[") { inClass = true; continue; }
-        if (c !== "(") continue;
-        if (source[i + 1] !== "?") { index++; continue; }
-        if (source[i + 2] === "<" && source[i + 3] !== "=" && source[i + 3] !== "!") {
-          index++;
-          (names || (names = [])).push([source.slice(i + 3, source.indexOf(">", i + 3)), index]);
+  // also takes $<name> and hands a replacer function the groups. They are
+  // patched only for a script whose source has a named group ("(?<name>",
+  // in a literal or in a string a pattern is built from): a RegExp.prototype
+  // whose exec was replaced makes goja run every match, replace and split
+  // of every pattern through the generic algorithm, several times slower.
+  if (host.namedGroups) {
+    const groupNames = new Map();
+    function namesOf(re) {
+      const source = re.source;
+      let names = groupNames.get(source);
+      if (names !== undefined) return names;
+      names = null;
+      if (source.indexOf("(?<") >= 0) {
+        let index = 0, inClass = false;
+        for (let i = 0; i < source.length; i++) {
+          const c = source[i];
+          if (c === "\\") { i++; continue; }
+          if (inClass) { if (c === "]") inClass = false; continue; }
+          if (c === "[") { inClass = true; continue; }
+          if (c !== "(") continue;
+          if (source[i + 1] !== "?") { index++; continue; }
+          if (source[i + 2] === "<" && source[i + 3] !== "=" && source[i + 3] !== "!") {
+            index++;
+            (names || (names = [])).push([source.slice(i + 3, source.indexOf(">", i + 3)), index]);
+          }
         }
       }
+      if (groupNames.size >= 256) groupNames.clear();
+      groupNames.set(source, names);
+      return names;
     }
-    if (groupNames.size >= 256) groupNames.clear();
-    groupNames.set(source, names);
-    return names;
-  }
-  function groupsOf(names, get) {
-    const groups = Object.create(null);
-    for (let i = 0; i < names.length; i++) groups[names[i][0]] = get(names[i][1]);
-    return groups;
-  }
-  function withGroups(re, m) {
-    if (m === null || m === undefined || m.groups !== undefined) return m;
-    const names = namesOf(re);
-    if (names !== null) m.groups = groupsOf(names, (i) => m[i]);
-    return m;
-  }
-  const isRegExp = (v) => v instanceof RegExp;
-  function patch(proto, name, make) {
-    const native = proto[name];
-    Object.defineProperty(proto, name, { value: make(native), writable: true, configurable: true });
-  }
-  patch(RegExp.prototype, "exec", (native) => function exec(s) { return withGroups(this, native.call(this, s)); });
-  patch(String.prototype, "match", (native) => function match(re) {
-    const m = native.call(this, re);
-    return isRegExp(re) && !re.global ? withGroups(re, m) : m;
-  });
-  patch(String.prototype, "matchAll", (native) => function matchAll(re) {
-    const it = native.call(this, re);
-    if (!isRegExp(re) || namesOf(re) === null) return it;
-    return (function* () { for (const m of it) yield withGroups(re, m); })();
-  });
-  for (const name of ["replace", "replaceAll"]) {
-    patch(String.prototype, name, (native) => function (re, replacement) {
-      const names = isRegExp(re) ? namesOf(re) : null;
-      if (names === null) return native.call(this, re, replacement);
-      if (typeof replacement === "function") {
-        const fn = replacement;
-        replacement = function (...args) {
-          const count = args.length - 2;
-          return fn(...args, groupsOf(names, (i) => (i < count ? args[i] : undefined)));
-        };
-      } else {
-        replacement = String(replacement).replace(/\$<([^>]*)>/g, (all, n) => {
-          const e = names.find((x) => x[0] === n);
-          return e === undefined ? "" : "$" + e[1];
-        });
-      }
-      return native.call(this, re, replacement);
+    function groupsOf(names, get) {
+      const groups = Object.create(null);
+      for (let i = 0; i < names.length; i++) groups[names[i][0]] = get(names[i][1]);
+      return groups;
+    }
+    function withGroups(re, m) {
+      if (m === null || m === undefined || m.groups !== undefined) return m;
+      const names = namesOf(re);
+      if (names !== null) m.groups = groupsOf(names, (i) => m[i]);
+      return m;
+    }
+    const isRegExp = (v) => v instanceof RegExp;
+    function patch(proto, name, make) {
+      const native = proto[name];
+      Object.defineProperty(proto, name, { value: make(native), writable: true, configurable: true });
+    }
+    patch(RegExp.prototype, "exec", (native) => function exec(s) { return withGroups(this, native.call(this, s)); });
+    patch(String.prototype, "match", (native) => function match(re) {
+      const m = native.call(this, re);
+      return isRegExp(re) && !re.global ? withGroups(re, m) : m;
     });
+    patch(String.prototype, "matchAll", (native) => function matchAll(re) {
+      const it = native.call(this, re);
+      if (!isRegExp(re) || namesOf(re) === null) return it;
+      return (function* () { for (const m of it) yield withGroups(re, m); })();
+    });
+    for (const name of ["replace", "replaceAll"]) {
+      patch(String.prototype, name, (native) => function (re, replacement) {
+        const names = isRegExp(re) ? namesOf(re) : null;
+        if (names === null) return native.call(this, re, replacement);
+        if (typeof replacement === "function") {
+          const fn = replacement;
+          replacement = function (...args) {
+            const count = args.length - 2;
+            return fn(...args, groupsOf(names, (i) => (i < count ? args[i] : undefined)));
+          };
+        } else {
+          replacement = String(replacement).replace(/\$<([^>]*)>/g, (all, n) => {
+            const e = names.find((x) => x[0] === n);
+            return e === undefined ? "" : "$" + e[1];
+          });
+        }
+        return native.call(this, re, replacement);
+      });
+    }
   }
 
   // goja's TypedArray.from and Array.from step an iterator per element:
