@@ -456,14 +456,16 @@ func (rt *jsRuntime) headerState(host string, h http.Header) *goja.Object {
 }
 
 // lowerName returns a name of an http.Header lower-cased, from the cache
-// of headerName.
+// of headerName. Only a valid name is cached: Go's client takes names
+// Headers refuses (one with a space), which a fetched response must not
+// make valid for the script's calls.
 func (rt *jsRuntime) lowerName(k string) headerName {
 	if n, ok := rt.headerNames[k]; ok {
 		return n
 	}
 	l := strings.ToLower(k)
 	n := headerName{name: l, js: rt.vm.ToValue(l)}
-	if len(k) <= 128 {
+	if len(k) <= 128 && httpguts.ValidHeaderFieldName(k) {
 		if len(rt.headerNames) >= maxHeaderNames {
 			clear(rt.headerNames)
 		}

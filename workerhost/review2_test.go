@@ -1,7 +1,11 @@
 package workerhost
 
 import (
+	"bufio"
+	"net"
+	"net/http"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/dop251/goja"
@@ -43,5 +47,49 @@ func TestReview2HeaderJoinLinear(t *testing.T) {
 		if got := after.TotalAlloc - before.TotalAlloc; got > 64*uint64(joinedLen) {
 			t.Errorf("%s: %d bytes allocated to join %d values of %d bytes, want linear", c.name, got, n, len(value))
 		}
+	}
+}
+
+// TestReview2FetchedNamesNotValidated: the names of a fetched response's
+// headers share the cache of names the script's Headers calls checked, so
+// a name Go's client accepts but Headers refuses (one with a space) must
+// not become valid for the script once an upstream has sent it.
+func TestReview2FetchedNamesNotValidated(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		r := bufio.NewReader(c)
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil || l == "\r\n" {
+				break
+			}
+		}
+		c.Write([]byte("HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+	}()
+	w := newInline(t, `export default { async fetch(request) {
+		const try_ = (f) => { try { return String(f()); } catch (e) { return e.name + ": " + e.message; } };
+		const before = try_(() => new Headers({ "Bad Name": "1" }));
+		const res = await fetch(request.headers.get("x-up"));
+		await res.text();
+		const after = try_(() => new Headers({ "Bad Name": "1" }));
+		const get = try_(() => new Headers().get("Bad Name"));
+		return new Response([before, after, get].join("|"));
+	} }`)
+	_, body, res, err := do(t, w, "GET", "http://example.com/", "", "X-Up", "http://"+ln.Addr().String()+"/")
+	if err != nil || res.Status != http.StatusOK {
+		t.Fatalf("%d %v %s", res.Status, err, body)
+	}
+	want := strings.Repeat("TypeError: Invalid header name.|", 3)
+	if body != want[:len(want)-1] {
+		t.Errorf("got  %s\nwant %s", body, want[:len(want)-1])
 	}
 }
