@@ -28,13 +28,15 @@ import (
 // from a container's memory limit) still applies. The headroom is also the
 // growth of the live heap that orders the walks of memory.go, so memory
 // limits are checked as often as before. GOGC set in the environment,
-// "off" included, turns this off; the last worker to close restores GOGC.
+// "off" included, turns this off; the last worker to close restores GOGC,
+// unless the process set one itself meanwhile (debug.SetGCPercent), which
+// the host then takes as the GOGC to raise from and to leave in place.
 var gcTune struct {
 	mu sync.Mutex
 	// workers counts the workers loaded (New done, Close not called).
 	workers int
-	// base is GOGC as it was when the first worker was loaded; percent is
-	// what the host set last.
+	// base is GOGC as the process set it, before the first worker was
+	// loaded or since; percent is what the host set last.
 	base, percent int
 	// hooked is set while a sentinel awaits the next collection.
 	hooked  bool
@@ -52,11 +54,8 @@ func gcWorkerLoaded() {
 	if gcTune.workers > 1 {
 		return
 	}
-	gcTune.base = debug.SetGCPercent(100)
-	debug.SetGCPercent(gcTune.base)
-	gcTune.percent = gcTune.base
 	if gcTune.samples == nil {
-		gcTune.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		gcTune.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
 	}
 	gcTuneLocked()
 	if !gcTune.hooked {
@@ -73,10 +72,25 @@ func gcWorkerClosed() {
 	gcTune.mu.Lock()
 	defer gcTune.mu.Unlock()
 	gcTune.workers--
-	if gcTune.workers == 0 && gcTune.percent != gcTune.base {
+	if gcTune.workers != 0 {
+		return
+	}
+	gcReadLocked()
+	if gcTune.percent != gcTune.base {
 		debug.SetGCPercent(gcTune.base)
 		gcTune.percent = gcTune.base
 	}
+}
+
+// gcReadLocked reads GOGC and returns the live heap the last collection
+// found. A GOGC other than the host's last is the process's own: it
+// becomes the base.
+func gcReadLocked() (live int64) {
+	metrics.Read(gcTune.samples)
+	if p := int(int64(gcTune.samples[1].Value.Uint64())); p != gcTune.percent {
+		gcTune.base, gcTune.percent = p, p
+	}
+	return int64(gcTune.samples[0].Value.Uint64())
 }
 
 // gcSentinel is an object made unreachable at once, whose cleanup runs
@@ -104,11 +118,10 @@ func afterGC() {
 
 // gcTuneLocked sets GOGC for the live heap the last collection found.
 func gcTuneLocked() {
+	live := gcReadLocked()
 	if gcTune.base < 0 {
 		return
 	}
-	metrics.Read(gcTune.samples)
-	live := int64(gcTune.samples[0].Value.Uint64())
 	want := gcPercent(gcTune.base, live, minMemoryLimit.Load()/4)
 	// Small changes are not worth a call that takes the heap lock.
 	if d := want - gcTune.percent; d > gcTune.percent/8 || -d > gcTune.percent/8 {

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -91,5 +92,42 @@ func TestReview2FetchedNamesNotValidated(t *testing.T) {
 	want := strings.Repeat("TypeError: Invalid header name.|", 3)
 	if body != want[:len(want)-1] {
 		t.Errorf("got  %s\nwant %s", body, want[:len(want)-1])
+	}
+}
+
+// TestReview2GCKeepsProcessGOGC: a GOGC the process sets while workers
+// are loaded (an embedder's or a test's debug.SetGCPercent, GC turned off
+// included) is the process's own: the last worker's Close must not put
+// back the GOGC of before the first worker.
+func TestReview2GCKeepsProcessGOGC(t *testing.T) {
+	t.Setenv("GOGC", "")
+	before := debug.SetGCPercent(100)
+	debug.SetGCPercent(before)
+	defer debug.SetGCPercent(before)
+	// A headroom far above any live heap, so that the host raises GOGC.
+	limit := minMemoryLimit.Swap(1 << 40)
+	defer minMemoryLimit.Store(limit)
+	for _, set := range []int{50, -1} {
+		gcTune.mu.Lock()
+		loaded := gcTune.workers
+		gcTune.mu.Unlock()
+		if loaded != 0 {
+			t.Skip("workers of other tests are loaded")
+		}
+		w := newInline(t, `export default { fetch() { return new Response("x") } }`)
+		runtime.GC()
+		// What the host does after a collection, without waiting for one.
+		gcTune.mu.Lock()
+		gcTuneLocked()
+		raised := gcTune.percent
+		gcTune.mu.Unlock()
+		if raised <= before {
+			t.Fatalf("GOGC %d with a worker loaded, want above %d", raised, before)
+		}
+		debug.SetGCPercent(set)
+		w.Close()
+		if got := debug.SetGCPercent(before); got != set {
+			t.Errorf("process set GOGC %d with a worker loaded; GOGC %d after the worker closed", set, got)
+		}
 	}
 }
