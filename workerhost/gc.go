@@ -44,15 +44,17 @@ var gcTune struct {
 }
 
 // gcWorkerLoaded counts a worker loaded, and starts tuning with the first.
-func gcWorkerLoaded() {
+// It reports whether it counted the worker, which gcWorkerClosed must then
+// uncount: GOGC in the environment may change in between.
+func gcWorkerLoaded() bool {
 	if os.Getenv("GOGC") != "" {
-		return
+		return false
 	}
 	gcTune.mu.Lock()
 	defer gcTune.mu.Unlock()
 	gcTune.workers++
 	if gcTune.workers > 1 {
-		return
+		return true
 	}
 	if gcTune.samples == nil {
 		gcTune.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
@@ -62,13 +64,12 @@ func gcWorkerLoaded() {
 		gcTune.hooked = true
 		hookNextGC()
 	}
+	return true
 }
 
-// gcWorkerClosed counts a worker closed; the last restores GOGC.
+// gcWorkerClosed uncounts a worker gcWorkerLoaded counted; the last
+// restores GOGC.
 func gcWorkerClosed() {
-	if os.Getenv("GOGC") != "" {
-		return
-	}
 	gcTune.mu.Lock()
 	defer gcTune.mu.Unlock()
 	gcTune.workers--

@@ -131,3 +131,23 @@ func TestReview2GCKeepsProcessGOGC(t *testing.T) {
 		}
 	}
 }
+
+// TestReview2GCCountBalanced: Close uncounts only a worker New counted.
+// Each checked GOGC in the environment for itself, so a worker loaded
+// with GOGC set and closed without made the count negative: the next
+// worker then counted as none, and GOGC raised for it was never restored.
+func TestReview2GCCountBalanced(t *testing.T) {
+	gcTune.mu.Lock()
+	loaded := gcTune.workers
+	gcTune.mu.Unlock()
+	t.Setenv("GOGC", "200")
+	w := newInline(t, `export default { fetch() { return new Response("x") } }`)
+	t.Setenv("GOGC", "")
+	w.Close()
+	gcTune.mu.Lock()
+	got := gcTune.workers
+	gcTune.mu.Unlock()
+	if got != loaded {
+		t.Errorf("%d workers counted after New and Close, want %d", got, loaded)
+	}
+}
