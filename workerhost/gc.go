@@ -21,12 +21,13 @@ import (
 //
 // So while workers are loaded, the host keeps Go's heap goal at least the
 // live heap plus a headroom of a quarter of the smallest memory limit of
-// the process's workers (32 MiB with the default memory_limit of 128 MiB):
+// the process's workers (32 MiB with the default memory_limit of 128 MiB),
+// at most maxHeadroom:
 // after each collection it raises GOGC, when the live heap is smaller than
 // the headroom, to what lets the heap grow by the headroom. A large live
 // heap is collected as GOGC=100 would, and GOMEMLIMIT (which Caddy sets
-// from a container's memory limit) still applies. The headroom is also the
-// growth of the live heap that orders the walks of memory.go, so memory
+// from a container's memory limit) still applies. The headroom is at most
+// the growth of the live heap that orders the walks of memory.go, so memory
 // limits are checked as often as before. GOGC set in the environment,
 // "off" included, turns this off; the last worker to close restores GOGC,
 // unless the process set one itself meanwhile (debug.SetGCPercent), which
@@ -123,13 +124,19 @@ func gcTuneLocked() {
 	if gcTune.base < 0 {
 		return
 	}
-	want := gcPercent(gcTune.base, live, minMemoryLimit.Load()/4)
+	want := gcPercent(gcTune.base, live, min(minMemoryLimit.Load()/4, maxHeadroom))
 	// Small changes are not worth a call that takes the heap lock.
 	if d := want - gcTune.percent; d > gcTune.percent/8 || -d > gcTune.percent/8 {
 		debug.SetGCPercent(want)
 		gcTune.percent = want
 	}
 }
+
+// maxHeadroom bounds the headroom: Check refuses a script whose top-level
+// code grows the heap, garbage included, by MaxCheckHeap, and a larger
+// headroom (a memory_limit over 256 MiB) lets garbage of that size pile
+// up between collections.
+const maxHeadroom = MaxCheckHeap / 4
 
 // gcPercent is the GOGC that lets a heap of live bytes grow by headroom
 // before the next collection, and never less than base.

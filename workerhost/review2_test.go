@@ -151,3 +151,24 @@ func TestReview2GCCountBalanced(t *testing.T) {
 		t.Errorf("%d workers counted after New and Close, want %d", got, loaded)
 	}
 }
+
+// TestReview2GCCheckGarbage: Check bounds what top-level code allocates by
+// the growth of the process heap, garbage included, at MaxCheckHeap. With
+// workers of a large memory_limit loaded (2 GiB: a headroom of 512 MiB),
+// the raised GOGC let garbage pile up past MaxCheckHeap between
+// collections, and a script whose top level makes 400 MB of short-lived
+// garbage was refused, "allocated over 256 MB while loading"; with GOGC
+// as Go has it, it loads.
+func TestReview2GCCheckGarbage(t *testing.T) {
+	t.Setenv("GOGC", "")
+	limit := minMemoryLimit.Swap(0)
+	defer minMemoryLimit.Store(limit)
+	t.Cleanup(runtime.GC)
+	runtime.GC()
+	newInline(t, `export default { fetch() { return new Response("x") } }`, func(c *Config) { c.MemoryLimit = 2 << 30 })
+	err := Check(Config{Worker: "check", Entry: "worker.js", Source: `for (let i = 0; i < 400; i++) new Uint8Array(1 << 20);
+export default { fetch() { return new Response("ok") } };`})
+	if err != nil {
+		t.Error(err)
+	}
+}
