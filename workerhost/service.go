@@ -72,7 +72,7 @@ func (b Service) value(bd *binder, name string) (goja.Value, error) {
 var errServiceBodyTooLarge = errors.New("response body too large")
 
 // serviceSend returns the native side of a binding's fetch, with
-// host.fetch's arguments (method, url, flatHeaders, body, redirect,
+// host.fetch's arguments (method, url, headers, body, redirect,
 // callback) for a Request the prelude has built. The call runs on its own
 // goroutine, as a fetch() does, and its callback on the loop. Redirects
 // are not followed: the callee's response is handed back as it is.
