@@ -93,6 +93,11 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 			rt.throwType("service binding: %v", err)
 		}
 		eachHeader(c.Argument(2), func(name, value string) {
+			if name == "host" {
+				// The callee's Host is the URL's (req.Host), as for a
+				// fetch(): a second one made "host" two values.
+				return
+			}
 			key := rt.canonicalKey(name)
 			req.Header[key] = append(req.Header[key], value)
 		})
