@@ -40,7 +40,8 @@ type fetchResult struct {
 }
 
 // hostFetch starts an outbound request and returns its id; the callback
-// (err, [status, statusText, flatHeaders, body, url, redirected]) runs on
+// (err, [status, statusText, headers, body, url, redirected]), headers the
+// state object of an immutable header list (headers.go), runs on
 // the loop when it completes.
 func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
 	ex := rt.requestOnly("fetch()")

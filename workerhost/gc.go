@@ -21,20 +21,23 @@ import (
 //
 // So while workers are loaded, the host keeps Go's heap goal at least the
 // live heap plus a headroom of a quarter of the smallest memory limit of
-// the process's workers (32 MiB with the default memory_limit of 128 MiB):
+// the process's workers (32 MiB with the default memory_limit of 128 MiB),
+// at most maxHeadroom:
 // after each collection it raises GOGC, when the live heap is smaller than
 // the headroom, to what lets the heap grow by the headroom. A large live
 // heap is collected as GOGC=100 would, and GOMEMLIMIT (which Caddy sets
-// from a container's memory limit) still applies. The headroom is also the
-// growth of the live heap that orders the walks of memory.go, so memory
+// from a container's memory limit) still applies. The headroom is at most
+// the growth of the live heap that orders the walks of memory.go, so memory
 // limits are checked as often as before. GOGC set in the environment,
-// "off" included, turns this off; the last worker to close restores GOGC.
+// "off" included, turns this off; the last worker to close restores GOGC,
+// unless the process set one itself meanwhile (debug.SetGCPercent), which
+// the host then takes as the GOGC to raise from and to leave in place.
 var gcTune struct {
 	mu sync.Mutex
 	// workers counts the workers loaded (New done, Close not called).
 	workers int
-	// base is GOGC as it was when the first worker was loaded; percent is
-	// what the host set last.
+	// base is GOGC as the process set it, before the first worker was
+	// loaded or since; percent is what the host set last.
 	base, percent int
 	// hooked is set while a sentinel awaits the next collection.
 	hooked  bool
@@ -42,41 +45,54 @@ var gcTune struct {
 }
 
 // gcWorkerLoaded counts a worker loaded, and starts tuning with the first.
-func gcWorkerLoaded() {
+// It reports whether it counted the worker, which gcWorkerClosed must then
+// uncount: GOGC in the environment may change in between.
+func gcWorkerLoaded() bool {
 	if os.Getenv("GOGC") != "" {
-		return
+		return false
 	}
 	gcTune.mu.Lock()
 	defer gcTune.mu.Unlock()
 	gcTune.workers++
 	if gcTune.workers > 1 {
-		return
+		return true
 	}
-	gcTune.base = debug.SetGCPercent(100)
-	debug.SetGCPercent(gcTune.base)
-	gcTune.percent = gcTune.base
 	if gcTune.samples == nil {
-		gcTune.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		gcTune.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
 	}
 	gcTuneLocked()
 	if !gcTune.hooked {
 		gcTune.hooked = true
 		hookNextGC()
 	}
+	return true
 }
 
-// gcWorkerClosed counts a worker closed; the last restores GOGC.
+// gcWorkerClosed uncounts a worker gcWorkerLoaded counted; the last
+// restores GOGC.
 func gcWorkerClosed() {
-	if os.Getenv("GOGC") != "" {
-		return
-	}
 	gcTune.mu.Lock()
 	defer gcTune.mu.Unlock()
 	gcTune.workers--
-	if gcTune.workers == 0 && gcTune.percent != gcTune.base {
+	if gcTune.workers != 0 {
+		return
+	}
+	gcReadLocked()
+	if gcTune.percent != gcTune.base {
 		debug.SetGCPercent(gcTune.base)
 		gcTune.percent = gcTune.base
 	}
+}
+
+// gcReadLocked reads GOGC and returns the live heap the last collection
+// found. A GOGC other than the host's last is the process's own: it
+// becomes the base.
+func gcReadLocked() (live int64) {
+	metrics.Read(gcTune.samples)
+	if p := int(int64(gcTune.samples[1].Value.Uint64())); p != gcTune.percent {
+		gcTune.base, gcTune.percent = p, p
+	}
+	return int64(gcTune.samples[0].Value.Uint64())
 }
 
 // gcSentinel is an object made unreachable at once, whose cleanup runs
@@ -104,18 +120,23 @@ func afterGC() {
 
 // gcTuneLocked sets GOGC for the live heap the last collection found.
 func gcTuneLocked() {
+	live := gcReadLocked()
 	if gcTune.base < 0 {
 		return
 	}
-	metrics.Read(gcTune.samples)
-	live := int64(gcTune.samples[0].Value.Uint64())
-	want := gcPercent(gcTune.base, live, minMemoryLimit.Load()/4)
+	want := gcPercent(gcTune.base, live, min(minMemoryLimit.Load()/4, maxHeadroom))
 	// Small changes are not worth a call that takes the heap lock.
 	if d := want - gcTune.percent; d > gcTune.percent/8 || -d > gcTune.percent/8 {
 		debug.SetGCPercent(want)
 		gcTune.percent = want
 	}
 }
+
+// maxHeadroom bounds the headroom: Check refuses a script whose top-level
+// code grows the heap, garbage included, by MaxCheckHeap, and a larger
+// headroom (a memory_limit over 256 MiB) lets garbage of that size pile
+// up between collections.
+const maxHeadroom = MaxCheckHeap / 4
 
 // gcPercent is the GOGC that lets a heap of live bytes grow by headroom
 // before the next collection, and never less than base.

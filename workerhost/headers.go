@@ -212,21 +212,48 @@ func (rt *jsRuntime) mutableHeaders(this goja.Value) *headerList {
 // joined returns the values of the entries named name joined by ", ",
 // or null.
 func (rt *jsRuntime) joined(hl *headerList, name string) goja.Value {
-	var v goja.String
+	var j valueJoin
 	for _, e := range hl.entries {
-		if e.name != name {
-			continue
-		}
-		if v == nil {
-			v = e.value.(goja.String)
-		} else {
-			v = v.Concat(rt.commaSpace).Concat(e.value.(goja.String))
+		if e.name == name {
+			j.add(e.value, rt.commaSpace)
 		}
 	}
-	if v == nil {
+	if j.first == nil {
 		return goja.Null()
 	}
-	return v
+	return j.value()
+}
+
+// valueJoin joins values by ", " in a builder once there are two: a join
+// runs in one native call, which the CPU limit cannot interrupt, and
+// concatenating value by value copies the join so far each time, which
+// for the many values a script may append to one name took seconds.
+type valueJoin struct {
+	first goja.String
+	b     goja.StringBuilder
+	many  bool
+}
+
+func (j *valueJoin) add(v goja.Value, sep goja.String) {
+	s := v.(goja.String)
+	if j.first == nil {
+		j.first = s
+		return
+	}
+	if !j.many {
+		j.many = true
+		j.b.WriteString(j.first)
+	}
+	j.b.WriteString(sep)
+	j.b.WriteString(s)
+}
+
+// value returns the join, or nil if no value was added.
+func (j *valueJoin) value() goja.String {
+	if j.many {
+		return j.b.String()
+	}
+	return j.first
 }
 
 // pairs returns the [name, value] pairs iteration gives: sorted by name
@@ -241,9 +268,12 @@ func (rt *jsRuntime) pairs(hl *headerList) goja.Value {
 		e := es[i]
 		v, j := e.value, i+1
 		if e.name != "set-cookie" {
+			var join valueJoin
+			join.add(e.value, rt.commaSpace)
 			for ; j < len(es) && es[j].name == e.name; j++ {
-				v = v.(goja.String).Concat(rt.commaSpace).Concat(es[j].value.(goja.String))
+				join.add(es[j].value, rt.commaSpace)
 			}
+			v = join.value()
 		}
 		out = append(out, vm.NewArray(e.jsName, v))
 		i = j
@@ -426,14 +456,16 @@ func (rt *jsRuntime) headerState(host string, h http.Header) *goja.Object {
 }
 
 // lowerName returns a name of an http.Header lower-cased, from the cache
-// of headerName.
+// of headerName. Only a valid name is cached: Go's client takes names
+// Headers refuses (one with a space), which a fetched response must not
+// make valid for the script's calls.
 func (rt *jsRuntime) lowerName(k string) headerName {
 	if n, ok := rt.headerNames[k]; ok {
 		return n
 	}
 	l := strings.ToLower(k)
 	n := headerName{name: l, js: rt.vm.ToValue(l)}
-	if len(k) <= 128 {
+	if len(k) <= 128 && httpguts.ValidHeaderFieldName(k) {
 		if len(rt.headerNames) >= maxHeaderNames {
 			clear(rt.headerNames)
 		}

@@ -72,7 +72,7 @@ func (b Service) value(bd *binder, name string) (goja.Value, error) {
 var errServiceBodyTooLarge = errors.New("response body too large")
 
 // serviceSend returns the native side of a binding's fetch, with
-// host.fetch's arguments (method, url, flatHeaders, body, redirect,
+// host.fetch's arguments (method, url, headers, body, redirect,
 // callback) for a Request the prelude has built. The call runs on its own
 // goroutine, as a fetch() does, and its callback on the loop. Redirects
 // are not followed: the callee's response is handed back as it is.
@@ -93,6 +93,11 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 			rt.throwType("service binding: %v", err)
 		}
 		eachHeader(c.Argument(2), func(name, value string) {
+			if name == "host" {
+				// The callee's Host is the URL's (req.Host), as for a
+				// fetch(): a second one made "host" two values.
+				return
+			}
 			key := rt.canonicalKey(name)
 			req.Header[key] = append(req.Header[key], value)
 		})

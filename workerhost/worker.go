@@ -51,6 +51,8 @@ type Worker struct {
 	// growers counts the grow goroutines; they are started with w.mu
 	// held and never once closed is set.
 	growers sync.WaitGroup
+	// gcCounted is set when New counted the worker for gc.go's tuning.
+	gcCounted bool
 }
 
 // idleRuntime is how long a runtime beyond the first may serve nothing
@@ -90,7 +92,7 @@ func New(cfg Config) (*Worker, error) {
 	}
 	w.rts = append(w.rts, rt)
 	w.all[rt] = struct{}{}
-	gcWorkerLoaded()
+	w.gcCounted = gcWorkerLoaded()
 	return w, nil
 }
 
@@ -154,7 +156,9 @@ func (w *Worker) Close() error {
 	w.closing = true
 	idle := w.idleLocked()
 	w.mu.Unlock()
-	gcWorkerClosed()
+	if w.gcCounted {
+		gcWorkerClosed()
+	}
 	grace := time.NewTimer(closeTimeout)
 	defer grace.Stop()
 	select {
