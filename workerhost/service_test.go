@@ -48,13 +48,13 @@ func TestServiceBinding(t *testing.T) {
 		try { await env.BACK.fetch("http://back/refuse"); } catch (e) { return new Response("caught: " + e.message); }
 	}
 	const r = await env.BACK.fetch("http://back" + p + "?q=1", { method: "POST", body: "hi", headers: { "x-a": "A" } });
-	return new Response(r.status + " " + r.statusText + " " + r.headers.get("x-back") + " " + (env.BACK instanceof Object) + " | " + await r.text());
+	return new Response(r.status + " " + r.statusText + " " + r.headers.get("x-back") + " " + r.headers.get("content-length") + " " + (env.BACK instanceof Object) + " | " + await r.text());
 } }`, withService(f))
 
 	cases := []struct{ path, want string }{
-		{"/", "201 Created b1 true | POST http://back/?q=1 A hi"},
-		{"/throw", "500 Internal Server Error null true | worker threw an exception\n"},
-		{"/empty", "204 No Content null true | "},
+		{"/", "201 Created b1 26 true | POST http://back/?q=1 A hi"},
+		{"/throw", "500 Internal Server Error null null true | worker threw an exception\n"},
+		{"/empty", "204 No Content null null true | "},
 		{"/refuse", "caught: service binding: refused"},
 	}
 	for _, c := range cases {
