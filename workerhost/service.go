@@ -129,7 +129,10 @@ func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, url stri
 		status = http.StatusOK
 	}
 	var body goja.Value = goja.Null()
-	if rec.body.Len() > 0 {
+	switch {
+	case rec.text != "":
+		body = rt.vm.ToValue(rec.text)
+	case rec.body.Len() > 0:
 		body = rt.bytes(rec.body.Bytes())
 	}
 	text := strings.TrimSpace(http.StatusText(status))
@@ -152,11 +155,14 @@ func (rt *jsRuntime) recordedHeaders(rec *serviceRecorder) *goja.Object {
 // serviceRecorder is the http.ResponseWriter a callee answers a binding's
 // call into: the response is buffered, up to limit bytes of body. A
 // script's response comes as its loop described it (take), with no header
-// map; other callees write through the interface.
+// map, and a body the script gave as a string stays one (text), which the
+// calling script's Response reads as the same bytes; other callees write
+// through the interface.
 type serviceRecorder struct {
 	header   http.Header // made on first use
 	flat     []string    // from take: canonical name, value, ...
 	status   int
+	text     string
 	body     bytes.Buffer
 	limit    int64
 	tooLarge bool
@@ -190,7 +196,7 @@ func (r *serviceRecorder) take(out *responseDesc) {
 		return
 	}
 	if out.isText {
-		r.body.WriteString(out.text)
+		r.text = out.text
 	} else {
 		r.body.Write(out.bytes)
 	}
@@ -210,13 +216,17 @@ func (r *serviceRecorder) Write(b []byte) (int, error) {
 	if !r.fits(len(b)) {
 		return 0, errServiceBodyTooLarge
 	}
+	if r.text != "" {
+		r.body.WriteString(r.text)
+		r.text = ""
+	}
 	return r.body.Write(b)
 }
 
 // fits reports whether n more bytes of body stay within the limit, and
 // marks the response too large if not.
 func (r *serviceRecorder) fits(n int) bool {
-	if int64(r.body.Len()+n) > r.limit {
+	if int64(len(r.text)+r.body.Len()+n) > r.limit {
 		r.tooLarge = true
 		return false
 	}

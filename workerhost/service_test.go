@@ -38,6 +38,7 @@ func TestServiceBinding(t *testing.T) {
 	const p = new URL(req.url).pathname;
 	if (p === "/throw") throw new Error("back failed");
 	if (p === "/empty") return new Response(null, { status: 204 });
+	if (p === "/utf8") return new Response("héllo ✓");
 	return new Response(req.method + " " + req.url + " " + req.headers.get("x-a") + " " + await req.text(),
 		{ status: 201, statusText: "Made", headers: { "x-back": "b1" } });
 } }`)
@@ -55,6 +56,7 @@ func TestServiceBinding(t *testing.T) {
 		{"/", "201 Created b1 26 true | POST http://back/?q=1 A hi"},
 		{"/throw", "500 Internal Server Error null null true | worker threw an exception\n"},
 		{"/empty", "204 No Content null null true | "},
+		{"/utf8", "200 OK null 10 true | héllo ✓"},
 		{"/refuse", "caught: service binding: refused"},
 	}
 	for _, c := range cases {
@@ -68,7 +70,7 @@ func TestServiceBinding(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(f.incoming, ","); got != "client,client,client,client" {
+	if got := strings.Join(f.incoming, ","); got != "client,client,client,client,client" {
 		t.Errorf("incoming requests seen by the fetcher: %q", got)
 	}
 }
