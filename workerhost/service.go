@@ -69,9 +69,13 @@ func (b Service) value(bd *binder, name string) (goja.Value, error) {
 	return bd.makeService(goja.Undefined(), fetch)
 }
 
-// errServiceBodyTooLarge fails a call whose response body is over
-// MaxBodyBytes.
-var errServiceBodyTooLarge = errors.New("response body too large")
+var (
+	// errServiceBodyTooLarge fails a call whose response body is over
+	// MaxBodyBytes.
+	errServiceBodyTooLarge = errors.New("response body too large")
+	// errServicePanic fails a call whose fetcher panicked.
+	errServicePanic = errors.New("service binding: internal error")
+)
 
 // serviceSend returns the native side of a binding's fetch, with
 // host.fetch's arguments (method, url, flatHeaders, body, redirect,
@@ -105,11 +109,14 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 		ex.pending++
 		ex.goTask(func() {
 			rec := &serviceRecorder{limit: limit}
-			err := f.ServeService(rec, req, incoming)
-			ex.post(func() error {
+			err := errServicePanic
+			// Posted even when ServeService panics (goTask logs it), so
+			// that the script's fetch fails rather than never settles.
+			defer ex.post(func() error {
 				ex.pending--
 				return ex.serviceDone(cb, rec, target, err)
 			})
+			err = f.ServeService(rec, req, incoming)
 		})
 		return goja.Undefined()
 	}

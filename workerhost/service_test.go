@@ -87,6 +87,24 @@ func TestServiceBindingBodyLimit(t *testing.T) {
 	}
 }
 
+// panicFetcher panics on every call.
+type panicFetcher struct{}
+
+func (panicFetcher) ServeService(http.ResponseWriter, *http.Request, *http.Request) error {
+	panic("boom")
+}
+
+func TestServiceBindingFetcherPanic(t *testing.T) {
+	front := newInline(t, `export default { async fetch(req, env) {
+	try { await env.BACK.fetch("http://back/"); return new Response("no error"); }
+	catch (e) { return new Response(e.message); }
+} }`, withService(panicFetcher{}))
+	_, body, _, _ := do(t, front, "GET", "http://front/", "")
+	if body != "service binding: internal error" {
+		t.Errorf("got %q", body)
+	}
+}
+
 // helloFetcher answers every call itself, so that benchmarks measure the
 // binding alone.
 type helloFetcher struct{}
