@@ -376,10 +376,14 @@ func (g *Gradual) tag(r *http.Request, v *version, sel selection) (*http.Request
 	return startSpans(r, g.Worker, v.spanAttrs[sel])
 }
 
-// setPlaceholders sets the {http.gradual.*} placeholders; the values were
-// boxed at provision, so this allocates nothing.
+// setPlaceholders sets the {http.gradual.*} placeholders, if the request
+// has a replacer (a script called through a binding has none); the values
+// were boxed at provision, so this allocates nothing.
 func (g *Gradual) setPlaceholders(r *http.Request, v *version, sel selection) {
-	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if !ok {
+		return
+	}
 	repl.Set("http.gradual.worker", g.workerVal)
 	repl.Set("http.gradual.version_id", v.idVal)
 	repl.Set("http.gradual.version_tag", v.tagVal)

@@ -130,9 +130,10 @@ func (g *Gradual) callerKey(r *http.Request) (string, bool) {
 
 // callContext is the context of a call's request: the caller's, with the
 // call and the callee's own variables and log fields, so that tagging the
-// callee leaves the caller's alone. One value rather than a chain of
-// three: a call allocates less, and looking up the caller's values walks
-// fewer links.
+// callee leaves the caller's alone, and without the caller's replacer (a
+// callee that needs one gets its own: serveCall). One value rather than a
+// chain of three: a call allocates less, and looking up the caller's
+// values walks fewer links.
 type callContext struct {
 	context.Context
 	call  serviceCall
@@ -150,6 +151,8 @@ func (c *callContext) Value(key any) any {
 		return c.vars
 	case caddyhttp.ExtraLogFieldsCtxKey:
 		return &c.extra
+	case caddy.ReplacerCtxKey:
+		return nil
 	}
 	return c.Context.Value(key)
 }
@@ -163,11 +166,16 @@ func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call service
 		ctx.vars[caddyhttp.ClientIPVarKey] = ip
 	}
 	r = r.WithContext(ctx)
-	// The replacer has the request's http.* placeholders, for an affinity
-	// expression of the callee.
-	caddyhttp.NewTestReplacer(r)
-
+	// A replacer with the request's http.* placeholders is made for an
+	// affinity expression of the callee and for an upstream's handler; a
+	// script has no use for one.
+	if g.Affinity != "" {
+		caddyhttp.NewTestReplacer(r)
+	}
 	v, sel := g.chooseCall(r, &ctx.call)
+	if g.Affinity == "" && v.kind == "upstream" {
+		caddyhttp.NewTestReplacer(r)
+	}
 	r, span := startCallSpan(r, binding, v.spanAttrs[sel])
 	defer func() {
 		if rec := recover(); rec != nil {

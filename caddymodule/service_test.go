@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -218,5 +219,43 @@ func TestCFServices(t *testing.T) {
 	block := blockBindings(front.state)
 	if got, want := block.Bindings(), []cfapi.Binding{{Name: "BACK", Type: "service", Service: "back"}}; !reflect.DeepEqual(got, want) {
 		t.Errorf("the versions' bindings: %+v, want %+v", got, want)
+	}
+}
+
+// TestServiceCalleeReplacer checks that the callees that need a replacer
+// get their own: one choosing by an affinity expression, and an upstream
+// handler (static_response reads the callee's placeholders), while the
+// caller's placeholders stay its own.
+func TestServiceCalleeReplacer(t *testing.T) {
+	dir := t.TempDir()
+	fp := filepath.Join(dir, "front.js")
+	os.WriteFile(fp, []byte(`export default { async fetch(req, env) {
+	const r = await env.BACK.fetch("http://back/p");
+	return new Response(await r.text());
+} }`), 0o644)
+	up := json.RawMessage(`{"handler":"static_response","body":"{http.gradual.version_id} {http.request.uri.path}"}`)
+	for _, expr := range []string{"{http.request.uri.path}", ""} {
+		t.Run(expr, func(t *testing.T) {
+			back := &Gradual{Worker: "back", Versions: []*Version{{ID: "b1", Upstream: up}, {ID: "b2", Upstream: up}},
+				Deploy: []DeployEntry{{"b1", 50}, {"b2", 50}}, Affinity: expr}
+			front := &Gradual{Worker: "front", Versions: []*Version{{ID: "f1", Script: fp}},
+				Services: []*Service{{Name: "BACK", Worker: "back"}}, CPULimit: caddy.Duration(time.Second)}
+			provision(t, back)
+			provision(t, front)
+			dep := back.set.Load().dep
+			want := map[string]bool{"b1 /p": true, "b2 /p": true}
+			if expr != "" {
+				want = map[string]bool{dep.versions[dep.split.PickKey("/p")].id + " /p": true}
+			}
+			for range 8 {
+				w, repl := serve(t, front, nil, "127.0.0.1")
+				if !want[w.Body.String()] {
+					t.Fatalf("got %d %q, want one of %v", w.Code, w.Body.String(), want)
+				}
+				if id, _ := repl.Get("http.gradual.version_id"); id != "f1" {
+					t.Errorf("the caller's version_id placeholder is %v", id)
+				}
+			}
+		})
 	}
 }

@@ -145,7 +145,6 @@ func (rt *jsRuntime) beginSegment(ex *exchange, limit time.Duration) {
 // segment the watchdog never sampled, its JavaScript's wall-clock time,
 // which bounds its CPU time.
 func (rt *jsRuntime) endSegment() time.Duration {
-	cpuWatch.remove(rt)
 	rt.mu.Lock()
 	if rt.base >= 0 {
 		if c, ok := threadCPU(rt.tid); ok {
@@ -156,6 +155,9 @@ func (rt *jsRuntime) endSegment() time.Duration {
 	rt.owner = nil
 	rt.mu.Unlock()
 	runtime.UnlockOSThread()
+	// Unlocked first: a wait for the watchdog's lock costs a goroutine
+	// switch, not a handoff between threads.
+	cpuWatch.remove(rt)
 	rt.inTurn.Store(false)
 	return used
 }

@@ -397,8 +397,8 @@ func (ex *exchange) reportWaitUntil() {
 }
 
 // close ends the exchange: timers stop, fetches and body reads are
-// canceled, unhandled rejections are reported, and the runtime counts one
-// exchange less.
+// canceled, unhandled rejections are reported, and once the turn is over
+// (turn) the pool counts it off.
 func (ex *exchange) close() {
 	if ex.closed {
 		return
@@ -416,7 +416,7 @@ func (ex *exchange) close() {
 	ex.reportRejections()
 	ex.rt.dropWaiters(ex)
 	delete(ex.rt.exchanges, ex)
-	ex.w.exchangeDone(ex)
+	ex.rt.ended = append(ex.rt.ended, ex)
 }
 
 // reportRejections logs the promise rejections nothing handled.

@@ -217,6 +217,14 @@ func (rt *jsRuntime) turn(ex *exchange, fn func() error) {
 	if err != nil {
 		ex.abort(err)
 	}
+	// The pool counts the exchanges that ended off after the segment, so
+	// that waiting for its lock never holds the thread the segment was
+	// locked to.
+	for i, ended := range rt.ended {
+		rt.w.exchangeDone(ended)
+		rt.ended[i] = nil
+	}
+	rt.ended = rt.ended[:0]
 }
 
 // guard runs fn, turning a Go panic into a fatal error and marking the
@@ -343,6 +351,9 @@ type loopState struct {
 	loopDone chan struct{}
 	tracker  *tracker
 	waiters  []*waiter
-	// exchanges are those open on the runtime; loop-owned.
+	// exchanges are those open on the runtime; loop-owned. ended are
+	// those that ended in the current turn, for the pool to count off
+	// once it is over.
 	exchanges map[*exchange]struct{}
+	ended     []*exchange
 }

@@ -43,6 +43,12 @@ func (ex *exchange) respond(rw http.ResponseWriter) (Result, error) {
 		return res, nil
 	}
 	out := r.resp
+	if rec, ok := rw.(*serviceRecorder); ok && out.kind != 2 {
+		// A service binding's call: the calling script gets the response
+		// as the loop described it.
+		rec.take(out)
+		return res, nil
+	}
 	h := rw.Header()
 	for i := 0; i+1 < len(out.headers); i += 2 {
 		h[out.headers[i]] = append(h[out.headers[i]], out.headers[i+1])

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dop251/goja"
@@ -67,9 +69,13 @@ func (b Service) value(bd *binder, name string) (goja.Value, error) {
 	return bd.makeService(goja.Undefined(), fetch)
 }
 
-// errServiceBodyTooLarge fails a call whose response body is over
-// MaxBodyBytes.
-var errServiceBodyTooLarge = errors.New("response body too large")
+var (
+	// errServiceBodyTooLarge fails a call whose response body is over
+	// MaxBodyBytes.
+	errServiceBodyTooLarge = errors.New("response body too large")
+	// errServicePanic fails a call whose fetcher panicked.
+	errServicePanic = errors.New("service binding: internal error")
+)
 
 // serviceSend returns the native side of a binding's fetch, with
 // host.fetch's arguments (method, url, headers, body, redirect,
@@ -107,12 +113,15 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 		limit := ex.w.cfg.MaxBodyBytes
 		ex.pending++
 		ex.goTask(func() {
-			rec := &serviceRecorder{header: make(http.Header), limit: limit}
-			err := f.ServeService(rec, req, incoming)
-			ex.post(func() error {
+			rec := &serviceRecorder{limit: limit}
+			err := errServicePanic
+			// Posted even when ServeService panics (goTask logs it), so
+			// that the script's fetch fails rather than never settles.
+			defer ex.post(func() error {
 				ex.pending--
 				return ex.serviceDone(cb, rec, target, err)
 			})
+			err = f.ServeService(rec, req, incoming)
 		})
 		return goja.Undefined()
 	}
@@ -120,36 +129,90 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 
 // serviceDone settles a binding's fetch on the loop.
 func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, url string, err error) error {
-	vm := ex.rt.vm
+	rt := ex.rt
 	if err == nil && rec.tooLarge {
 		err = fmt.Errorf("service binding: %w: over %d bytes", errServiceBodyTooLarge, rec.limit)
 	}
 	if err != nil {
-		return ex.callback(cb, vm.ToValue(err.Error()), goja.Undefined())
+		return ex.callback(cb, rt.vm.ToValue(err.Error()), goja.Undefined())
 	}
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
 	}
 	var body goja.Value = goja.Null()
-	if rec.body.Len() > 0 {
-		body = ex.rt.bytes(rec.body.Bytes())
+	switch {
+	case rec.text != "":
+		body = rt.vm.ToValue(rec.text)
+	case rec.body.Len() > 0:
+		body = rt.bytes(rec.body.Bytes())
 	}
 	text := strings.TrimSpace(http.StatusText(status))
-	return ex.callback(cb, goja.Null(), vm.NewArray(status, text, ex.rt.headerState("", rec.header), body, url, false))
+	return ex.callback(cb, goja.Null(), rt.vm.NewArray(status, text, rt.recordedHeaders(rec), body, url, false))
+}
+
+// recordedHeaders returns the state object of rec's headers, immutable:
+// those written through Header, then those take recorded, with names
+// lower-cased from the runtime's cache.
+func (rt *jsRuntime) recordedHeaders(rec *serviceRecorder) *goja.Object {
+	state := rt.headerState("", rec.header)
+	hl := stateHeaders(state)
+	for i := 0; i+1 < len(rec.flat); i += 2 {
+		n := rt.lowerName(rec.flat[i])
+		hl.add(n.name, n.js, rt.vm.ToValue(rec.flat[i+1]))
+	}
+	return state
 }
 
 // serviceRecorder is the http.ResponseWriter a callee answers a binding's
-// call into: the response is buffered, up to limit bytes of body.
+// call into: the response is buffered, up to limit bytes of body. A
+// script's response comes as its loop described it (take), with no header
+// map, and a body the script gave as a string stays one (text), which the
+// calling script's Response reads as the same bytes; other callees write
+// through the interface.
 type serviceRecorder struct {
-	header   http.Header
+	header   http.Header // made on first use
+	flat     []string    // from take: canonical name, value, ...
 	status   int
+	text     string
 	body     bytes.Buffer
 	limit    int64
 	tooLarge bool
 }
 
-func (r *serviceRecorder) Header() http.Header { return r.header }
+func (r *serviceRecorder) Header() http.Header {
+	if r.header == nil {
+		r.header = make(http.Header)
+	}
+	return r.header
+}
+
+// take records the response of a script, with a body of kind 0 or 1, and
+// the Content-Length that respond would have written.
+func (r *serviceRecorder) take(out *responseDesc) {
+	// Clipped: the appends below must not write into the describing
+	// exchange's array.
+	r.flat = slices.Clip(out.headers)
+	r.WriteHeader(out.status)
+	size := 0
+	if out.kind == 1 {
+		size = len(out.bytes)
+		if out.isText {
+			size = len(out.text)
+		}
+	}
+	if bodyAllowed(out.status) {
+		r.flat = append(r.flat, "Content-Length", strconv.Itoa(size))
+	}
+	if size == 0 || !r.fits(size) {
+		return
+	}
+	if out.isText {
+		r.text = out.text
+	} else {
+		r.body.Write(out.bytes)
+	}
+}
 
 // WriteHeader records the final status; informational ones are dropped.
 func (r *serviceRecorder) WriteHeader(code int) {
@@ -162,11 +225,24 @@ func (r *serviceRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
 	}
-	if int64(r.body.Len()+len(b)) > r.limit {
-		r.tooLarge = true
+	if !r.fits(len(b)) {
 		return 0, errServiceBodyTooLarge
 	}
+	if r.text != "" {
+		r.body.WriteString(r.text)
+		r.text = ""
+	}
 	return r.body.Write(b)
+}
+
+// fits reports whether n more bytes of body stay within the limit, and
+// marks the response too large if not.
+func (r *serviceRecorder) fits(n int) bool {
+	if int64(len(r.text)+r.body.Len()+n) > r.limit {
+		r.tooLarge = true
+		return false
+	}
+	return true
 }
 
 // Flush implements http.Flusher for callees that stream; the body is

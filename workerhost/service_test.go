@@ -38,6 +38,7 @@ func TestServiceBinding(t *testing.T) {
 	const p = new URL(req.url).pathname;
 	if (p === "/throw") throw new Error("back failed");
 	if (p === "/empty") return new Response(null, { status: 204 });
+	if (p === "/utf8") return new Response("héllo ✓");
 	return new Response(req.method + " " + req.url + " " + req.headers.get("x-a") + " " + await req.text(),
 		{ status: 201, statusText: "Made", headers: { "x-back": "b1" } });
 } }`)
@@ -48,13 +49,14 @@ func TestServiceBinding(t *testing.T) {
 		try { await env.BACK.fetch("http://back/refuse"); } catch (e) { return new Response("caught: " + e.message); }
 	}
 	const r = await env.BACK.fetch("http://back" + p + "?q=1", { method: "POST", body: "hi", headers: { "x-a": "A" } });
-	return new Response(r.status + " " + r.statusText + " " + r.headers.get("x-back") + " " + (env.BACK instanceof Object) + " | " + await r.text());
+	return new Response(r.status + " " + r.statusText + " " + r.headers.get("x-back") + " " + r.headers.get("content-length") + " " + (env.BACK instanceof Object) + " | " + await r.text());
 } }`, withService(f))
 
 	cases := []struct{ path, want string }{
-		{"/", "201 Created b1 true | POST http://back/?q=1 A hi"},
-		{"/throw", "500 Internal Server Error null true | worker threw an exception\n"},
-		{"/empty", "204 No Content null true | "},
+		{"/", "201 Created b1 26 true | POST http://back/?q=1 A hi"},
+		{"/throw", "500 Internal Server Error null null true | worker threw an exception\n"},
+		{"/empty", "204 No Content null null true | "},
+		{"/utf8", "200 OK null 10 true | héllo ✓"},
 		{"/refuse", "caught: service binding: refused"},
 	}
 	for _, c := range cases {
@@ -68,7 +70,7 @@ func TestServiceBinding(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(f.incoming, ","); got != "client,client,client,client" {
+	if got := strings.Join(f.incoming, ","); got != "client,client,client,client,client" {
 		t.Errorf("incoming requests seen by the fetcher: %q", got)
 	}
 }
@@ -81,6 +83,24 @@ func TestServiceBindingBodyLimit(t *testing.T) {
 } }`, withService(&workerFetcher{w: back}), func(c *Config) { c.MaxBodyBytes = 1000 })
 	_, body, _, _ := do(t, front, "GET", "http://front/", "")
 	if body != "service binding: response body too large: over 1000 bytes" {
+		t.Errorf("got %q", body)
+	}
+}
+
+// panicFetcher panics on every call.
+type panicFetcher struct{}
+
+func (panicFetcher) ServeService(http.ResponseWriter, *http.Request, *http.Request) error {
+	panic("boom")
+}
+
+func TestServiceBindingFetcherPanic(t *testing.T) {
+	front := newInline(t, `export default { async fetch(req, env) {
+	try { await env.BACK.fetch("http://back/"); return new Response("no error"); }
+	catch (e) { return new Response(e.message); }
+} }`, withService(panicFetcher{}))
+	_, body, _, _ := do(t, front, "GET", "http://front/", "")
+	if body != "service binding: internal error" {
 		t.Errorf("got %q", body)
 	}
 }

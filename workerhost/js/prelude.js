@@ -1024,6 +1024,15 @@
   // another worker for a service binding (service.js).
   function sendRequest(send, input, init) {
     return new Promise((resolve, reject) => {
+      if (typeof input === "string" && init === undefined) {
+        // A URL alone, as most calls are, is a GET without headers, body
+        // or signal: there is no Request to build.
+        send("GET", new URL(input).href, null, null, "follow", (err, res) => {
+          if (err !== null) reject(new TypeError(err));
+          else resolve(responseFromGo(res[0], res[1], res[2], res[3], res[4], res[5]));
+        });
+        return;
+      }
       const req = new Request(input, init);
       const st = req[kState];
       const signal = st.signal;
