@@ -171,10 +171,10 @@
 //	StartupCPULimit   2s for a script's top-level code
 //	CacheSize         32 compiled programs
 //	GC headroom       while workers are loaded, Go's heap may grow by a
-//	                  quarter of the smallest MemoryLimit (32 MiB) before
-//	                  it collects, however small the live heap: GOGC is
-//	                  raised after each collection, unless GOGC is set in
-//	                  the environment (gc.go)
+//	                  quarter of the smallest MemoryLimit (32 MiB; at most
+//	                  64 MiB) before it collects, however small the live
+//	                  heap: GOGC is raised after each collection, unless
+//	                  GOGC is set in the environment (gc.go)
 //	Close             serves what is in progress, and requests that still
 //	                  arrive, for up to 5s; cancels what still runs, waits
 //	                  up to 5s more, then returns (what is stuck is logged)

@@ -22,9 +22,9 @@ import (
 // So while workers are loaded, the host keeps Go's heap goal at least the
 // live heap plus a headroom of a quarter of the smallest memory limit of
 // the process's workers (32 MiB with the default memory_limit of 128 MiB),
-// at most maxHeadroom:
-// after each collection it raises GOGC, when the live heap is smaller than
-// the headroom, to what lets the heap grow by the headroom. A large live
+// at most maxHeadroom: after each collection it raises GOGC, when the live
+// heap is smaller than the headroom, to what lets the heap grow by the
+// headroom. A large live
 // heap is collected as GOGC=100 would, and GOMEMLIMIT (which Caddy sets
 // from a container's memory limit) still applies. The headroom is at most
 // the growth of the live heap that orders the walks of memory.go, so memory
@@ -58,7 +58,10 @@ func gcWorkerLoaded() bool {
 		return true
 	}
 	if gcTune.samples == nil {
-		gcTune.samples = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"}}
+		gcTune.samples = []metrics.Sample{
+			{Name: "/gc/heap/live:bytes"}, {Name: "/gc/gogc:percent"},
+			{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"},
+		}
 	}
 	gcTuneLocked()
 	if !gcTune.hooked {
@@ -84,15 +87,19 @@ func gcWorkerClosed() {
 	}
 }
 
-// gcReadLocked reads GOGC and returns the live heap the last collection
-// found. A GOGC other than the host's last is the process's own: it
-// becomes the base.
-func gcReadLocked() (live int64) {
+// gcReadLocked reads GOGC and returns what GOGC is a percentage of: the
+// live heap the last collection found, plus the goroutine stacks and
+// globals it scanned (Go's heap goal is live + that × GOGC/100). A GOGC
+// other than the host's last is the process's own: it becomes the base.
+func gcReadLocked() (scanned int64) {
 	metrics.Read(gcTune.samples)
 	if p := int(int64(gcTune.samples[1].Value.Uint64())); p != gcTune.percent {
 		gcTune.base, gcTune.percent = p, p
 	}
-	return int64(gcTune.samples[0].Value.Uint64())
+	for _, i := range []int{0, 2, 3} {
+		scanned += int64(gcTune.samples[i].Value.Uint64())
+	}
+	return scanned
 }
 
 // gcSentinel is an object made unreachable at once, whose cleanup runs
@@ -118,7 +125,7 @@ func afterGC() {
 	hookNextGC()
 }
 
-// gcTuneLocked sets GOGC for the live heap the last collection found.
+// gcTuneLocked sets GOGC for the heap the last collection found.
 func gcTuneLocked() {
 	live := gcReadLocked()
 	if gcTune.base < 0 {
@@ -138,8 +145,9 @@ func gcTuneLocked() {
 // up between collections.
 const maxHeadroom = MaxCheckHeap / 4
 
-// gcPercent is the GOGC that lets a heap of live bytes grow by headroom
-// before the next collection, and never less than base.
+// gcPercent is the GOGC that lets a heap whose live size, stacks and
+// globals add up to live grow by headroom before the next collection,
+// and never less than base.
 func gcPercent(base int, live, headroom int64) int {
 	if live <= 0 || headroom <= 0 {
 		return base

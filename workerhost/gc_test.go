@@ -30,7 +30,10 @@ func TestGCPercent(t *testing.T) {
 // TestGCTuning checks that loading a worker raises GOGC for a small live
 // heap after a collection, and that closing the last worker restores it.
 func TestGCTuning(t *testing.T) {
-	if gcTune.workers != 0 {
+	gcTune.mu.Lock()
+	loaded := gcTune.workers
+	gcTune.mu.Unlock()
+	if loaded != 0 {
 		t.Skip("workers of other tests are loaded")
 	}
 	t.Setenv("GOGC", "")
