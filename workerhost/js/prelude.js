@@ -379,8 +379,11 @@
   }
 
   const asciiSpace = /^[\t\n\f\r ]+|[\t\n\f\r ]+$/g;
+  // noOptions is an absent dictionary: one object for every call that
+  // passes none (its members are only read).
+  const noOptions = Object.freeze({});
   function dictionary(v, what) {
-    if (v === undefined || v === null) return {};
+    if (v === undefined || v === null) return noOptions;
     if (typeof v !== "object" && typeof v !== "function") throw new TypeError(`${what}: The provided value is not of type 'Object'.`);
     return v;
   }
