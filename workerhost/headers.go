@@ -2,6 +2,7 @@ package workerhost
 
 import (
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,12 +183,16 @@ func (rt *jsRuntime) newHeaderState(hl *headerList) *goja.Object {
 
 // stateHeaders returns the header list of a state object, or nil.
 func stateHeaders(v goja.Value) *headerList {
-	if o, ok := v.(*goja.Object); ok {
+	// The type first: exporting any other object would run its getters
+	// and copy it whole, in native code the CPU limit cannot interrupt.
+	if o, ok := v.(*goja.Object); ok && o.ExportType() == headerListType {
 		hl, _ := o.Export().(*headerList)
 		return hl
 	}
 	return nil
 }
+
+var headerListType = reflect.TypeFor[*headerList]()
 
 // thisHeaders returns the header list of this, a Headers object.
 func (rt *jsRuntime) thisHeaders(this goja.Value) *headerList {

@@ -36,6 +36,7 @@ func TestHeaders(t *testing.T) {
 		{`(() => { const r = Response.redirect("http://h/x"); try { r.headers.set("a", "1"); } catch (e) { return [e.message, r.headers.get("location")]; } })()`, `["Can't modify immutable headers.","http://h/x"]`},
 		{`(() => { const it = new Headers({ a: "1" }).entries(); return [it.next().value, it.next().done]; })()`, `[["a","1"],true]`},
 		{`(() => { try { new Headers({ a: Symbol() }); } catch (e) { return e instanceof TypeError; } })()`, `true`},
+		{`(() => { const h = new Headers(); const k = Object.getOwnPropertySymbols(h)[0]; let read = 0; h[k] = { get x() { read++; return 1; } }; try { h.get("a"); } catch (e) { return [e.message, read]; } })()`, `["Illegal invocation",0]`},
 		{`(() => { try { new Headers({ a: "1" }).get("a b"); } catch (e) { return e.message; } })()`, `"Invalid header name."`},
 	}
 	var src strings.Builder
