@@ -24,9 +24,9 @@ import (
 // the process's workers (32 MiB with the default memory_limit of 128 MiB),
 // at most maxHeadroom: after each collection it raises GOGC, when the live
 // heap is smaller than the headroom, to what lets the heap grow by the
-// headroom. A large live
-// heap is collected as GOGC=100 would, and GOMEMLIMIT (which Caddy sets
-// from a container's memory limit) still applies. The headroom is at most
+// headroom. A large live heap is collected as GOGC=100 would, and
+// GOMEMLIMIT (which Caddy sets from a container's memory limit) still
+// applies. The headroom is at most
 // the growth of the live heap that orders the walks of memory.go, so memory
 // limits are checked as often as before. GOGC set in the environment,
 // "off" included, turns this off; the last worker to close restores GOGC,

@@ -56,7 +56,7 @@ func (hl *headerList) add(name string, jsName, value goja.Value) {
 // set replaces the value of the first entry named name and removes the
 // others, or adds an entry.
 func (hl *headerList) set(name string, jsName, value goja.Value) {
-	i := slices.IndexFunc(hl.entries, func(e headerEntry) bool { return e.name == name })
+	i := slices.IndexFunc(hl.entries, named(name))
 	if i < 0 {
 		hl.add(name, jsName, value)
 		return
@@ -72,7 +72,12 @@ func (hl *headerList) delete(name string) {
 }
 
 func deleteNamed(es []headerEntry, name string) []headerEntry {
-	return slices.DeleteFunc(es, func(e headerEntry) bool { return e.name == name })
+	return slices.DeleteFunc(es, named(name))
+}
+
+// named returns a test of an entry's name.
+func named(name string) func(headerEntry) bool {
+	return func(e headerEntry) bool { return e.name == name }
 }
 
 // headerName is a header name checked and lower-cased (jsRuntime.headerName).
@@ -127,13 +132,19 @@ func (rt *jsRuntime) headerName(v goja.Value) (string, goja.Value) {
 		n.name = b.String()
 		n.js = rt.vm.ToValue(n.name)
 	}
-	if len(key) <= 128 {
-		if len(rt.headerNames) >= maxHeaderNames {
-			clear(rt.headerNames)
-		}
-		rt.headerNames[key] = n
-	}
+	rt.cacheName(key, n)
 	return n.name, n.js
+}
+
+// cacheName caches n, the checked name of key, unless key is long.
+func (rt *jsRuntime) cacheName(key string, n headerName) {
+	if len(key) > 128 {
+		return
+	}
+	if len(rt.headerNames) >= maxHeaderNames {
+		clear(rt.headerNames)
+	}
+	rt.headerNames[key] = n
 }
 
 // byteString converts v to a string as WebIDL does for a header name or
@@ -298,11 +309,7 @@ func (rt *jsRuntime) hostHeaders(c goja.FunctionCall) goja.Value {
 	rt.kState = sym
 	rt.commaSpace = vm.ToValue(", ").(goja.String)
 	ops := vm.NewObject()
-	set := func(name string, fn func(goja.FunctionCall) goja.Value) {
-		if err := ops.Set(name, fn); err != nil {
-			panic(err)
-		}
-	}
+	set := setter(ops)
 	// Functions of state objects, for the class and the rest of the
 	// prelude.
 	set("create", func(goja.FunctionCall) goja.Value { return rt.newHeaderState(&headerList{}) })
@@ -326,9 +333,8 @@ func (rt *jsRuntime) hostHeaders(c goja.FunctionCall) goja.Value {
 		return goja.Undefined()
 	})
 	// emit hands the sendable entries of a Response's headers to Go, as
-	// the response being described.
-	// Headers takes the empty name and non-ASCII ones, as workerd does;
-	// neither can be sent.
+	// the response being described: Headers takes the empty name and
+	// non-ASCII ones, as workerd does, but neither can be sent.
 	set("emit", func(c goja.FunctionCall) goja.Value {
 		if out := rt.out; out != nil {
 			eachHeader(c.Argument(0), func(name, value string) {
@@ -387,7 +393,7 @@ func (rt *jsRuntime) hostHeaders(c goja.FunctionCall) goja.Value {
 	method("has", 1, func(c goja.FunctionCall) goja.Value {
 		hl := rt.thisHeaders(c.This)
 		name, _ := rt.headerName(c.Argument(0))
-		return vm.ToValue(slices.ContainsFunc(hl.entries, func(e headerEntry) bool { return e.name == name }))
+		return vm.ToValue(slices.ContainsFunc(hl.entries, named(name)))
 	})
 	method("getSetCookie", 0, func(c goja.FunctionCall) goja.Value {
 		hl := rt.thisHeaders(c.This)
@@ -470,11 +476,8 @@ func (rt *jsRuntime) lowerName(k string) headerName {
 	}
 	l := strings.ToLower(k)
 	n := headerName{name: l, js: rt.vm.ToValue(l)}
-	if len(k) <= 128 && httpguts.ValidHeaderFieldName(k) {
-		if len(rt.headerNames) >= maxHeaderNames {
-			clear(rt.headerNames)
-		}
-		rt.headerNames[k] = n
+	if httpguts.ValidHeaderFieldName(k) {
+		rt.cacheName(k, n)
 	}
 	return n
 }

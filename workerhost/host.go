@@ -25,15 +25,21 @@ import (
 // maxFormParts bounds the parts formData() accepts from a multipart body.
 const maxFormParts = 1000
 
+// setter returns a function setting a property of o, an ordinary object
+// of the host's, to a native function; o refusing it is a bug.
+func setter(o *goja.Object) func(name string, fn func(goja.FunctionCall) goja.Value) {
+	return func(name string, fn func(goja.FunctionCall) goja.Value) {
+		if err := o.Set(name, fn); err != nil {
+			panic(err)
+		}
+	}
+}
+
 // hostObject builds the object of native functions the prelude receives.
 func (rt *jsRuntime) hostObject() *goja.Object {
 	vm := rt.vm
 	h := vm.NewObject()
-	set := func(name string, fn func(goja.FunctionCall) goja.Value) {
-		if err := h.Set(name, fn); err != nil {
-			panic(err)
-		}
-	}
+	set := setter(h)
 	set("log", rt.hostLog)
 	set("encodeUTF8", func(c goja.FunctionCall) goja.Value {
 		return vm.ToValue(vm.NewArrayBuffer([]byte(c.Argument(0).String())))

@@ -53,31 +53,33 @@ func (ex *exchange) respond(rw http.ResponseWriter) (Result, error) {
 	for i := 0; i+1 < len(out.headers); i += 2 {
 		h[out.headers[i]] = append(h[out.headers[i]], out.headers[i+1])
 	}
-	switch out.kind {
-	case 0:
-		if bodyAllowed(out.status) {
-			h.Set("Content-Length", "0")
-		}
-		rw.WriteHeader(out.status)
-	case 1:
-		size := len(out.bytes)
-		if out.isText {
-			size = len(out.text)
-		}
-		if bodyAllowed(out.status) {
-			h.Set("Content-Length", strconv.Itoa(size))
-		}
-		rw.WriteHeader(out.status)
+	if out.kind == 2 {
+		return ex.stream(rw, out.status)
+	}
+	if bodyAllowed(out.status) {
+		h.Set("Content-Length", strconv.Itoa(out.bodySize()))
+	}
+	rw.WriteHeader(out.status)
+	if out.kind == 1 {
 		if err := ex.writeBody(out.bytes, out.text, out.isText); err != nil {
 			res.Outcome = OutcomeCanceled
 			if errors.Is(err, errSlowClient) {
 				return res, ErrResponseAborted
 			}
 		}
-	case 2:
-		return ex.stream(rw, out.status)
 	}
 	return res, nil
+}
+
+// bodySize is the size of a body of kind 0 or 1.
+func (d *responseDesc) bodySize() int {
+	switch {
+	case d.kind != 1:
+		return 0
+	case d.isText:
+		return len(d.text)
+	}
+	return len(d.bytes)
 }
 
 // stream sends a ReadableStream body chunk by chunk, flushing each.

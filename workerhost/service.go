@@ -194,13 +194,7 @@ func (r *serviceRecorder) take(out *responseDesc) {
 	// exchange's array.
 	r.flat = slices.Clip(out.headers)
 	r.WriteHeader(out.status)
-	size := 0
-	if out.kind == 1 {
-		size = len(out.bytes)
-		if out.isText {
-			size = len(out.text)
-		}
-	}
+	size := out.bodySize()
 	if bodyAllowed(out.status) {
 		r.flat = append(r.flat, "Content-Length", strconv.Itoa(size))
 	}
