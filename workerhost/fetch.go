@@ -40,9 +40,9 @@ type fetchResult struct {
 }
 
 // hostFetch starts an outbound request and returns its id; the callback
-// (err, [status, statusText, headers, body, url, redirected]), headers the
-// state object of an immutable header list (headers.go), runs on
-// the loop when it completes.
+// (err, status, statusText, headers, body, url, redirected), headers the
+// state object of an immutable header list (headers.go), runs on the loop
+// when it completes: err a string, the others undefined, if it failed.
 func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
 	ex := rt.requestOnly("fetch()")
 	method := c.Argument(0).String()
@@ -169,8 +169,8 @@ func (ex *exchange) fetchDone(cb goja.Callable, op *fetchOp, res fetchResult) er
 	if len(res.body) > 0 {
 		body = rt.bytes(res.body)
 	}
-	desc := vm.NewArray(res.status, res.statusText, ex.rt.headerState("", res.header), body, res.url, res.redirected)
-	return ex.callback(cb, goja.Null(), desc)
+	return ex.callback(cb, goja.Null(), vm.ToValue(res.status), vm.ToValue(res.statusText),
+		ex.rt.headerState("", res.header), body, vm.ToValue(res.url), vm.ToValue(res.redirected))
 }
 
 // fetchError is the message of the TypeError a failed fetch rejects with.

@@ -148,7 +148,8 @@ func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, url stri
 		body = rt.bytes(rec.body.Bytes())
 	}
 	text := strings.TrimSpace(http.StatusText(status))
-	return ex.callback(cb, goja.Null(), rt.vm.NewArray(status, text, rt.recordedHeaders(rec), body, url, false))
+	vm := rt.vm
+	return ex.callback(cb, goja.Null(), vm.ToValue(status), vm.ToValue(text), rt.recordedHeaders(rec), body, vm.ToValue(url), vm.ToValue(false))
 }
 
 // recordedHeaders returns the state object of rec's headers, immutable:

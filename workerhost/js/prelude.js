@@ -349,7 +349,7 @@
     };
   }
 
-  const { URL, URLSearchParams } = host.url(host, { iterator });
+  const { URL, URLSearchParams, href: urlHref } = host.url(host, { iterator });
 
   // ---- bytes helpers -------------------------------------------------------
 
@@ -833,13 +833,19 @@
     if (otherMethods[m]) return m;
     throw new TypeError(`Invalid HTTP method string: ${m}`);
   }
-  class Request extends Body {
+  // Request and Response inherit from Body as derived classes would, but
+  // are base classes: a derived constructor's super() call is a cost goja
+  // charges on every Response.
+  function inheritBody(c) {
+    Object.setPrototypeOf(c.prototype, Body.prototype);
+    Object.setPrototypeOf(c, Body);
+  }
+  class Request {
     constructor(input, init) {
-      super();
       if (arguments.length === 0) throw new TypeError("Failed to construct 'Request': 1 argument required, but only 0 present.");
       init = dictionary(init, "Failed to construct 'Request'");
       const src = input instanceof Request ? input : null;
-      const url = src ? src.url : new URL(String(input)).href;
+      const url = src ? src.url : urlHref(input);
       const method = init.method !== undefined ? requestMethod(String(init.method)) : src ? src.method : "GET";
       if (init.cache !== undefined) throw new Error("The 'cache' field on 'RequestInitializerDict' is not implemented.");
       if (init.signal !== undefined && init.signal !== null && !(init.signal instanceof AbortSignal)) {
@@ -890,6 +896,7 @@
       return r;
     }
   }
+  inheritBody(Request);
 
   // requestHeaders returns the headers of a request's state. Those of the
   // incoming request are made on first use from the state object Go
@@ -918,9 +925,8 @@
   // controlRe finds what workerd refuses in a status text.
   const controlRe = /[\u0000-\u001f]/;
   const redirectStatus = { 301: 1, 302: 1, 303: 1, 307: 1, 308: 1 };
-  class Response extends Body {
+  class Response {
     constructor(body, init) {
-      super();
       init = dictionary(init, "Failed to construct 'Response'");
       const status = init.status === undefined ? 200 : Math.trunc(Number(init.status));
       if (!(status >= 200 && status <= 599)) {
@@ -993,7 +999,7 @@
     static redirect(url, status = 302) {
       if (!redirectStatus[status]) throw new RangeError(`Invalid redirect status code: ${status}`);
       const r = new Response(null, { status });
-      r.headers.set("location", new URL(String(url)).href);
+      r.headers.set("location", urlHref(url));
       headerOps.freeze(r.headers[kState]);
       return r;
     }
@@ -1004,6 +1010,7 @@
       return r;
     }
   }
+  inheritBody(Response);
 
   function responseFromGo(status, statusText, headers, body, url, redirected) {
     const r = Object.create(Response.prototype);
@@ -1030,9 +1037,9 @@
       if (typeof input === "string" && init === undefined) {
         // A URL alone, as most calls are, is a GET without headers, body
         // or signal: there is no Request to build.
-        send("GET", new URL(input).href, null, null, "follow", (err, res) => {
+        send("GET", urlHref(input), null, null, "follow", (err, status, statusText, headers, body, url, redirected) => {
           if (err !== null) reject(new TypeError(err));
-          else resolve(responseFromGo(res[0], res[1], res[2], res[3], res[4], res[5]));
+          else resolve(responseFromGo(status, statusText, headers, body, url, redirected));
         });
         return;
       }
@@ -1045,13 +1052,13 @@
       // bytes. A request without a body (most are) is sent at once.
       const sendBody = (body) => {
         let onAbort = null;
-        const id = send(st.method, st.url, headers, body, st.redirect, (err, res) => {
+        const id = send(st.method, st.url, headers, body, st.redirect, (err, status, statusText, resHeaders, resBody, url, redirected) => {
           if (onAbort) signal.removeEventListener("abort", onAbort);
           if (err !== null) {
             reject(err === "abort" ? signal.reason : new TypeError(err));
             return;
           }
-          resolve(responseFromGo(res[0], res[1], res[2], res[3], res[4], res[5]));
+          resolve(responseFromGo(status, statusText, resHeaders, resBody, url, redirected));
         });
         if (signal) {
           onAbort = () => host.abortFetch(id);

@@ -244,5 +244,13 @@
     if (next !== null) u[kParts] = next;
   }
 
-  return { URL, URLSearchParams };
+  // href is new URL(url).href, without the URL object: fetch(url) and
+  // new Request(url) need no more.
+  function href(url) {
+    const parts = parseURL(url);
+    if (parts === null) throw new TypeError("Invalid URL string.");
+    return parts[HREF];
+  }
+
+  return { URL, URLSearchParams, href };
 });
