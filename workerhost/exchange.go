@@ -179,16 +179,58 @@ func (ex *exchange) post(fn func() error) { ex.rt.post(job{ex, fn}) }
 // goTask runs fn on a goroutine tracked by the worker, so Close can wait
 // for it. A panic in fn is logged: it must not end the process.
 func (ex *exchange) goTask(fn func()) {
-	ex.w.tasks.Add(1)
-	go func() {
-		defer ex.w.tasks.Done()
+	w := ex.w
+	w.tasks.Add(1)
+	runTask(func() {
+		defer w.tasks.Done()
 		defer func() {
 			if p := recover(); p != nil {
-				ex.w.logger.Error("Go panic in a worker task", zap.Any("panic", p), zap.Stack("stack"))
+				w.logger.Error("Go panic in a worker task", zap.Any("panic", p), zap.Stack("stack"))
 			}
 		}()
 		fn()
-	}()
+	})
+}
+
+// Tasks (fetches, body reads, service calls) run on goroutines that are
+// kept for taskIdle after their task: a new goroutine for every task
+// would grow its stack from the minimum, copying it at each doubling, on
+// the deep path of a service call into another worker.
+var (
+	idleTasks = make(chan func())
+	// taskIdle is a time.Duration, which tests shorten.
+	taskIdle atomic.Int64
+)
+
+func init() { taskIdle.Store(int64(5 * time.Second)) }
+
+// runTask hands fn to an idle task goroutine, or starts one.
+func runTask(fn func()) {
+	select {
+	case idleTasks <- fn:
+	default:
+		go taskRunner(fn)
+	}
+}
+
+// taskRunner runs fn, then the tasks handed to it while it waits, until
+// it has waited taskIdle for one.
+func taskRunner(fn func()) {
+	var idle *time.Timer
+	for {
+		fn()
+		d := time.Duration(taskIdle.Load())
+		if idle == nil {
+			idle = time.NewTimer(d)
+		} else {
+			idle.Reset(d)
+		}
+		select {
+		case fn = <-idleTasks:
+		case <-idle.C:
+			return
+		}
+	}
 }
 
 // callback runs a JavaScript callback from a job. An exception it throws

@@ -15,7 +15,9 @@ func TestMain(m *testing.M) {
 	// regexp2's clock goroutine, started by a regular expression with a
 	// match timeout (cpu.go), ends on its own a second after the last
 	// match's deadline.
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"))
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"),
+		// Idle task goroutines wait for the next task (workerhost.runTask).
+		goleak.IgnoreTopFunction("github.com/caddy-gradual/gradual/workerhost.taskRunner"))
 }
 
 // loopbackOK lets tests' workers fetch from their loopback test servers.

@@ -403,7 +403,9 @@ func TestReviewGrownRuntimeDropped(t *testing.T) {
 // being created when it was called.
 func TestReviewCloseWaitsForGrow(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(),
-		goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"))
+		goleak.IgnoreAnyFunction("github.com/dlclark/regexp2.runClock"),
+		// Idle task goroutines wait for the next task (workerhost.runTask).
+		goleak.IgnoreTopFunction("github.com/caddy-gradual/gradual/workerhost.taskRunner"))
 	w, err := New(Config{Worker: "test", VersionID: "v1", Entry: "worker.js", PoolSize: 1,
 		CPULimit: 50 * time.Millisecond,
 		Source: `{ const end = Date.now() + 1500; while (Date.now() < end) {} }

