@@ -133,12 +133,14 @@ func (g *Gradual) callerKey(r *http.Request) (string, bool) {
 // callee leaves the caller's alone, and without the caller's replacer (a
 // callee that needs one gets its own: serveCall). One value rather than a
 // chain of three: a call allocates less, and looking up the caller's
-// values walks fewer links.
+// values walks fewer links. Only an upstream callee has log fields:
+// Caddy's handlers expect them, and no log reads a script callee's.
 type callContext struct {
 	context.Context
-	call  serviceCall
-	vars  map[string]any
-	extra caddyhttp.ExtraLogFields
+	call     serviceCall
+	vars     map[string]any
+	upstream bool
+	extra    caddyhttp.ExtraLogFields
 }
 
 // Value answers the call's keys and hands the others to the caller's
@@ -150,6 +152,9 @@ func (c *callContext) Value(key any) any {
 	case caddyhttp.VarsCtxKey:
 		return c.vars
 	case caddyhttp.ExtraLogFieldsCtxKey:
+		if !c.upstream {
+			return nil
+		}
 		return &c.extra
 	case caddy.ReplacerCtxKey:
 		return nil
@@ -173,7 +178,8 @@ func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call service
 		caddyhttp.NewTestReplacer(r)
 	}
 	v, sel := g.chooseCall(r, &ctx.call)
-	if g.Affinity == "" && v.kind == "upstream" {
+	ctx.upstream = v.kind == "upstream"
+	if g.Affinity == "" && ctx.upstream {
 		caddyhttp.NewTestReplacer(r)
 	}
 	r, span := startCallSpan(r, binding, v.spanAttrs[sel])

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/caddyhttp/logging" // log_append, for TestServiceCalleeLogFields
 
 	"github.com/caddy-gradual/gradual/affinity"
 	"github.com/caddy-gradual/gradual/internal/cfapi"
@@ -255,6 +256,37 @@ func TestServiceCalleeReplacer(t *testing.T) {
 				if id, _ := repl.Get("http.gradual.version_id"); id != "f1" {
 					t.Errorf("the caller's version_id placeholder is %v", id)
 				}
+			}
+		})
+	}
+}
+
+// TestServiceCalleeLogFields checks that an upstream callee gets log
+// fields of its own, which Caddy's log_append handler asserts, while a
+// script callee gets none (no log reads them).
+func TestServiceCalleeLogFields(t *testing.T) {
+	dir := t.TempDir()
+	fp := filepath.Join(dir, "front.js")
+	os.WriteFile(fp, []byte(`export default { async fetch(req, env) {
+	const r = await env.BACK.fetch("http://back/");
+	return new Response(r.status + " " + await r.text());
+} }`), 0o644)
+	bp := filepath.Join(dir, "back.js")
+	os.WriteFile(bp, []byte(`export default { fetch() { return new Response("script"); } }`), 0o644)
+	for name, v := range map[string]*Version{
+		"upstream": {ID: "b1", Upstream: json.RawMessage(`{"handler":"log_append","key":"k","value":"v"}`)},
+		"script":   {ID: "b1", Script: bp},
+	} {
+		t.Run(name, func(t *testing.T) {
+			back := &Gradual{Worker: "back", Versions: []*Version{v}}
+			front := &Gradual{Worker: "front", Versions: []*Version{{ID: "f1", Script: fp}},
+				Services: []*Service{{Name: "BACK", Worker: "back"}}, CPULimit: caddy.Duration(time.Second)}
+			provision(t, back)
+			provision(t, front)
+			// log_append passes the call on to callNext, which answers 500.
+			want := map[string]string{"upstream": "500 Internal Server Error\n", "script": "200 script"}[name]
+			if w, _ := serve(t, front, nil, "127.0.0.1"); w.Body.String() != want {
+				t.Errorf("got %d %q, want %q", w.Code, w.Body.String(), want)
 			}
 		})
 	}
