@@ -69,6 +69,12 @@ func request(header http.Header, clientIP string) (*http.Request, *caddy.Replace
 	for k, v := range header {
 		r.Header[k] = v
 	}
+	return serverValues(r, clientIP)
+}
+
+// serverValues adds to r the values Caddy's server gives a request: a
+// replacer, access-log fields and the client IP.
+func serverValues(r *http.Request, clientIP string) (*http.Request, *caddy.Replacer) {
 	repl := caddyhttp.NewTestReplacer(r)
 	extra := new(caddyhttp.ExtraLogFields)
 	ctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
