@@ -39,3 +39,31 @@ func TestReview3IdleTasksEnd(t *testing.T) {
 		t.Errorf("%d task goroutines after %v of tasks one at a time, want at most a few", n, 3*idle)
 	}
 }
+
+// TestReview3NoTaskLost: a task handed to an idle goroutine as its idle
+// timer fires still runs, exactly once.
+func TestReview3NoTaskLost(t *testing.T) {
+	defer taskIdle.Store(taskIdle.Load())
+	taskIdle.Store(int64(50 * time.Microsecond))
+	var wg sync.WaitGroup
+	var ran sync.Map
+	for i := range 20000 {
+		wg.Add(1)
+		runTask(func() {
+			if _, dup := ran.LoadOrStore(i, true); dup {
+				t.Errorf("task %d ran twice", i)
+			}
+			wg.Done()
+		})
+		if i%7 == 0 {
+			time.Sleep(time.Duration(i%3) * 30 * time.Microsecond)
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tasks lost")
+	}
+}
