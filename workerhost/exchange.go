@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -197,25 +198,43 @@ func (ex *exchange) goTask(fn func()) {
 // would grow its stack from the minimum, copying it at each doubling, on
 // the deep path of a service call into another worker.
 var (
-	idleTasks = make(chan func())
+	// idleTasks are the idle task goroutines, the most recently idle
+	// last: a task goes to that one, so that those a burst of tasks
+	// started find none and end, where one channel they all waited on
+	// handed tasks round all of them and kept them for good.
+	idleTasks struct {
+		sync.Mutex
+		list []*idleTask
+	}
 	// taskIdle is a time.Duration, which tests shorten.
 	taskIdle atomic.Int64
 )
+
+// idleTask is an idle task goroutine; runTask hands it a task on next,
+// which has room for it.
+type idleTask struct{ next chan func() }
 
 func init() { taskIdle.Store(int64(5 * time.Second)) }
 
 // runTask hands fn to an idle task goroutine, or starts one.
 func runTask(fn func()) {
-	select {
-	case idleTasks <- fn:
-	default:
-		go taskRunner(fn)
+	idleTasks.Lock()
+	if n := len(idleTasks.list); n > 0 {
+		it := idleTasks.list[n-1]
+		idleTasks.list[n-1] = nil
+		idleTasks.list = idleTasks.list[:n-1]
+		idleTasks.Unlock()
+		it.next <- fn
+		return
 	}
+	idleTasks.Unlock()
+	go taskRunner(fn)
 }
 
 // taskRunner runs fn, then the tasks handed to it while it waits, until
 // it has waited taskIdle for one.
 func taskRunner(fn func()) {
+	it := &idleTask{next: make(chan func(), 1)}
 	var idle *time.Timer
 	for {
 		fn()
@@ -225,10 +244,24 @@ func taskRunner(fn func()) {
 		} else {
 			idle.Reset(d)
 		}
+		idleTasks.Lock()
+		idleTasks.list = append(idleTasks.list, it)
+		idleTasks.Unlock()
 		select {
-		case fn = <-idleTasks:
+		case fn = <-it.next:
 		case <-idle.C:
-			return
+			idleTasks.Lock()
+			i := slices.Index(idleTasks.list, it)
+			if i >= 0 {
+				idleTasks.list = slices.Delete(idleTasks.list, i, i+1)
+			}
+			idleTasks.Unlock()
+			if i >= 0 {
+				return
+			}
+			// runTask took it from the list as the timer fired: its
+			// task is on the way.
+			fn = <-it.next
 		}
 	}
 }
