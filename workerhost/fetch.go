@@ -39,18 +39,13 @@ type fetchResult struct {
 	err        error
 }
 
-// hostFetch starts an outbound request and returns its id; the callback
-// (err, status, statusText, headers, body, url, redirected), headers the
-// state object of an immutable header list (headers.go), runs on the loop
-// when it completes: err a string, the others undefined, if it failed.
+// hostFetch starts an outbound request and returns its id; its callback
+// (sendCallback) runs on the loop when it completes.
 func (rt *jsRuntime) hostFetch(c goja.FunctionCall) goja.Value {
 	ex := rt.requestOnly("fetch()")
 	method := c.Argument(0).String()
 	target := c.Argument(1).String()
-	cb, ok := goja.AssertFunction(c.Argument(5))
-	if !ok {
-		rt.throwType("fetch: missing callback")
-	}
+	cb := rt.sendCallback(c, "fetch")
 	if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
 		rt.throwType("Fetch API cannot load: %s", target)
 	}
@@ -155,22 +150,50 @@ func doFetch(client *http.Client, req *http.Request, limit int64) fetchResult {
 	}
 }
 
-func (ex *exchange) fetchDone(cb goja.Callable, op *fetchOp, res fetchResult) error {
+func (ex *exchange) fetchDone(cb sendCallback, op *fetchOp, res fetchResult) error {
 	rt := ex.rt
-	vm := rt.vm
 	if res.err != nil {
 		msg := "abort"
 		if !op.aborted {
 			msg = ex.fetchError(res.err)
 		}
-		return ex.callback(cb, vm.ToValue(msg), goja.Undefined())
+		return cb.fail(ex, msg)
 	}
 	var body goja.Value = goja.Null()
 	if len(res.body) > 0 {
 		body = rt.bytes(res.body)
 	}
-	return ex.callback(cb, goja.Null(), vm.ToValue(res.status), vm.ToValue(res.statusText),
-		ex.rt.headerState("", res.header), body, vm.ToValue(res.url), vm.ToValue(res.redirected))
+	return cb.done(ex, res.status, res.statusText, rt.headerState("", res.header), body, res.url, res.redirected)
+}
+
+// sendCallback is how host.fetch and a binding's send call back:
+// fn(a, b, err, status, statusText, headers, body, url, redirected), with
+// a and b the arguments after fn (the promise's resolve and reject).
+type sendCallback struct {
+	fn   goja.Callable
+	a, b goja.Value
+}
+
+// sendCallback takes a send's callback from its arguments.
+func (rt *jsRuntime) sendCallback(c goja.FunctionCall, what string) sendCallback {
+	fn, ok := goja.AssertFunction(c.Argument(5))
+	if !ok {
+		rt.throwType("%s: missing callback", what)
+	}
+	return sendCallback{fn, c.Argument(6), c.Argument(7)}
+}
+
+// fail calls back with the error message msg.
+func (cb sendCallback) fail(ex *exchange, msg string) error {
+	return ex.callback(cb.fn, cb.a, cb.b, ex.rt.vm.ToValue(msg))
+}
+
+// done calls back with a response, headers the state object of its
+// immutable header list.
+func (cb sendCallback) done(ex *exchange, status int, statusText string, headers *goja.Object, body goja.Value, url string, redirected bool) error {
+	vm := ex.rt.vm
+	return ex.callback(cb.fn, cb.a, cb.b, goja.Null(), vm.ToValue(status), vm.ToValue(statusText),
+		headers, body, vm.ToValue(url), vm.ToValue(redirected))
 }
 
 // fetchError is the message of the TypeError a failed fetch rejects with.

@@ -79,16 +79,13 @@ var (
 
 // serviceSend returns the native side of a binding's fetch, with
 // host.fetch's arguments (method, url, headers, body, redirect,
-// callback) for a Request the prelude has built. The call runs on its own
+// callback, resolve, reject) for a Request the prelude has built. The call runs on its own
 // goroutine, as a fetch() does, and its callback on the loop. Redirects
 // are not followed: the callee's response is handed back as it is.
 func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.Value {
 	return func(c goja.FunctionCall) goja.Value {
 		ex := rt.requestOnly("service binding fetch()")
-		cb, ok := goja.AssertFunction(c.Argument(5))
-		if !ok {
-			rt.throwType("service binding: missing callback")
-		}
+		cb := rt.sendCallback(c, "service binding")
 		body := sentBody(c.Argument(3))
 		if body == nil {
 			body = http.NoBody
@@ -128,13 +125,13 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 }
 
 // serviceDone settles a binding's fetch on the loop.
-func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, url string, err error) error {
+func (ex *exchange) serviceDone(cb sendCallback, rec *serviceRecorder, url string, err error) error {
 	rt := ex.rt
 	if err == nil && rec.tooLarge {
 		err = fmt.Errorf("service binding: %w: over %d bytes", errServiceBodyTooLarge, rec.limit)
 	}
 	if err != nil {
-		return ex.callback(cb, rt.vm.ToValue(err.Error()), goja.Undefined())
+		return cb.fail(ex, err.Error())
 	}
 	status := rec.status
 	if status == 0 {
@@ -148,8 +145,7 @@ func (ex *exchange) serviceDone(cb goja.Callable, rec *serviceRecorder, url stri
 		body = rt.bytes(rec.body.Bytes())
 	}
 	text := strings.TrimSpace(http.StatusText(status))
-	vm := rt.vm
-	return ex.callback(cb, goja.Null(), vm.ToValue(status), vm.ToValue(text), rt.recordedHeaders(rec), body, vm.ToValue(url), vm.ToValue(false))
+	return cb.done(ex, status, text, rt.recordedHeaders(rec), body, url, false)
 }
 
 // recordedHeaders returns the state object of rec's headers, immutable:

@@ -1031,18 +1031,25 @@
 
   // sendRequest sends the Request made of input and init through send,
   // which has host.fetch's signature: to the network for fetch(), to
-  // another worker for a service binding (service.js).
+  // another worker for a service binding (service.js). send(method, url,
+  // headers, body, redirect, callback, resolve, reject) calls back with
+  // callback(resolve, reject, err, status, statusText, headers, body, url,
+  // redirected).
   function sendRequest(send, input, init) {
-    return new Promise((resolve, reject) => {
-      if (typeof input === "string" && init === undefined) {
-        // A URL alone, as most calls are, is a GET without headers, body
-        // or signal: there is no Request to build.
-        send("GET", urlHref(input), null, null, "follow", (err, status, statusText, headers, body, url, redirected) => {
-          if (err !== null) reject(new TypeError(err));
-          else resolve(responseFromGo(status, statusText, headers, body, url, redirected));
-        });
-        return;
+    if (typeof input === "string" && init === undefined) {
+      // A URL alone, as most calls are, is a GET without headers, body or
+      // signal: there is no Request to build, and no closure to make.
+      const p = new Promise(takeSettlers);
+      const resolve = settlers[0], reject = settlers[1];
+      settlers[0] = settlers[1] = null;
+      try {
+        send("GET", urlHref(input), null, null, "follow", settleSent, resolve, reject);
+      } catch (e) {
+        reject(e);
       }
+      return p;
+    }
+    return new Promise((resolve, reject) => {
       const req = new Request(input, init);
       const st = req[kState];
       const signal = st.signal;
@@ -1052,14 +1059,11 @@
       // bytes. A request without a body (most are) is sent at once.
       const sendBody = (body) => {
         let onAbort = null;
-        const id = send(st.method, st.url, headers, body, st.redirect, (err, status, statusText, resHeaders, resBody, url, redirected) => {
+        const id = send(st.method, st.url, headers, body, st.redirect, (resolve, reject, err, status, statusText, resHeaders, resBody, url, redirected) => {
           if (onAbort) signal.removeEventListener("abort", onAbort);
-          if (err !== null) {
-            reject(err === "abort" ? signal.reason : new TypeError(err));
-            return;
-          }
-          resolve(responseFromGo(status, statusText, resHeaders, resBody, url, redirected));
-        });
+          if (err === "abort") reject(signal.reason);
+          else settleSent(resolve, reject, err, status, statusText, resHeaders, resBody, url, redirected);
+        }, resolve, reject);
         if (signal) {
           onAbort = () => host.abortFetch(id);
           signal.addEventListener("abort", onAbort);
@@ -1068,6 +1072,19 @@
       if (st.source === null) sendBody(null);
       else consumeBody({ [kState]: st }).then(sendBody).catch(reject);
     });
+  }
+  // takeSettlers is the executor of the promise of a fetch(url): it leaves
+  // the promise's resolve and reject in settlers, which one shared function
+  // costs less than a closure per call.
+  const settlers = [null, null];
+  function takeSettlers(resolve, reject) {
+    settlers[0] = resolve;
+    settlers[1] = reject;
+  }
+  // settleSent settles a fetch's promise with what send called back with.
+  function settleSent(resolve, reject, err, status, statusText, headers, body, url, redirected) {
+    if (err !== null) reject(new TypeError(err));
+    else resolve(responseFromGo(status, statusText, headers, body, url, redirected));
   }
 
   // ---- crypto --------------------------------------------------------------
