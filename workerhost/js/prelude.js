@@ -910,13 +910,18 @@
   // ---- Response ------------------------------------------------------------
 
   // A Response made without init headers keeps in st.headers only its
-  // content type, a string or null, until the script asks for its headers:
-  // most responses are sent as they were made.
+  // content type, a string or null, and one from Go (fetch) the state
+  // object of its header list, until the script asks for its headers: most
+  // responses are sent, or handed on, as they were made.
   function responseHeaders(st) {
     const h = st.headers;
-    if (h !== null && typeof h === "object") return h;
-    const hs = new Headers();
-    if (h !== null) headerOps.fill(hs[kState], "content-type", h);
+    if (isHeaders(h)) return h;
+    let hs;
+    if (h !== null && typeof h === "object") hs = headersOf(h);
+    else {
+      hs = new Headers();
+      if (h !== null) headerOps.fill(hs[kState], "content-type", h);
+    }
     st.headers = hs;
     return hs;
   }
@@ -965,7 +970,7 @@
     get ok() { const s = this[kState].status; return s >= 200 && s < 300; }
     get headers() {
       const h = this[kState].headers;
-      return h !== null && typeof h === "object" ? h : responseHeaders(this[kState]);
+      return isHeaders(h) ? h : responseHeaders(this[kState]);
     }
     get url() { return this[kState].url; }
     get redirected() { return this[kState].redirected; }
@@ -1015,7 +1020,7 @@
   function responseFromGo(status, statusText, headers, body, url, redirected) {
     const r = Object.create(Response.prototype);
     r[kState] = {
-      status, statusText, headers: headersOf(headers),
+      status, statusText, headers,
       // Go hands over null for an empty body.
       source: body, used: false, url, redirected, type: "basic",
     };
@@ -1815,7 +1820,8 @@
     st.used = kind !== 0;
     const h = st.headers;
     if (typeof h === "string") host.header("content-type", h);
-    else if (h !== null) headerOps.emit(h[kState]);
+    else if (isHeaders(h)) headerOps.emit(h[kState]);
+    else if (h !== null) headerOps.emit(h);
     host.respond(st.status || 500, kind, kind === 2 ? src.getReader() : src);
   }
 
