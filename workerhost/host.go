@@ -151,6 +151,9 @@ func (rt *jsRuntime) hostRespond(c goja.FunctionCall) goja.Value {
 		rt.throwType("no Response is being described")
 	}
 	out.status = int(status)
+	if t := c.Argument(3); !goja.IsUndefined(t) {
+		out.statusText = t.String()
+	}
 	out.kind = c.Argument(1).ToInteger()
 	body := c.Argument(2)
 	switch out.kind {

@@ -43,11 +43,14 @@ func (ex *exchange) respond(rw http.ResponseWriter) (Result, error) {
 		return res, nil
 	}
 	out := r.resp
-	if rec, ok := rw.(*serviceRecorder); ok && out.kind != 2 {
+	if rec, ok := rw.(*serviceRecorder); ok {
 		// A service binding's call: the calling script gets the response
 		// as the loop described it.
-		rec.take(out)
-		return res, nil
+		if out.kind != 2 {
+			rec.take(out)
+			return res, nil
+		}
+		rec.statusText = out.statusText
 	}
 	h := rw.Header()
 	for i := 0; i+1 < len(out.headers); i += 2 {

@@ -49,7 +49,10 @@ var promiseType = reflect.TypeFor[*goja.Promise]()
 type responseDesc struct {
 	ok     bool
 	status int
-	kind   int64 // 0 no body, 1 string or bytes, 2 stream (reader is set)
+	// statusText is the Response's, which only a service binding's caller
+	// sees: net/http writes the standard one.
+	statusText string
+	kind       int64 // 0 no body, 1 string or bytes, 2 stream (reader is set)
 	// A body of kind 1 is bytes, or text when isText.
 	bytes   []byte
 	text    string

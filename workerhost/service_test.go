@@ -39,6 +39,8 @@ func TestServiceBinding(t *testing.T) {
 	if (p === "/throw") throw new Error("back failed");
 	if (p === "/empty") return new Response(null, { status: 204 });
 	if (p === "/utf8") return new Response("héllo ✓");
+	if (p === "/stream") return new Response(new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("streamed")); c.close(); } }),
+		{ status: 202, statusText: "Streaming" });
 	return new Response(req.method + " " + req.url + " " + req.headers.get("x-a") + " " + await req.text(),
 		{ status: 201, statusText: "Made", headers: { "x-back": "b1" } });
 } }`)
@@ -53,7 +55,9 @@ func TestServiceBinding(t *testing.T) {
 } }`, withService(f))
 
 	cases := []struct{ path, want string }{
-		{"/", "201 Created b1 26 true | POST http://back/?q=1 A hi"},
+		// The status text is the callee's, as on Workers.
+		{"/", "201 Made b1 26 true | POST http://back/?q=1 A hi"},
+		{"/stream", "202 Streaming null null true | streamed"},
 		{"/throw", "500 Internal Server Error null null true | worker threw an exception\n"},
 		{"/empty", "204 No Content null null true | "},
 		{"/utf8", "200 OK null 10 true | héllo ✓"},
@@ -70,7 +74,7 @@ func TestServiceBinding(t *testing.T) {
 			}
 		})
 	}
-	if got := strings.Join(f.incoming, ","); got != "client,client,client,client,client" {
+	if got := strings.Join(f.incoming, ","); got != "client,client,client,client,client,client" {
 		t.Errorf("incoming requests seen by the fetcher: %q", got)
 	}
 }

@@ -1800,9 +1800,9 @@
   Object.defineProperty(Response.prototype, kResponse, { value: true });
   function isResponse(r) { return typeof r === "object" && r !== null && r[kResponse] === true; }
 
-  // describe hands a Response to Go: its headers through headerOps.emit, then
-  // host.respond(status, kind, body), where kind is 0 (no body), 1 (string
-  // or bytes) or 2 (stream, and body is a reader).
+  // describe hands a Response to Go: its headers through headerOps.emit,
+  // then host.respond(status, kind, body, statusText), where kind is 0 (no
+  // body), 1 (string or bytes) or 2 (stream, and body is a reader).
   function describe(r) {
     const st = r[kState];
     if (st.used) throw new TypeError("The Response body has already been used");
@@ -1822,7 +1822,7 @@
     if (typeof h === "string") host.header("content-type", h);
     else if (isHeaders(h)) headerOps.emit(h[kState]);
     else if (h !== null) headerOps.emit(h);
-    host.respond(st.status || 500, kind, kind === 2 ? src.getReader() : src);
+    host.respond(st.status || 500, kind, kind === 2 ? src.getReader() : src, st.statusText);
   }
 
   function ExecutionContext() {}
