@@ -334,13 +334,18 @@ func (g *Gradual) Validate() error {
 func (g *Gradual) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := now()
 	v, sel := g.choose(w, r)
-	return g.serveVersion(w, r, next, v, sel, start)
+	if len(g.Services) > 0 {
+		r = withCallLog(r)
+	}
+	_, err := g.serveVersion(w, r, next, v, sel, start)
+	return err
 }
 
 // serveVersion serves r, started at start, with v, chosen as sel: it tags
 // the request with v, hands it to v and records how it went. Requests from
 // clients and calls through service bindings (service.go) both go here.
-func (g *Gradual) serveVersion(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, v *version, sel selection, start time.Time) error {
+// It returns the status sent.
+func (g *Gradual) serveVersion(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, v *version, sel selection, start time.Time) (int, error) {
 	r, span := g.tag(r, v, sel)
 
 	// The backends report the status they sent: wrapping w to see it
@@ -365,7 +370,7 @@ func (g *Gradual) serveVersion(w http.ResponseWriter, r *http.Request, next cadd
 		// connection so the client cannot take it for a whole response.
 		panic(http.ErrAbortHandler)
 	}
-	return err
+	return status, err
 }
 
 // tag marks the request as served by v: placeholders, access-log fields,

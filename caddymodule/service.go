@@ -107,7 +107,7 @@ func (f serviceFetcher) ServeService(w http.ResponseWriter, req, incoming *http.
 	if g == nil {
 		return fmt.Errorf("service binding %s: no gradual worker %q is loaded", f.name, f.callee)
 	}
-	return g.serveCall(w, req, call, f.name)
+	return g.serveCall(w, req, call, f.name, callLogOf(incoming))
 }
 
 // newestHandler returns the newest handler of the named worker, or nil.
@@ -163,8 +163,9 @@ func (c *callContext) Value(key any) any {
 }
 
 // serveCall serves a call through a binding: r is the script's request,
-// whose context is the caller's.
-func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call serviceCall, binding string) (err error) {
+// whose context is the caller's. The call goes in log, the call log of
+// the client's request (nil for none).
+func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call serviceCall, binding string, log *callLog) (err error) {
 	start := now()
 	ctx := &callContext{Context: r.Context(), call: call, vars: make(map[string]any, 2)}
 	if ip := caddyhttp.GetVar(ctx.Context, caddyhttp.ClientIPVarKey); ip != nil {
@@ -194,11 +195,13 @@ func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call service
 			span.End()
 		}
 	}()
-	if err := g.serveVersion(w, r, callNext, v, sel, start); err != nil {
+	status, err := g.serveVersion(w, r, callNext, v, sel, start)
+	if err != nil {
 		// As Caddy would answer a client: the status of the handler error.
-		status := responseStatus(0, err)
-		http.Error(w, http.StatusText(status), status)
+		es := responseStatus(0, err)
+		http.Error(w, http.StatusText(es), es)
 	}
+	log.add(loggedCall{binding: binding, worker: g.Worker, v: v, sel: sel, status: status, took: now().Sub(start)})
 	return nil
 }
 

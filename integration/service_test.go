@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
@@ -39,7 +40,8 @@ const backScript = `export default { fetch(req, env) {
 // loadServiceSites serves the worker front (one version, f1, with
 // `service BACK back`) on one address and the worker back (versions b1
 // and b2, deployed as backDeploy) on another; it returns both addresses.
-func loadServiceSites(t testing.TB, backDeploy string, traced bool) (front, back string) {
+// The front's site writes its access log to accessLog, if not "".
+func loadServiceSites(t testing.TB, backDeploy string, traced bool, accessLog ...string) (front, back string) {
 	t.Helper()
 	dir := t.TempDir()
 	fp, bp := filepath.Join(dir, "front.js"), filepath.Join(dir, "back.js")
@@ -49,6 +51,9 @@ func loadServiceSites(t testing.TB, backDeploy string, traced bool) (front, back
 	frontSite := workerSite(front, "front", scriptVersion("f1", "front", fp, map[string]string{"BACK_URL": "http://" + back})+"\t\t\tservice BACK back\n")
 	if traced {
 		frontSite = strings.Replace(frontSite, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\ttracing {\n\t\tspan caddy-request\n\t}\n", 1)
+	}
+	if len(accessLog) > 0 {
+		frontSite = strings.Replace(frontSite, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\tlog {\n\t\toutput file "+accessLog[0]+"\n\t\tformat json\n\t}\n", 1)
 	}
 	loadCaddyfile(t, frontSite+
 		workerSite(back, "back", scriptVersion("b1", "one", bp, nil)+scriptVersion("b2", "two", bp, nil)+"\t\t\tdeploy "+backDeploy+"\n"))
@@ -78,6 +83,94 @@ func TestServiceBinding(t *testing.T) {
 				t.Errorf("got %d %q, want %d %q", resp.StatusCode, body, c.status, c.want)
 			}
 		})
+	}
+}
+
+// TestServiceBindingAccessLog checks that the access-log entry of a
+// client's request lists the calls its worker made through bindings, with
+// the callee's version, how it was chosen and its status.
+func TestServiceBindingAccessLog(t *testing.T) {
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	front, _ := loadServiceSites(t, "b1", false, logFile)
+	requests := []struct {
+		path   string
+		header http.Header
+		want   string // the calls: version selection status, ...
+	}{
+		{"/a", nil, "b1 random 200"},
+		{"/b", http.Header{"Cloudflare-Workers-Version-Overrides": {`back="b2"`}}, "b2 override 200"},
+		{"/throw", nil, "b1 random 500"},
+		{"/c?n=3", nil, "b1 random 200, b1 random 200, b1 random 200"},
+	}
+	for _, r := range requests {
+		get(t, "http://"+front+r.path, r.header)
+	}
+	var entries []map[string]any
+	for deadline := time.Now().Add(5 * time.Second); len(entries) < len(requests) && time.Now().Before(deadline); {
+		entries = readLog(t, logFile)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(entries) != len(requests) {
+		t.Fatalf("got %d access log entries, want %d", len(entries), len(requests))
+	}
+	for i, e := range entries {
+		r := requests[i]
+		if uri := e["request"].(map[string]any)["uri"]; uri != r.path || e["worker"] != "front" || e["worker_version"] != "f1" {
+			t.Errorf("entry %d: uri %v, worker %v, worker_version %v", i, uri, e["worker"], e["worker_version"])
+		}
+		calls, _ := e["worker_calls"].([]any)
+		var got []string
+		for _, c := range calls {
+			c := c.(map[string]any)
+			if c["binding"] != "BACK" || c["worker"] != "back" || c["worker_version_tag"] == nil || c["duration"] == nil {
+				t.Errorf("%s: call %v", r.path, c)
+			}
+			got = append(got, fmt.Sprintf("%v %v %v", c["worker_version"], c["selection"], c["status"]))
+		}
+		if strings.Join(got, ", ") != r.want {
+			t.Errorf("%s: worker_calls %v, want %s", r.path, got, r.want)
+		}
+	}
+}
+
+// TestServiceBindingAccessLogChain checks that the calls of a chain of
+// workers (front → mid → back) all go in the client's request's entry, as
+// they end: back's first.
+func TestServiceBindingAccessLogChain(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "access.log")
+	call := func(binding string) string {
+		return `export default { async fetch(req, env) { return new Response("` + binding + ` " + await (await env.` + binding + `.fetch("http://x/")).text()); } }`
+	}
+	fp, mp, bp := filepath.Join(dir, "front.js"), filepath.Join(dir, "mid.js"), filepath.Join(dir, "back.js")
+	os.WriteFile(fp, []byte(call("MID")), 0o644)
+	os.WriteFile(mp, []byte(call("BACK")), 0o644)
+	os.WriteFile(bp, []byte(backScript), 0o644)
+	front, mid, back := freeAddr(), freeAddr(), freeAddr()
+	frontSite := workerSite(front, "front", scriptVersion("f1", "one", fp, nil)+"\t\t\tservice MID mid\n")
+	frontSite = strings.Replace(frontSite, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\tlog {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t}\n", 1)
+	loadCaddyfile(t, frontSite+
+		workerSite(mid, "mid", scriptVersion("m1", "one", mp, nil)+"\t\t\tservice BACK back\n")+
+		workerSite(back, "back", scriptVersion("b1", "one", bp, nil)))
+	if _, body := get(t, "http://"+front+"/", nil); body != "MID BACK back b1" {
+		t.Fatalf("got %q", body)
+	}
+	var entries []map[string]any
+	for deadline := time.Now().Add(5 * time.Second); len(entries) < 1 && time.Now().Before(deadline); {
+		entries = readLog(t, logFile)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("got %d access log entries, want 1", len(entries))
+	}
+	var got []string
+	calls, _ := entries[0]["worker_calls"].([]any)
+	for _, c := range calls {
+		c := c.(map[string]any)
+		got = append(got, fmt.Sprintf("%v %v %v", c["binding"], c["worker"], c["worker_version"]))
+	}
+	if want := "BACK back b1, MID mid m1"; strings.Join(got, ", ") != want {
+		t.Errorf("worker_calls %v, want %s", got, want)
 	}
 }
 
