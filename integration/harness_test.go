@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,16 +69,37 @@ func TestMain(m *testing.M) {
 }
 
 // freeAddr returns a loopback address with a port that was free a moment
-// ago. The kernel does not hand the same ephemeral port out again at once,
-// so the small window between Close and Caddy's Listen is safe enough.
+// ago, and that it has not returned before.
 func freeAddr() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	freePorts.Lock()
+	defer freePorts.Unlock()
+	for {
+		port := freePortLow + rand.IntN(freePortHigh-freePortLow)
+		if freePorts.given[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		freePorts.given[port] = true
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
+
+// The ports freeAddr hands out lie below Linux's ephemeral range (32768
+// and up), from which the kernel takes the port of every outgoing
+// connection and of every listener on port 0: a port it took for one of
+// those after a bare listen on port 0 had closed was handed out again, and
+// a Caddy of the fleet tests once got its admin address as its site's.
+// None is handed out twice in a run.
+const freePortLow, freePortHigh = 20000, 32000
+
+var freePorts = struct {
+	sync.Mutex
+	given map[int]bool
+}{given: map[int]bool{}}
 
 // loadCaddyfile replaces the running config with caddyfile, which is
 // prefixed with the global options every test needs.
