@@ -171,6 +171,10 @@ func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call service
 	if ip := caddyhttp.GetVar(ctx.Context, caddyhttp.ClientIPVarKey); ip != nil {
 		ctx.vars[caddyhttp.ClientIPVarKey] = ip
 	}
+	// reverse_proxy asserts trusted_proxy a bool, as Caddy's server sets
+	// it: the caller's, else not trusted.
+	trusted, _ := caddyhttp.GetVar(ctx.Context, caddyhttp.TrustedProxyVarKey).(bool)
+	ctx.vars[caddyhttp.TrustedProxyVarKey] = trusted
 	r = r.WithContext(ctx)
 	// A replacer with the request's http.* placeholders is made for an
 	// affinity expression of the callee and for an upstream's handler; a
