@@ -1,6 +1,9 @@
 package workerhost
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 )
 
@@ -33,5 +36,42 @@ func TestReview4ServiceEmptyStatusText(t *testing.T) {
 	want := "local[] /empty[] /emptystream[] /json[] /clone[] /none[Created] /nonejson[Created] /noneclone[Created]"
 	if err != nil || body != want {
 		t.Errorf("got %q, %v\nwant %q", body, err, want)
+	}
+}
+
+// TestReview4FetchPromiseIntrinsic: the promise of a fetch(url) is made
+// by a shared executor that leaves its resolve and reject in one array,
+// read back after the constructor returns. Made with the global Promise,
+// a script's replacement whose constructor calls fetch(url) took the
+// array over: the outer fetch's promise was never settled (TypeError in
+// settleSent) and the request answered 500. workerd's fetch returns its
+// own promise whatever the global Promise is, and so must this.
+func TestReview4FetchPromiseIntrinsic(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer srv.Close()
+	back := newInline(t, `export default { fetch(req) { return new Response("b" + new URL(req.url).pathname); } }`)
+	front := newInline(t, `
+const U = "`+srv.URL+`";
+const Native = Promise;
+let inner = null;
+class P extends Native {
+	constructor(ex) { super(ex); if (inner === null) { inner = 0; inner = fetch(U + "/inner"); } }
+}
+export default { async fetch(req, env) {
+	globalThis.Promise = P;
+	inner = 0;
+	const b = env.BACK.fetch("http://back/x"), b2 = env.BACK.fetch("http://back/y", {});
+	const kinds = [b instanceof P, b2 instanceof P, b.constructor === Native].join(" ");
+	inner = null;
+	const r = await fetch(U + "/outer");
+	globalThis.Promise = Native;
+	return new Response(kinds + " " + (await r.text()) + "," + (await (await inner).text()) + "," + (await (await b).text()) + "," + (await (await b2).text()));
+} }`, withService(&workerFetcher{w: back}))
+	_, body, res, err := do(t, front, "GET", "http://front/", "")
+	// As workerd answers the binding's part: its fetch's promise is no P.
+	if want := "false false true /outer,/inner,b/x,b/y"; err != nil || body != want {
+		t.Errorf("got %q %v %+v, want %q", body, err, res, want)
 	}
 }

@@ -1046,7 +1046,7 @@
     if (typeof input === "string" && init === undefined) {
       // A URL alone, as most calls are, is a GET without headers, body or
       // signal: there is no Request to build, and no closure to make.
-      const p = new Promise(takeSettlers);
+      const p = new NativePromise(takeSettlers);
       const resolve = settlers[0], reject = settlers[1];
       settlers[0] = settlers[1] = null;
       try {
@@ -1056,7 +1056,7 @@
       }
       return p;
     }
-    return new Promise((resolve, reject) => {
+    return new NativePromise((resolve, reject) => {
       const req = new Request(input, init);
       const st = req[kState];
       const signal = st.signal;
@@ -1082,7 +1082,11 @@
   }
   // takeSettlers is the executor of the promise of a fetch(url): it leaves
   // the promise's resolve and reject in settlers, which one shared function
-  // costs less than a closure per call.
+  // costs less than a closure per call. The promise is goja's own, as
+  // workerd's fetch returns its own whatever the global Promise is: the
+  // constructor of a script's Promise could call fetch and take settlers
+  // over.
+  const NativePromise = Promise;
   const settlers = [null, null];
   function takeSettlers(resolve, reject) {
     settlers[0] = resolve;
