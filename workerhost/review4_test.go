@@ -68,10 +68,19 @@ export default { async fetch(req, env) {
 	const r = await fetch(U + "/outer");
 	globalThis.Promise = Native;
 	return new Response(kinds + " " + (await r.text()) + "," + (await (await inner).text()) + "," + (await (await b).text()) + "," + (await (await b2).text()));
-} }`, withService(&workerFetcher{w: back}))
+} }`, withService(serveFetcher{back}))
 	_, body, res, err := do(t, front, "GET", "http://front/", "")
 	// As workerd answers the binding's part: its fetch's promise is no P.
 	if want := "false false true /outer,/inner,b/x,b/y"; err != nil || body != want {
 		t.Errorf("got %q %v %+v, want %q", body, err, res, want)
 	}
+}
+
+// serveFetcher serves a binding's calls with another Worker, concurrent
+// calls too (workerFetcher records them unlocked).
+type serveFetcher struct{ w *Worker }
+
+func (f serveFetcher) ServeService(w http.ResponseWriter, req, _ *http.Request) error {
+	_, err := f.w.Serve(w, req)
+	return err
 }
