@@ -171,6 +171,10 @@ func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call service
 	if ip := caddyhttp.GetVar(ctx.Context, caddyhttp.ClientIPVarKey); ip != nil {
 		ctx.vars[caddyhttp.ClientIPVarKey] = ip
 	}
+	// reverse_proxy asserts trusted_proxy a bool, as Caddy's server sets
+	// it: the caller's, else not trusted.
+	trusted, _ := caddyhttp.GetVar(ctx.Context, caddyhttp.TrustedProxyVarKey).(bool)
+	ctx.vars[caddyhttp.TrustedProxyVarKey] = trusted
 	r = r.WithContext(ctx)
 	// A replacer with the request's http.* placeholders is made for an
 	// affinity expression of the callee and for an upstream's handler; a
@@ -184,6 +188,9 @@ func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call service
 		caddyhttp.NewTestReplacer(r)
 	}
 	r, span := startCallSpan(r, binding, v.spanAttrs[sel])
+	// status stays 0 for a response cut short, which the call log lists
+	// too: the call was made, and failed.
+	status := 0
 	defer func() {
 		if rec := recover(); rec != nil {
 			if rec != http.ErrAbortHandler {
@@ -194,14 +201,14 @@ func (g *Gradual) serveCall(w http.ResponseWriter, r *http.Request, call service
 		if span != nil {
 			span.End()
 		}
+		log.add(loggedCall{binding: binding, worker: g.Worker, v: v, sel: sel, status: status, took: now().Sub(start)})
 	}()
-	status, err := g.serveVersion(w, r, callNext, v, sel, start)
+	status, err = g.serveVersion(w, r, callNext, v, sel, start)
 	if err != nil {
 		// As Caddy would answer a client: the status of the handler error.
 		es := responseStatus(0, err)
 		http.Error(w, http.StatusText(es), es)
 	}
-	log.add(loggedCall{binding: binding, worker: g.Worker, v: v, sel: sel, status: status, took: now().Sub(start)})
 	return nil
 }
 

@@ -151,8 +151,8 @@ func (rt *jsRuntime) hostRespond(c goja.FunctionCall) goja.Value {
 		rt.throwType("no Response is being described")
 	}
 	out.status = int(status)
-	if t := c.Argument(3); !goja.IsUndefined(t) {
-		out.statusText = t.String()
+	if t := c.Argument(3); !goja.IsUndefined(t) && !goja.IsNull(t) {
+		out.statusText, out.hasStatusText = t.String(), true
 	}
 	out.kind = c.Argument(1).ToInteger()
 	body := c.Argument(2)

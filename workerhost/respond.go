@@ -50,7 +50,7 @@ func (ex *exchange) respond(rw http.ResponseWriter) (Result, error) {
 			rec.take(out)
 			return res, nil
 		}
-		rec.statusText = out.statusText
+		rec.statusText, rec.hasStatusText = out.statusText, out.hasStatusText
 	}
 	h := rw.Header()
 	for i := 0; i+1 < len(out.headers); i += 2 {

@@ -52,7 +52,10 @@ type responseDesc struct {
 	// statusText is the Response's, which only a service binding's caller
 	// sees: net/http writes the standard one.
 	statusText string
-	kind       int64 // 0 no body, 1 string or bytes, 2 stream (reader is set)
+	// hasStatusText is whether the Response has one: a status text given
+	// as "" stays "", as in workerd.
+	hasStatusText bool
+	kind          int64 // 0 no body, 1 string or bytes, 2 stream (reader is set)
 	// A body of kind 1 is bytes, or text when isText.
 	bytes   []byte
 	text    string

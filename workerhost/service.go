@@ -145,7 +145,7 @@ func (ex *exchange) serviceDone(cb sendCallback, rec *serviceRecorder, url strin
 		body = rt.bytes(rec.body.Bytes())
 	}
 	text := rec.statusText
-	if text == "" {
+	if !rec.hasStatusText {
 		text = strings.TrimSpace(http.StatusText(status))
 	}
 	return cb.done(ex, status, text, rt.recordedHeaders(rec), body, url, false)
@@ -171,14 +171,15 @@ func (rt *jsRuntime) recordedHeaders(rec *serviceRecorder) *goja.Object {
 // calling script's Response reads as the same bytes; other callees write
 // through the interface.
 type serviceRecorder struct {
-	header     http.Header // made on first use
-	flat       []string    // from take: canonical name, value, ...
-	status     int
-	statusText string // a script's, or "" for the standard one
-	text       string
-	body       bytes.Buffer
-	limit      int64
-	tooLarge   bool
+	header        http.Header // made on first use
+	flat          []string    // from take: canonical name, value, ...
+	status        int
+	statusText    string // a script's, if hasStatusText
+	hasStatusText bool   // else the caller gets the standard one
+	text          string
+	body          bytes.Buffer
+	limit         int64
+	tooLarge      bool
 }
 
 func (r *serviceRecorder) Header() http.Header {
@@ -195,7 +196,7 @@ func (r *serviceRecorder) take(out *responseDesc) {
 	// exchange's array.
 	r.flat = slices.Clip(out.headers)
 	r.WriteHeader(out.status)
-	r.statusText = out.statusText
+	r.statusText, r.hasStatusText = out.statusText, out.hasStatusText
 	size := out.bodySize()
 	if bodyAllowed(out.status) {
 		r.flat = append(r.flat, "Content-Length", strconv.Itoa(size))

@@ -956,8 +956,10 @@
         }
         source = null;
       }
-      const statusText = init.statusText === undefined ? "" : String(init.statusText);
-      if (statusText !== "" && controlRe.test(statusText)) throw new TypeError("Invalid statusText");
+      // null stands for no status text: a binding's caller gets the
+      // standard one, where one given as "" stays "", as in workerd.
+      const statusText = init.statusText === undefined ? null : String(init.statusText);
+      if (statusText !== null && statusText !== "" && controlRe.test(statusText)) throw new TypeError("Invalid statusText");
       if (headers === null) headers = type;
       else if (type !== null && !headers.has("content-type")) headers.set("content-type", type);
       this[kState] = {
@@ -966,7 +968,7 @@
       };
     }
     get status() { return this[kState].status; }
-    get statusText() { return this[kState].statusText; }
+    get statusText() { const t = this[kState].statusText; return t === null ? "" : t; }
     get ok() { const s = this[kState].status; return s >= 200 && s < 300; }
     get headers() {
       const h = this[kState].headers;
@@ -993,7 +995,7 @@
         // The common case, built directly.
         const r = Object.create(Response.prototype);
         r[kState] = {
-          status: 200, statusText: "", headers: "application/json", source: body, used: false, url: "", redirected: false, type: "default",
+          status: 200, statusText: null, headers: "application/json", source: body, used: false, url: "", redirected: false, type: "default",
         };
         return r;
       }
@@ -1044,7 +1046,7 @@
     if (typeof input === "string" && init === undefined) {
       // A URL alone, as most calls are, is a GET without headers, body or
       // signal: there is no Request to build, and no closure to make.
-      const p = new Promise(takeSettlers);
+      const p = new NativePromise(takeSettlers);
       const resolve = settlers[0], reject = settlers[1];
       settlers[0] = settlers[1] = null;
       try {
@@ -1054,7 +1056,7 @@
       }
       return p;
     }
-    return new Promise((resolve, reject) => {
+    return new NativePromise((resolve, reject) => {
       const req = new Request(input, init);
       const st = req[kState];
       const signal = st.signal;
@@ -1080,7 +1082,11 @@
   }
   // takeSettlers is the executor of the promise of a fetch(url): it leaves
   // the promise's resolve and reject in settlers, which one shared function
-  // costs less than a closure per call.
+  // costs less than a closure per call. The promise is goja's own, as
+  // workerd's fetch returns its own whatever the global Promise is: the
+  // constructor of a script's Promise could call fetch and take settlers
+  // over.
+  const NativePromise = Promise;
   const settlers = [null, null];
   function takeSettlers(resolve, reject) {
     settlers[0] = resolve;
@@ -1802,7 +1808,8 @@
 
   // describe hands a Response to Go: its headers through headerOps.emit,
   // then host.respond(status, kind, body, statusText), where kind is 0 (no
-  // body), 1 (string or bytes) or 2 (stream, and body is a reader).
+  // body), 1 (string or bytes) or 2 (stream, and body is a reader), and
+  // statusText is null for none.
   function describe(r) {
     const st = r[kState];
     if (st.used) throw new TypeError("The Response body has already been used");
