@@ -91,3 +91,38 @@ func TestURLTestData(t *testing.T) {
 		})
 	}
 }
+
+// TestURLErrorMessages checks the errors of a URL that does not parse, or
+// is a Symbol, given to fetch(), new Request(), Response.redirect() and a
+// service binding's fetch(): workerd's, recorded from workerd itself.
+func TestURLErrorMessages(t *testing.T) {
+	w := newInline(t, `const tries = {
+  fetchNope: () => fetch("nope"),
+  fetchRel: () => fetch("/x"),
+  fetchSym: () => fetch(Symbol("s")),
+  reqNope: () => new Request("nope"),
+  reqSym: () => new Request(Symbol("s")),
+  redirNope: () => Response.redirect("nope"),
+  bindNope: (env) => env.BACK.fetch("nope"),
+};
+export default { async fetch(req, env) {
+  const out = {};
+  for (const [k, f] of Object.entries(tries)) {
+    try { await f(env); out[k] = "ok"; } catch (e) { out[k] = e.constructor.name + ": " + e.message; }
+  }
+  return new Response(JSON.stringify(out, null, 1));
+} }`, withService(helloFetcher{}))
+	_, body, _, _ := do(t, w, "GET", "http://front/", "")
+	want := `{
+ "fetchNope": "TypeError: Invalid URL: nope",
+ "fetchRel": "TypeError: Invalid URL: /x",
+ "fetchSym": "TypeError: Cannot convert a Symbol value to a string",
+ "reqNope": "TypeError: Invalid URL: nope",
+ "reqSym": "TypeError: Cannot convert a Symbol value to a string",
+ "redirNope": "TypeError: Unable to parse URL: nope",
+ "bindNope": "TypeError: Invalid URL: nope"
+}`
+	if body != want {
+		t.Errorf("got\n%s\nwant\n%s", body, want)
+	}
+}

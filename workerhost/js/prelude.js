@@ -845,7 +845,7 @@
       if (arguments.length === 0) throw new TypeError("Failed to construct 'Request': 1 argument required, but only 0 present.");
       init = dictionary(init, "Failed to construct 'Request'");
       const src = input instanceof Request ? input : null;
-      const url = src ? src.url : urlHref(input);
+      const url = src ? src.url : urlHref(input, "Invalid URL: ");
       const method = init.method !== undefined ? requestMethod(String(init.method)) : src ? src.method : "GET";
       if (init.cache !== undefined) throw new Error("The 'cache' field on 'RequestInitializerDict' is not implemented.");
       if (init.signal !== undefined && init.signal !== null && !(init.signal instanceof AbortSignal)) {
@@ -1006,7 +1006,7 @@
     static redirect(url, status = 302) {
       if (!redirectStatus[status]) throw new RangeError(`Invalid redirect status code: ${status}`);
       const r = new Response(null, { status });
-      r.headers.set("location", urlHref(url));
+      r.headers.set("location", urlHref(url, "Unable to parse URL: "));
       headerOps.freeze(r.headers[kState]);
       return r;
     }
@@ -1050,7 +1050,7 @@
       const resolve = settlers[0], reject = settlers[1];
       settlers[0] = settlers[1] = null;
       try {
-        send("GET", urlHref(input), null, null, "follow", settleSent, resolve, reject);
+        send("GET", urlHref(input, "Invalid URL: "), null, null, "follow", settleSent, resolve, reject);
       } catch (e) {
         reject(e);
       }

@@ -244,11 +244,14 @@
     if (next !== null) u[kParts] = next;
   }
 
-  // href is new URL(url).href, without the URL object: fetch(url) and
-  // new Request(url) need no more.
-  function href(url) {
-    const parts = parseURL(url);
-    if (parts === null) throw new TypeError("Invalid URL string.");
+  // href is new URL(url).href, without the URL object: fetch(url), new
+  // Request(url) and Response.redirect(url) need no more. A URL that does
+  // not parse throws a TypeError of workerd's text for them: what, then
+  // the URL; a Symbol throws as converting it to a string does.
+  function href(url, what) {
+    const s = `${url}`;
+    const parts = parseURL(s);
+    if (parts === null) throw new TypeError(what + s);
     return parts[HREF];
   }
 
