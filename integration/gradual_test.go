@@ -293,15 +293,7 @@ func TestAccessLogFields(t *testing.T) {
 		served[fmt.Sprintf("/req/%d", i)] = resp.Header.Get("X-Upstream")
 	}
 
-	var entries []map[string]any
-	deadline := time.Now().Add(5 * time.Second)
-	for len(entries) < 20 && time.Now().Before(deadline) {
-		entries = readLog(t, logFile)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(entries) != 20 {
-		t.Fatalf("got %d access log entries, want 20", len(entries))
-	}
+	entries := waitLog(t, logFile, 20)
 	tags := map[string]string{"a": "tag-a", "b": "tag-b"}
 	ids := map[string]string{"a": "v1", "b": "v2"}
 	for _, e := range entries {
@@ -312,6 +304,28 @@ func TestAccessLogFields(t *testing.T) {
 				uri, up, e["worker"], e["worker_version"], e["worker_version_tag"])
 		}
 	}
+}
+
+// waitLog waits up to 5 seconds for n entries in the JSON access log at
+// path, Caddy writing it as requests end, and returns them; other than n
+// fails the test.
+func waitLog(t *testing.T, path string, n int) []map[string]any {
+	t.Helper()
+	var entries []map[string]any
+	for deadline := time.Now().Add(5 * time.Second); len(entries) < n && time.Now().Before(deadline); {
+		entries = readLog(t, path)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(entries) != n {
+		t.Fatalf("got %d access log entries, want %d", len(entries), n)
+	}
+	return entries
+}
+
+// withAccessLog makes the site of workerSite write its access log, JSON,
+// to the file path.
+func withAccessLog(site, path string) string {
+	return strings.Replace(site, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\tlog {\n\t\toutput file "+path+"\n\t\tformat json\n\t}\n", 1)
 }
 
 func readLog(t *testing.T, path string) []map[string]any {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestReview4ReverseProxyCallee: a worker whose version is an upstream
@@ -62,20 +61,13 @@ func TestReview4CallCutShortLogged(t *testing.T) {
 } }`), 0o644)
 	front, back := freeAddr(), freeAddr()
 	frontSite := workerSite(front, "front", scriptVersion("f1", "one", fp, nil)+"\t\t\tservice BACK back\n")
-	frontSite = strings.Replace(frontSite, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\tlog {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t}\n", 1)
+	frontSite = withAccessLog(frontSite, logFile)
 	loadCaddyfile(t, frontSite+workerSite(back, "back", "\t\t\tversion b1 {\n\t\t\t\tupstream "+up.Listener.Addr().String()+"\n\t\t\t}\n"))
 	resp, body := get(t, "http://"+front+"/", nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(body, "caught: ") {
 		t.Fatalf("got %d %q, want the call to fail", resp.StatusCode, body)
 	}
-	var entries []map[string]any
-	for deadline := time.Now().Add(5 * time.Second); len(entries) < 1 && time.Now().Before(deadline); {
-		entries = readLog(t, logFile)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(entries) != 1 {
-		t.Fatalf("got %d access log entries, want 1", len(entries))
-	}
+	entries := waitLog(t, logFile, 1)
 	calls, _ := entries[0]["worker_calls"].([]any)
 	if len(calls) != 1 {
 		t.Fatalf("worker_calls %v, want the call cut short (%q)", entries[0]["worker_calls"], body)

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
@@ -53,7 +52,7 @@ func loadServiceSites(t testing.TB, backDeploy string, traced bool, accessLog ..
 		frontSite = strings.Replace(frontSite, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\ttracing {\n\t\tspan caddy-request\n\t}\n", 1)
 	}
 	if len(accessLog) > 0 {
-		frontSite = strings.Replace(frontSite, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\tlog {\n\t\toutput file "+accessLog[0]+"\n\t\tformat json\n\t}\n", 1)
+		frontSite = withAccessLog(frontSite, accessLog[0])
 	}
 	loadCaddyfile(t, frontSite+
 		workerSite(back, "back", scriptVersion("b1", "one", bp, nil)+scriptVersion("b2", "two", bp, nil)+"\t\t\tdeploy "+backDeploy+"\n"))
@@ -105,14 +104,7 @@ func TestServiceBindingAccessLog(t *testing.T) {
 	for _, r := range requests {
 		get(t, "http://"+front+r.path, r.header)
 	}
-	var entries []map[string]any
-	for deadline := time.Now().Add(5 * time.Second); len(entries) < len(requests) && time.Now().Before(deadline); {
-		entries = readLog(t, logFile)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(entries) != len(requests) {
-		t.Fatalf("got %d access log entries, want %d", len(entries), len(requests))
-	}
+	entries := waitLog(t, logFile, len(requests))
 	for i, e := range entries {
 		r := requests[i]
 		if uri := e["request"].(map[string]any)["uri"]; uri != r.path || e["worker"] != "front" || e["worker_version"] != "f1" {
@@ -148,21 +140,14 @@ func TestServiceBindingAccessLogChain(t *testing.T) {
 	os.WriteFile(bp, []byte(backScript), 0o644)
 	front, mid, back := freeAddr(), freeAddr(), freeAddr()
 	frontSite := workerSite(front, "front", scriptVersion("f1", "one", fp, nil)+"\t\t\tservice MID mid\n")
-	frontSite = strings.Replace(frontSite, "\tbind 127.0.0.1\n", "\tbind 127.0.0.1\n\tlog {\n\t\toutput file "+logFile+"\n\t\tformat json\n\t}\n", 1)
+	frontSite = withAccessLog(frontSite, logFile)
 	loadCaddyfile(t, frontSite+
 		workerSite(mid, "mid", scriptVersion("m1", "one", mp, nil)+"\t\t\tservice BACK back\n")+
 		workerSite(back, "back", scriptVersion("b1", "one", bp, nil)))
 	if _, body := get(t, "http://"+front+"/", nil); body != "MID BACK back b1" {
 		t.Fatalf("got %q", body)
 	}
-	var entries []map[string]any
-	for deadline := time.Now().Add(5 * time.Second); len(entries) < 1 && time.Now().Before(deadline); {
-		entries = readLog(t, logFile)
-		time.Sleep(50 * time.Millisecond)
-	}
-	if len(entries) != 1 {
-		t.Fatalf("got %d access log entries, want 1", len(entries))
-	}
+	entries := waitLog(t, logFile, 1)
 	var got []string
 	calls, _ := entries[0]["worker_calls"].([]any)
 	for _, c := range calls {
