@@ -305,8 +305,14 @@ func (ex *exchange) begin() error {
 	rt.exchanges[ex] = struct{}{}
 	r := ex.req
 	vm := rt.vm
+	host := r.Host
+	if _, ok := ex.rw.(*serviceRecorder); ok {
+		// A call through a service binding: the request has the headers
+		// the calling script set, a host among them only if it set one.
+		host = ""
+	}
 	rv, err := rt.call(rt.dispatch,
-		rt.method(r.Method), vm.ToValue(requestURL(r)), rt.headerState(r.Host, r.Header),
+		rt.method(r.Method), vm.ToValue(requestURL(r)), rt.headerState(host, r.Header),
 		vm.ToValue(r.Body != nil && r.Body != http.NoBody))
 	if err != nil {
 		return err

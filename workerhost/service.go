@@ -87,7 +87,8 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 		ex := rt.requestOnly("service binding fetch()")
 		cb := rt.sendCallback(c, "service binding")
 		body := sentBody(c.Argument(3))
-		if body == nil {
+		hasBody := body != nil
+		if !hasBody {
 			body = http.NoBody
 		}
 		target := c.Argument(1).String()
@@ -95,15 +96,17 @@ func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.
 		if err != nil {
 			rt.throwType("service binding: %v", err)
 		}
+		// The callee gets the headers the script set, as workerd hands
+		// them over: the framing ones too, and a host only if the script
+		// set one (req.Host is the URL's), and the length of a body that
+		// has one the script did not set.
 		eachHeader(c.Argument(2), func(name, value string) {
-			if name == "host" {
-				// The callee's Host is the URL's (req.Host), as for a
-				// fetch(): a second one made "host" two values.
-				return
-			}
 			key := rt.canonicalKey(name)
 			req.Header[key] = append(req.Header[key], value)
 		})
+		if _, ok := req.Header["Content-Length"]; hasBody && !ok {
+			req.Header["Content-Length"] = []string{strconv.FormatInt(req.ContentLength, 10)}
+		}
 		req.RemoteAddr = ex.req.RemoteAddr
 		req.RequestURI = req.URL.RequestURI()
 		incoming := ex.req

@@ -141,3 +141,63 @@ func BenchmarkServiceBinding(b *testing.B) {
 		})
 	}
 }
+
+// TestServiceBindingRequestHeaders checks the headers a callee gets, as
+// workerd gives them (recorded from workerd): those the script set, the
+// framing ones included, no host it did not set, and the length of a body
+// whose length is known.
+func TestServiceBindingRequestHeaders(t *testing.T) {
+	back := newInline(t, `export default { async fetch(req) {
+  const h = {};
+  for (const [k, v] of req.headers) h[k] = v;
+  return new Response(JSON.stringify({ h, body: await req.text() }));
+} }`)
+	front := newInline(t, `export default { async fetch(req, env) {
+  const out = {};
+  out.post = await (await env.BACK.fetch("http://back/", { method: "POST", body: "hi" })).json();
+  out.postCL = await (await env.BACK.fetch("http://back/", { method: "POST", body: "hi", headers: { "content-length": "999", "connection": "close", "transfer-encoding": "chunked", "x-a": "1" } })).json();
+  out.get = await (await env.BACK.fetch("http://back/")).json();
+  out.stream = await (await env.BACK.fetch("http://back/", { method: "POST", body: new Response("streamed").body, duplex: "half" })).json();
+  out.host = await (await env.BACK.fetch("http://back/", { headers: { host: "other.example" } })).json();
+  return new Response(JSON.stringify(out, null, 1));
+} }`, withService(&workerFetcher{w: back}))
+	_, body, _, _ := do(t, front, "GET", "http://front/", "")
+	want := `{
+ "post": {
+  "h": {
+   "content-length": "2",
+   "content-type": "text/plain;charset=UTF-8"
+  },
+  "body": "hi"
+ },
+ "postCL": {
+  "h": {
+   "connection": "close",
+   "content-length": "999",
+   "content-type": "text/plain;charset=UTF-8",
+   "transfer-encoding": "chunked",
+   "x-a": "1"
+  },
+  "body": "hi"
+ },
+ "get": {
+  "h": {},
+  "body": ""
+ },
+ "stream": {
+  "h": {
+   "content-length": "8"
+  },
+  "body": "streamed"
+ },
+ "host": {
+  "h": {
+   "host": "other.example"
+  },
+  "body": ""
+ }
+}`
+	if body != want {
+		t.Errorf("got\n%s\nwant\n%s", body, want)
+	}
+}
