@@ -363,14 +363,18 @@ func (ex *exchange) describe(v goja.Value) error {
 		return &fatalError{errNoResponse}
 	}
 	// The names become canonical here, on the loop, which owns the cache.
-	// The host frames the body it actually sends.
+	// The host frames the body it actually sends; a service binding's
+	// caller gets the framing headers the script set, as in workerd.
+	_, call := ex.rw.(*serviceRecorder)
 	h := out.headers[:0]
 	for i := 0; i+1 < len(out.headers); i += 2 {
 		switch name := out.headers[i]; name {
 		case "content-length", "transfer-encoding", "connection", "keep-alive":
-		default:
-			h = append(h, rt.canonicalKey(name), out.headers[i+1])
+			if !call {
+				continue
+			}
 		}
+		h = append(h, rt.canonicalKey(out.headers[i]), out.headers[i+1])
 	}
 	out.headers = h
 	if out.kind == 2 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -192,18 +191,14 @@ func (r *serviceRecorder) Header() http.Header {
 	return r.header
 }
 
-// take records the response of a script, with a body of kind 0 or 1, and
-// the Content-Length that respond would have written.
+// take records the response of a script, with a body of kind 0 or 1: its
+// headers as the script set them, with no Content-Length of the host's,
+// as workerd hands a binding's response over.
 func (r *serviceRecorder) take(out *responseDesc) {
-	// Clipped: the appends below must not write into the describing
-	// exchange's array.
-	r.flat = slices.Clip(out.headers)
+	r.flat = out.headers
 	r.WriteHeader(out.status)
 	r.statusText, r.hasStatusText = out.statusText, out.hasStatusText
 	size := out.bodySize()
-	if bodyAllowed(out.status) {
-		r.flat = append(r.flat, "Content-Length", strconv.Itoa(size))
-	}
 	if size == 0 || !r.fits(size) {
 		return
 	}

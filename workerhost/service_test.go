@@ -55,12 +55,13 @@ func TestServiceBinding(t *testing.T) {
 } }`, withService(f))
 
 	cases := []struct{ path, want string }{
-		// The status text is the callee's, as on Workers.
-		{"/", "201 Made b1 26 true | POST http://back/?q=1 A hi"},
+		// The status text is the callee's, as on Workers, and there is
+		// no Content-Length the callee did not set, as in workerd.
+		{"/", "201 Made b1 null true | POST http://back/?q=1 A hi"},
 		{"/stream", "202 Streaming null null true | streamed"},
 		{"/throw", "500 Internal Server Error null null true | worker threw an exception\n"},
 		{"/empty", "204 No Content null null true | "},
-		{"/utf8", "200 OK null 10 true | héllo ✓"},
+		{"/utf8", "200 OK null null true | héllo ✓"},
 		{"/refuse", "caught: service binding: refused"},
 	}
 	for _, c := range cases {
@@ -194,6 +195,81 @@ func TestServiceBindingRequestHeaders(t *testing.T) {
   "h": {
    "host": "other.example"
   },
+  "body": ""
+ }
+}`
+	if body != want {
+		t.Errorf("got\n%s\nwant\n%s", body, want)
+	}
+}
+
+// TestServiceBindingResponseHeaders checks the response a caller gets, as
+// workerd gives it (recorded from workerd): the headers the callee's
+// script set, a Content-Length only if it set one.
+func TestServiceBindingResponseHeaders(t *testing.T) {
+	back := newInline(t, `export default { async fetch(req) {
+  const p = new URL(req.url).pathname;
+  if (p === "/text") return new Response("hello");
+  if (p === "/stream") return new Response(new Response("streamed").body);
+  if (p === "/cl") return new Response("hi", { headers: { "content-length": "2", "x-b": "1" } });
+  if (p === "/204") return new Response(null, { status: 204 });
+  if (p === "/json") return Response.json({ a: 1 });
+  return new Response(null);
+} }`)
+	front := newInline(t, `export default { async fetch(req, env) {
+  const out = {};
+  for (const p of ["/text", "/stream", "/cl", "/204", "/json", "/null"]) {
+    const r = await env.BACK.fetch("http://back" + p);
+    const h = {};
+    for (const [k, v] of r.headers) h[k] = v;
+    out[p] = { status: r.status, statusText: r.statusText, h, body: await r.text() };
+  }
+  return new Response(JSON.stringify(out, null, 1));
+} }`, withService(&workerFetcher{w: back}))
+	_, body, _, _ := do(t, front, "GET", "http://front/", "")
+	want := `{
+ "/text": {
+  "status": 200,
+  "statusText": "OK",
+  "h": {
+   "content-type": "text/plain;charset=UTF-8"
+  },
+  "body": "hello"
+ },
+ "/stream": {
+  "status": 200,
+  "statusText": "OK",
+  "h": {},
+  "body": "streamed"
+ },
+ "/cl": {
+  "status": 200,
+  "statusText": "OK",
+  "h": {
+   "content-length": "2",
+   "content-type": "text/plain;charset=UTF-8",
+   "x-b": "1"
+  },
+  "body": "hi"
+ },
+ "/204": {
+  "status": 204,
+  "statusText": "No Content",
+  "h": {},
+  "body": ""
+ },
+ "/json": {
+  "status": 200,
+  "statusText": "OK",
+  "h": {
+   "content-type": "application/json"
+  },
+  "body": "{\"a\":1}"
+ },
+ "/null": {
+  "status": 200,
+  "statusText": "OK",
+  "h": {},
   "body": ""
  }
 }`
