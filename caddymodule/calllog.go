@@ -39,8 +39,13 @@ type callLogKey struct{}
 
 // withCallLog gives r, a client's request to a worker with service
 // bindings, a call log in its access-log entry and its context, where the
-// calls of its chain find it. A request without an entry gets none.
+// calls of its chain find it. A request without an entry gets none; one
+// that has a log (a worker passed its exception through to another) keeps
+// it.
 func withCallLog(r *http.Request) *http.Request {
+	if callLogOf(r) != nil {
+		return r
+	}
 	extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
 	if !ok {
 		return r

@@ -159,6 +159,48 @@ func TestServiceBindingAccessLogChain(t *testing.T) {
 	}
 }
 
+// TestServiceBindingAccessLogPassThrough checks that the calls of a worker
+// that passes its exception through to a second worker with bindings stay
+// in the entry beside the second's.
+func TestServiceBindingAccessLogPassThrough(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "access.log")
+	ap, bp, cp := filepath.Join(dir, "a.js"), filepath.Join(dir, "b.js"), filepath.Join(dir, "back.js")
+	os.WriteFile(ap, []byte(`export default { async fetch(req, env, ctx) {
+	ctx.passThroughOnException();
+	await env.BACK.fetch("http://back/");
+	throw new Error("on to the next handler");
+} }`), 0o644)
+	os.WriteFile(bp, []byte(`export default { async fetch(req, env) { return new Response("b " + await (await env.BACK.fetch("http://back/")).text()); } }`), 0o644)
+	os.WriteFile(cp, []byte(backScript), 0o644)
+	site, back := freeAddr(), freeAddr()
+	loadCaddyfile(t, fmt.Sprintf(`http://:%s {
+	bind 127.0.0.1
+	log {
+		output file %s
+		format json
+	}
+	route {
+		gradual a {
+%s			service BACK back
+		}
+		gradual b {
+%s			service BACK back
+		}
+	}
+}
+`, site[strings.LastIndexByte(site, ':')+1:], logFile, scriptVersion("a1", "one", ap, nil), scriptVersion("b1", "one", bp, nil))+
+		workerSite(back, "back", scriptVersion("c1", "one", cp, nil)))
+	if _, body := get(t, "http://"+site+"/", nil); body != "b back c1" {
+		t.Fatalf("got %q", body)
+	}
+	e := waitLog(t, logFile, 1)[0]
+	calls, _ := e["worker_calls"].([]any)
+	if e["worker"] != "b" || len(calls) != 2 {
+		t.Errorf("entry of worker %v has worker_calls %v, want the calls of a and b", e["worker"], e["worker_calls"])
+	}
+}
+
 // TestServiceBindingAffinity checks that the caller's affinity key routes
 // the callee: each key sticks to one back version, and the shares follow
 // the deployment.
