@@ -4,6 +4,9 @@
 // functions the Go side calls per request.
 (function (host, global) {
   "use strict";
+  // The host's promises are goja's own, as workerd's are V8's, whatever a
+  // script makes of the global Promise later.
+  const Promise = global.Promise;
 
   const kState = Symbol("state");
   const kGuard = Symbol("guard");
@@ -1046,7 +1049,7 @@
     if (typeof input === "string" && init === undefined) {
       // A URL alone, as most calls are, is a GET without headers, body or
       // signal: there is no Request to build, and no closure to make.
-      const p = new NativePromise(takeSettlers);
+      const p = new Promise(takeSettlers);
       const resolve = settlers[0], reject = settlers[1];
       settlers[0] = settlers[1] = null;
       try {
@@ -1056,7 +1059,7 @@
       }
       return p;
     }
-    return new NativePromise((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const req = new Request(input, init);
       const st = req[kState];
       const signal = st.signal;
@@ -1082,11 +1085,9 @@
   }
   // takeSettlers is the executor of the promise of a fetch(url): it leaves
   // the promise's resolve and reject in settlers, which one shared function
-  // costs less than a closure per call. The promise is goja's own, as
-  // workerd's fetch returns its own whatever the global Promise is: the
-  // constructor of a script's Promise could call fetch and take settlers
-  // over.
-  const NativePromise = Promise;
+  // costs less than a closure per call. The promise is goja's own (see
+  // Promise above): a script's Promise could call fetch in its constructor
+  // and take settlers over.
   const settlers = [null, null];
   function takeSettlers(resolve, reject) {
     settlers[0] = resolve;

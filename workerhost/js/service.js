@@ -5,6 +5,8 @@
 // network (see sendRequest in prelude.js).
 (function () {
   "use strict";
+  // goja's own Promise, whatever a script makes of the global one later.
+  const Promise = globalThis.Promise;
 
   const fetches = new WeakMap();
 

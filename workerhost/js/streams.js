@@ -4,6 +4,8 @@
 // transformed), which keeps the code short; readers still pull lazily.
 (function (deps) {
   "use strict";
+  // goja's own Promise, whatever a script makes of the global one later.
+  const Promise = globalThis.Promise;
 
   const { kState, viewBytes, concatBytes, encode } = deps;
   const kDecoder = Symbol("decoder");
