@@ -36,6 +36,10 @@ type exchange struct {
 	rt  *jsRuntime
 	w   *Worker
 	req *http.Request
+	// rec is rw when the exchange is a call through a service binding,
+	// whose caller gets the request and response as workerd hands them
+	// over (begin, describe, respond); nil otherwise. It never changes.
+	rec *serviceRecorder
 
 	// rw, rc and writeDeadline belong to the Serve goroutine; rc is also
 	// used by the goroutine that reads the request body, to set its read
@@ -127,6 +131,7 @@ func newExchange(rt *jsRuntime, r *http.Request, rw http.ResponseWriter) *exchan
 		replies: make(chan reply, 2),
 		done:    make(chan struct{}),
 	}
+	ex.rec, _ = rw.(*serviceRecorder)
 	ex.rc = http.NewResponseController(rw)
 	ex.stop = context.AfterFunc(r.Context(), func() {
 		rt.cancelExchange(ex)
@@ -306,7 +311,7 @@ func (ex *exchange) begin() error {
 	r := ex.req
 	vm := rt.vm
 	host := r.Host
-	if _, ok := ex.rw.(*serviceRecorder); ok {
+	if ex.rec != nil {
 		// A call through a service binding: the request has the headers
 		// the calling script set, a host among them only if it set one.
 		host = ""
@@ -362,21 +367,21 @@ func (ex *exchange) describe(v goja.Value) error {
 	if !out.ok {
 		return &fatalError{errNoResponse}
 	}
-	// The names become canonical here, on the loop, which owns the cache.
-	// The host frames the body it actually sends; a service binding's
-	// caller gets the framing headers the script set, as in workerd.
-	_, call := ex.rw.(*serviceRecorder)
-	h := out.headers[:0]
-	for i := 0; i+1 < len(out.headers); i += 2 {
-		switch name := out.headers[i]; name {
-		case "content-length", "transfer-encoding", "connection", "keep-alive":
-			if !call {
-				continue
+	if ex.rec == nil {
+		// The names become canonical here, on the loop, which owns the
+		// cache. The host frames the body it actually sends. A service
+		// binding's caller gets the headers as the script set them,
+		// framing ones included, as in workerd: they stay as they are.
+		h := out.headers[:0]
+		for i := 0; i+1 < len(out.headers); i += 2 {
+			switch name := out.headers[i]; name {
+			case "content-length", "transfer-encoding", "connection", "keep-alive":
+			default:
+				h = append(h, rt.canonicalKey(name), out.headers[i+1])
 			}
 		}
-		h = append(h, rt.canonicalKey(out.headers[i]), out.headers[i+1])
+		out.headers = h
 	}
-	out.headers = h
 	if out.kind == 2 {
 		ex.phase = phaseStreaming
 		ex.reader, out.reader = out.reader, nil

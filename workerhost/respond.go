@@ -43,7 +43,7 @@ func (ex *exchange) respond(rw http.ResponseWriter) (Result, error) {
 		return res, nil
 	}
 	out := r.resp
-	if rec, ok := rw.(*serviceRecorder); ok {
+	if rec := ex.rec; rec != nil {
 		// A service binding's call: the calling script gets the response
 		// as the loop described it.
 		if out.kind != 2 {

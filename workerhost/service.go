@@ -77,10 +77,11 @@ var (
 )
 
 // serviceSend returns the native side of a binding's fetch, with
-// host.fetch's arguments (method, url, headers, body, redirect,
-// callback, resolve, reject) for a Request the prelude has built. The call runs on its own
-// goroutine, as a fetch() does, and its callback on the loop. Redirects
-// are not followed: the callee's response is handed back as it is.
+// host.fetch's arguments (method, url, headers, body, redirect, callback,
+// resolve, reject) for a Request the prelude has built. The call runs on
+// its own goroutine, as a fetch() does, and its callback on the loop.
+// Redirects are not followed: the callee's response is handed back as it
+// is.
 func (rt *jsRuntime) serviceSend(f ServiceFetcher) func(goja.FunctionCall) goja.Value {
 	return func(c goja.FunctionCall) goja.Value {
 		ex := rt.requestOnly("service binding fetch()")
@@ -155,7 +156,7 @@ func (ex *exchange) serviceDone(cb sendCallback, rec *serviceRecorder, url strin
 
 // recordedHeaders returns the state object of rec's headers, immutable:
 // those written through Header, then those take recorded, with names
-// lower-cased from the runtime's cache.
+// checked and lower-cased from the runtime's cache.
 func (rt *jsRuntime) recordedHeaders(rec *serviceRecorder) *goja.Object {
 	state := rt.headerState("", rec.header)
 	hl := stateHeaders(state)
@@ -174,7 +175,7 @@ func (rt *jsRuntime) recordedHeaders(rec *serviceRecorder) *goja.Object {
 // through the interface.
 type serviceRecorder struct {
 	header        http.Header // made on first use
-	flat          []string    // from take: canonical name, value, ...
+	flat          []string    // from take: name as the script set it, value, ...
 	status        int
 	statusText    string // a script's, if hasStatusText
 	hasStatusText bool   // else the caller gets the standard one
